@@ -1,0 +1,326 @@
+//! Parsing of client → server frames.
+//!
+//! A frame is one JSON object with a snake_case `type`. It may carry `id`
+//! (or `correlation_id`), a string or number that the reply echoes under
+//! the same key. Parsing never panics: every malformed input maps to an
+//! [`ErrorCode`] and a message that names the offending field.
+
+use serde_json::{Map, Value};
+
+use crate::channel::validate_channel;
+use crate::codes::ErrorCode;
+
+/// The most channels one `subscribe`/`unsubscribe` may name.
+pub const MAX_CHANNELS_PER_REQUEST: usize = 1000;
+
+/// The request id a client attached, echoed in the reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestId {
+    /// `"id"` or `"correlation_id"`: the reply uses the same key.
+    pub key: &'static str,
+    pub value: Value,
+}
+
+/// A parsed client request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientRequest {
+    Init {
+        protocol_version: Option<String>,
+    },
+    Subscribe {
+        channels: Vec<String>,
+    },
+    Unsubscribe {
+        channels: Vec<String>,
+    },
+    Publish {
+        channel: String,
+        event: Option<String>,
+        data: Value,
+    },
+    Ping,
+    Pong,
+    Close,
+}
+
+/// A parsed client frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMessage {
+    pub id: Option<RequestId>,
+    pub request: ClientRequest,
+}
+
+/// Why a frame was refused; `id` is set when it could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub id: Option<RequestId>,
+    /// The message type, when it could be read (so subscribe errors can be
+    /// answered with `subscribe_failed`).
+    pub kind: Option<String>,
+}
+
+impl ParseError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ParseError {
+            code,
+            message: message.into(),
+            id: None,
+            kind: None,
+        }
+    }
+}
+
+/// Parses one text frame.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ParseError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?;
+    let Value::Object(mut obj) = value else {
+        return Err(ParseError::new(
+            ErrorCode::InvalidJson,
+            "a frame must be a JSON object",
+        ));
+    };
+    let id = take_id(&mut obj)?;
+    let with_id = |mut e: ParseError| {
+        e.id = id.clone();
+        e
+    };
+    let kind = match obj.remove("type") {
+        None => {
+            return Err(with_id(ParseError::new(
+                ErrorCode::MissingType,
+                "the message has no \"type\" field",
+            )))
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(with_id(ParseError::new(
+                ErrorCode::InvalidField,
+                "\"type\" must be a string",
+            )))
+        }
+    };
+    let request = parse_request(&kind, &mut obj).map_err(|mut e| {
+        e.kind = Some(kind.clone());
+        with_id(e)
+    })?;
+    Ok(ClientMessage { id, request })
+}
+
+fn take_id(obj: &mut Map<String, Value>) -> Result<Option<RequestId>, ParseError> {
+    let (key, value) = if let Some(v) = obj.remove("id") {
+        ("id", v)
+    } else if let Some(v) = obj.remove("correlation_id") {
+        ("correlation_id", v)
+    } else {
+        return Ok(None);
+    };
+    match value {
+        Value::String(_) | Value::Number(_) => Ok(Some(RequestId { key, value })),
+        Value::Null => Ok(None),
+        _ => Err(ParseError::new(
+            ErrorCode::InvalidField,
+            format!("\"{key}\" must be a string or a number"),
+        )),
+    }
+}
+
+fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientRequest, ParseError> {
+    Ok(match kind {
+        "init" => ClientRequest::Init {
+            protocol_version: optional_string(obj, "protocol_version")?,
+        },
+        "subscribe" => ClientRequest::Subscribe {
+            channels: channel_list(obj)?,
+        },
+        "unsubscribe" => ClientRequest::Unsubscribe {
+            channels: channel_list(obj)?,
+        },
+        "publish" => {
+            let channel = optional_string(obj, "channel")?.ok_or_else(|| {
+                ParseError::new(ErrorCode::InvalidField, "\"channel\" is required")
+            })?;
+            check_channel(&channel)?;
+            let event = optional_string(obj, "event")?;
+            if let Some(ev) = &event {
+                validate_event_type(ev)
+                    .map_err(|m| ParseError::new(ErrorCode::InvalidField, m))?;
+            }
+            let data = obj.remove("data").ok_or_else(|| {
+                ParseError::new(ErrorCode::InvalidField, "\"data\" is required")
+            })?;
+            ClientRequest::Publish {
+                channel,
+                event,
+                data,
+            }
+        }
+        "ping" => ClientRequest::Ping,
+        "pong" => ClientRequest::Pong,
+        "close" => ClientRequest::Close,
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            return Err(ParseError::new(
+                ErrorCode::UnknownType,
+                format!("unknown message type {shown:?}"),
+            ));
+        }
+    })
+}
+
+fn optional_string(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ParseError> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ParseError::new(
+            ErrorCode::InvalidField,
+            format!("\"{key}\" must be a string"),
+        )),
+    }
+}
+
+fn check_channel(name: &str) -> Result<(), ParseError> {
+    validate_channel(name).map_err(|e| ParseError::new(ErrorCode::InvalidChannel, e.to_string()))
+}
+
+/// Reads `channel` (string) or `channels` / `rooms` (arrays of strings),
+/// validating every name. At least one channel is required.
+fn channel_list(obj: &mut Map<String, Value>) -> Result<Vec<String>, ParseError> {
+    let mut out = Vec::new();
+    if let Some(one) = optional_string(obj, "channel")? {
+        out.push(one);
+    }
+    for key in ["channels", "rooms"] {
+        match obj.remove(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                if items.len() > MAX_CHANNELS_PER_REQUEST {
+                    return Err(ParseError::new(
+                        ErrorCode::InvalidField,
+                        format!(
+                            "\"{key}\" names {} channels, at most {MAX_CHANNELS_PER_REQUEST} per request",
+                            items.len()
+                        ),
+                    ));
+                }
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        _ => {
+                            return Err(ParseError::new(
+                                ErrorCode::InvalidField,
+                                format!("\"{key}\" must be an array of strings"),
+                            ))
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(ParseError::new(
+                    ErrorCode::InvalidField,
+                    format!("\"{key}\" must be an array of strings"),
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ParseError::new(
+            ErrorCode::InvalidField,
+            "name a \"channel\", or \"channels\" / \"rooms\" as an array",
+        ));
+    }
+    for c in &out {
+        check_channel(c)?;
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Types the server itself uses for control frames; a publication may not
+/// take one of these as its event type, so clients can never confuse the two.
+pub const RESERVED_EVENT_TYPES: &[&str] = &[
+    "connection_established",
+    "init",
+    "subscribe_success",
+    "subscribe_failed",
+    "unsubscribe_success",
+    "unsubscribe_failed",
+    "publish_success",
+    "pong",
+    "heartbeat",
+    "error",
+    "dropped",
+];
+
+/// Longest allowed event type.
+pub const MAX_EVENT_TYPE_LEN: usize = 64;
+
+/// Checks an event type given to a publication: 1-64 bytes of letters,
+/// digits and `_ - . :`, and not one of [`RESERVED_EVENT_TYPES`].
+pub fn validate_event_type(t: &str) -> Result<(), String> {
+    if t.is_empty() || t.len() > MAX_EVENT_TYPE_LEN {
+        return Err(format!(
+            "event type must be 1-{MAX_EVENT_TYPE_LEN} bytes long"
+        ));
+    }
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+    {
+        return Err("event type may hold letters, digits and _ - . : only".into());
+    }
+    if RESERVED_EVENT_TYPES.contains(&t) {
+        return Err(format!("event type {t:?} is reserved for the protocol"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn code_of(text: &str) -> ErrorCode {
+        parse_client_message(text).unwrap_err().code
+    }
+
+    #[test]
+    fn parses_subscribe_forms() {
+        let m = parse_client_message(r#"{"type":"subscribe","channel":"a","id":7}"#).unwrap();
+        assert_eq!(m.request, ClientRequest::Subscribe { channels: vec!["a".into()] });
+        assert_eq!(m.id, Some(RequestId { key: "id", value: json!(7) }));
+        let m = parse_client_message(
+            r#"{"type":"subscribe","channels":["b","a"],"rooms":["a"],"correlation_id":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.request, ClientRequest::Subscribe { channels: vec!["a".into(), "b".into()] });
+        assert_eq!(m.id.unwrap().key, "correlation_id");
+    }
+
+    #[test]
+    fn error_codes() {
+        assert_eq!(code_of("{"), ErrorCode::InvalidJson);
+        assert_eq!(code_of("[1]"), ErrorCode::InvalidJson);
+        assert_eq!(code_of(r#"{"id":1}"#), ErrorCode::MissingType);
+        assert_eq!(code_of(r#"{"type":"nope"}"#), ErrorCode::UnknownType);
+        assert_eq!(code_of(r#"{"type":5}"#), ErrorCode::InvalidField);
+        assert_eq!(code_of(r#"{"type":"subscribe"}"#), ErrorCode::InvalidField);
+        assert_eq!(code_of(r#"{"type":"subscribe","channels":"a"}"#), ErrorCode::InvalidField);
+        assert_eq!(code_of(r#"{"type":"subscribe","channel":"a b"}"#), ErrorCode::InvalidChannel);
+        assert_eq!(code_of(r#"{"type":"ping","id":{}}"#), ErrorCode::InvalidField);
+        let e = parse_client_message(r#"{"type":"subscribe","channel":"!","id":"q"}"#).unwrap_err();
+        assert_eq!(e.id.unwrap().value, json!("q"));
+        assert_eq!(e.kind.as_deref(), Some("subscribe"));
+    }
+
+    #[test]
+    fn event_types() {
+        assert!(validate_event_type("node_created").is_ok());
+        assert!(validate_event_type("error").is_err());
+        assert!(validate_event_type("a b").is_err());
+        assert!(validate_event_type("").is_err());
+    }
+}

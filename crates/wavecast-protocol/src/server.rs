@@ -1,0 +1,135 @@
+//! Encoding of server → client frames.
+//!
+//! Publications are encoded by hand into one shared [`Bytes`] buffer, once
+//! per publication, whatever the number of subscribers. Control frames are
+//! rare and go through serde_json. Every frame starts with its `type`.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::client::RequestId;
+use crate::codes::ErrorCode;
+use crate::time::now_rfc3339;
+
+/// The default event type of a publication.
+pub const DEFAULT_EVENT_TYPE: &str = "publication";
+
+/// Encodes a delivery: `{"type","channel","data","timestamp"}`.
+///
+/// `data_json` must already be valid JSON (it is copied verbatim); `event`
+/// and `channel` are validated names, but are escaped anyway.
+pub fn encode_publication(event: &str, channel: &str, data_json: &str, timestamp: &str) -> Bytes {
+    let mut out = String::with_capacity(48 + event.len() + channel.len() + data_json.len());
+    out.push_str("{\"type\":");
+    push_json_str(&mut out, event);
+    out.push_str(",\"channel\":");
+    push_json_str(&mut out, channel);
+    out.push_str(",\"data\":");
+    out.push_str(data_json);
+    out.push_str(",\"timestamp\":\"");
+    out.push_str(timestamp);
+    out.push_str("\"}");
+    Bytes::from(out)
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Fallback for names that need escaping; serializing a &str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+    }
+}
+
+/// Encodes a control frame of type `kind` with the given fields, echoing the
+/// request id when there is one.
+pub fn encode_control(kind: &str, fields: Map<String, Value>, id: Option<&RequestId>) -> Bytes {
+    let mut fields = fields;
+    if let Some(id) = id {
+        fields.insert(id.key.to_string(), id.value.clone());
+    }
+    let body = serde_json::to_string(&Value::Object(fields)).unwrap_or_else(|_| "{}".into());
+    let mut out = String::with_capacity(body.len() + kind.len() + 12);
+    out.push_str("{\"type\":");
+    push_json_str(&mut out, kind);
+    if body.len() > 2 {
+        out.push(',');
+        out.push_str(&body[1..]);
+    } else {
+        out.push('}');
+    }
+    Bytes::from(out)
+}
+
+/// Builds a field map from `(key, value)` pairs.
+pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The error body shared by WebSocket `error` frames and HTTP errors.
+pub fn error_fields(code: ErrorCode, message: &str) -> Map<String, Value> {
+    fields([
+        ("code", Value::from(code.as_str())),
+        ("error", Value::from(message)),
+        ("recoverable", Value::from(code.recoverable())),
+        ("help", Value::from(code.help())),
+        ("timestamp", Value::from(now_rfc3339())),
+    ])
+}
+
+/// `{"type":"error","code","error","recoverable","help","timestamp"}`.
+pub fn encode_error(code: ErrorCode, message: &str, id: Option<&RequestId>) -> Bytes {
+    encode_control("error", error_fields(code, message), id)
+}
+
+/// `{"type":"dropped","channel","count"}`: frames of `channel` dropped by
+/// backpressure since the last frame the client got on it.
+pub fn encode_dropped(channel: &str, count: u64) -> Bytes {
+    encode_control(
+        "dropped",
+        fields([
+            ("channel", Value::from(channel)),
+            ("count", Value::from(count)),
+            ("timestamp", Value::from(now_rfc3339())),
+        ]),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn publication_is_valid_json() {
+        let b = encode_publication("publication", "chat:1", r#"{"x":[1,2]}"#, "2026-01-01T00:00:00.000Z");
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(
+            v,
+            json!({"type":"publication","channel":"chat:1","data":{"x":[1,2]},"timestamp":"2026-01-01T00:00:00.000Z"})
+        );
+        assert!(b.starts_with(b"{\"type\":\"publication\""));
+    }
+
+    #[test]
+    fn control_echoes_id() {
+        let id = RequestId { key: "correlation_id", value: json!("abc") };
+        let b = encode_control("pong", fields([("timestamp", json!("t"))]), Some(&id));
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v, json!({"type":"pong","timestamp":"t","correlation_id":"abc"}));
+        let v: Value = serde_json::from_slice(&encode_control("x", Map::new(), None)).unwrap();
+        assert_eq!(v, json!({"type":"x"}));
+    }
+
+    #[test]
+    fn error_shape() {
+        let v: Value = serde_json::from_slice(&encode_error(ErrorCode::UnknownType, "nope", None)).unwrap();
+        for key in ["type", "code", "error", "recoverable", "help", "timestamp"] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert_eq!(v["code"], "unknown_type");
+    }
+}

@@ -1,0 +1,264 @@
+//! The server-side API, protected by [`ApiAccess`]: publish, broadcast,
+//! personal messages, server-side subscription management and disconnect.
+//! Bodies are JSON; bad bodies get 400 with the protocol's error shape.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use wavecast_protocol::channel::validate_channel;
+use wavecast_protocol::client::validate_event_type;
+use wavecast_protocol::server::{encode_control, fields, DEFAULT_EVENT_TYPE};
+use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::{CloseCode, ErrorCode};
+
+use super::{error_response, ApiAccess};
+use crate::state::AppState;
+
+/// The default `type` of a personal message sent with `/api/send`.
+pub const DEFAULT_MESSAGE_TYPE: &str = "message";
+
+type ApiResult = Result<Response, Response>;
+
+fn bad_request(code: ErrorCode, message: &str) -> Response {
+    error_response(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// Reads a JSON body into `T`, mapping every failure to a JSON error.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "request body is larger than http.max_body_bytes",
+            )
+        } else {
+            bad_request(ErrorCode::InvalidJson, &e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let code = match e.classify() {
+            serde_json::error::Category::Data => ErrorCode::InvalidField,
+            _ => ErrorCode::InvalidJson,
+        };
+        bad_request(code, &format!("invalid request body: {e}"))
+    })
+}
+
+fn check_channels<'a>(channels: impl IntoIterator<Item = &'a String>) -> Result<(), Response> {
+    for c in channels {
+        validate_channel(c)
+            .map_err(|e| bad_request(ErrorCode::InvalidChannel, &format!("{c:?}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn check_event(event: Option<&str>) -> Result<(), Response> {
+    match event {
+        Some(t) => validate_event_type(t).map_err(|m| bad_request(ErrorCode::InvalidField, &m)),
+        None => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PublishBody {
+    channel: String,
+    #[serde(rename = "type")]
+    event: Option<String>,
+    data: Box<RawValue>,
+}
+
+/// `POST /api/publish {channel, type?, data}` → `{delivered}`.
+pub async fn publish(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let b: PublishBody = parse_body(body)?;
+    check_channels([&b.channel])?;
+    check_event(b.event.as_deref())?;
+    let d = state.hub.publish(
+        &b.channel,
+        b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE),
+        b.data.get(),
+    );
+    Ok(Json(json!({"channel": b.channel, "delivered": d.delivered})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct BroadcastBody {
+    channels: Vec<String>,
+    #[serde(rename = "type")]
+    event: Option<String>,
+    data: Box<RawValue>,
+}
+
+/// `POST /api/broadcast {channels, type?, data}` → `{delivered, channels}`.
+pub async fn broadcast(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let b: BroadcastBody = parse_body(body)?;
+    if b.channels.is_empty() {
+        return Err(bad_request(ErrorCode::InvalidField, "\"channels\" is empty"));
+    }
+    check_channels(&b.channels)?;
+    check_event(b.event.as_deref())?;
+    let event = b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE);
+    let mut per_channel = serde_json::Map::new();
+    let mut total = 0;
+    for c in &b.channels {
+        let d = state.hub.publish(c, event, b.data.get());
+        total += d.delivered;
+        per_channel.insert(c.clone(), d.delivered.into());
+    }
+    Ok(Json(json!({"delivered": total, "channels": per_channel})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SendBody {
+    connection_id: String,
+    #[serde(rename = "type")]
+    event: Option<String>,
+    data: Value,
+}
+
+/// `POST /api/send {connection_id, type?, data}`: a personal message,
+/// delivered as `{"type", "data", "timestamp"}`.
+pub async fn send(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let b: SendBody = parse_body(body)?;
+    check_event(b.event.as_deref())?;
+    let frame = encode_control(
+        b.event.as_deref().unwrap_or(DEFAULT_MESSAGE_TYPE),
+        fields([("data", b.data), ("timestamp", Value::from(now_rfc3339()))]),
+        None,
+    );
+    if state.hub.send_to(&b.connection_id, frame) {
+        Ok(Json(json!({"delivered": 1})).into_response())
+    } else {
+        Err(not_found(&b.connection_id))
+    }
+}
+
+fn not_found(id: &str) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        ErrorCode::ConnectionNotFound,
+        &format!("no connection {id:?}"),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RoomsBody {
+    connection_id: String,
+    #[serde(default)]
+    rooms: Vec<String>,
+    #[serde(default)]
+    channels: Vec<String>,
+}
+
+impl RoomsBody {
+    fn all(self) -> Result<(String, Vec<String>), Response> {
+        let mut rooms = self.rooms;
+        rooms.extend(self.channels);
+        rooms.sort_unstable();
+        rooms.dedup();
+        if rooms.is_empty() {
+            return Err(bad_request(ErrorCode::InvalidField, "\"rooms\" is empty"));
+        }
+        check_channels(&rooms)?;
+        Ok((self.connection_id, rooms))
+    }
+}
+
+/// `POST /api/ws/subscribe {connection_id, rooms}`: subscribes a live
+/// connection. The client is told with a `subscribe_success` frame that
+/// carries `"server_side": true`.
+pub async fn subscribe(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (id, rooms) = parse_body::<RoomsBody>(body)?.all()?;
+    let conn = state.hub.connection(&id).ok_or_else(|| not_found(&id))?;
+    let current = conn.outbound.subscription_count();
+    let new = rooms.iter().filter(|r| !conn.outbound.is_subscribed(r)).count();
+    let max = state.config.max_subscriptions_per_connection;
+    if current + new > max {
+        state.metrics.limit_rejections("subscriptions");
+        return Err(error_response(
+            StatusCode::CONFLICT,
+            ErrorCode::TooManySubscriptions,
+            &format!("the connection has {current} subscriptions; the limit is {max}"),
+        ));
+    }
+    for r in &rooms {
+        state.hub.subscribe(&conn, r);
+    }
+    conn.outbound.push_control(encode_control(
+        "subscribe_success",
+        fields([("channels", json!(rooms)), ("server_side", json!(true))]),
+        None,
+    ));
+    Ok(Json(json!({"connection_id": id, "rooms": rooms})).into_response())
+}
+
+/// `POST /api/ws/unsubscribe {connection_id, rooms}`; rooms the connection
+/// was not in are ignored. Answers with the rooms actually left.
+pub async fn unsubscribe(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let (id, rooms) = parse_body::<RoomsBody>(body)?.all()?;
+    let conn = state.hub.connection(&id).ok_or_else(|| not_found(&id))?;
+    let mut left = Vec::new();
+    for r in &rooms {
+        if let Some(stats) = state.hub.unsubscribe(&conn, r) {
+            crate::audit::subscription_ended(&conn, r, &stats, "server_unsubscribe");
+            left.push(r.clone());
+        }
+    }
+    if !left.is_empty() {
+        conn.outbound.push_control(encode_control(
+            "unsubscribe_success",
+            fields([("channels", json!(left)), ("server_side", json!(true))]),
+            None,
+        ));
+    }
+    Ok(Json(json!({"connection_id": id, "rooms": left})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DisconnectBody {
+    connection_id: String,
+}
+
+/// `POST /api/disconnect {connection_id}`: flushes and closes with 4009.
+pub async fn disconnect(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let b: DisconnectBody = parse_body(body)?;
+    let conn = state
+        .hub
+        .connection(&b.connection_id)
+        .ok_or_else(|| not_found(&b.connection_id))?;
+    conn.outbound.request_close(CloseCode::DisconnectedByServer, true);
+    Ok(Json(json!({"connection_id": b.connection_id, "disconnected": true})).into_response())
+}

@@ -1,0 +1,131 @@
+//! The HTTP side of the server: the router, the server-API key check, and
+//! JSON error replies in the protocol's error shape.
+//!
+//! - [`upgrade`]: `GET /ws` and `GET /api/ws/connect` (WebSocket upgrade).
+//! - [`api`]: the server-side API (publish, broadcast, send, subscribe…).
+//! - [`status`]: stats, streams, metrics, health, readiness, discovery.
+
+pub mod api;
+pub mod status;
+pub mod upgrade;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use wavecast_protocol::server::error_fields;
+use wavecast_protocol::ErrorCode;
+
+use crate::state::AppState;
+
+/// Builds the router of a server.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.http.max_body_bytes;
+    Router::new()
+        .route("/ws", get(upgrade::ws_upgrade))
+        .route("/api/ws/connect", get(upgrade::ws_upgrade))
+        .route("/api/publish", post(api::publish))
+        .route("/api/broadcast", post(api::broadcast))
+        .route("/api/send", post(api::send))
+        .route("/api/ws/subscribe", post(api::subscribe))
+        .route("/api/ws/unsubscribe", post(api::unsubscribe))
+        .route("/api/disconnect", post(api::disconnect))
+        .route("/api/ws/stats", get(status::stats))
+        .route("/api/ws/streams", get(status::streams))
+        .route("/metrics", get(status::metrics))
+        .route("/health", get(status::health))
+        .route("/ready", get(status::ready))
+        .route("/ws/config", get(status::ws_config))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+}
+
+/// A JSON error reply: `{"type":"error","code","error","recoverable","help","timestamp"}`.
+pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let mut body = error_fields(code, message);
+    body.insert("type".into(), "error".into());
+    (status, axum::Json(serde_json::Value::Object(body))).into_response()
+}
+
+/// Proof that a request may use the server API: it carries the configured
+/// API key, or no key is configured and it comes from a loopback address.
+pub struct ApiAccess;
+
+impl FromRequestParts<Arc<AppState>> for ApiAccess {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let key = &state.config.http.api_key;
+        if key.is_empty() {
+            let remote = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            return match remote {
+                Some(ip) if ip.is_loopback() => Ok(ApiAccess),
+                _ => Err(error_response(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthorized,
+                    "no http.api_key is configured, so the server API answers loopback clients only",
+                )),
+            };
+        }
+        match presented_key(&parts.headers) {
+            Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()) => Ok(ApiAccess),
+            Some(_) => Err(error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "wrong API key",
+            )),
+            None => Err(error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "missing API key",
+            )),
+        }
+    }
+}
+
+/// The key from `Authorization: Bearer <key>` or `X-API-Key`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(k) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(k.trim());
+        }
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ct_eq() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,113 @@
+//! Read-only endpoints: `/api/ws/stats` and `/api/ws/streams` (server API
+//! key), and the public `/metrics`, `/health`, `/ready` and `/ws/config`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use wavecast_protocol::PROTOCOL_VERSION;
+
+use super::ApiAccess;
+use crate::state::AppState;
+
+/// `GET /api/ws/stats`.
+pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
+    let m = &state.metrics;
+    let rooms: Map<String, Value> = state
+        .hub
+        .channel_counts()
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+    let sent = m.messages_sent_total.get();
+    let received = m.messages_received_total.get();
+    Json(json!({
+        "node_id": state.node_id,
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "total_connections": m.connections_total.get(),
+        "active_connections": state.hub.connection_count(),
+        "total_messages": sent + received,
+        "messages_sent": sent,
+        "messages_received": received,
+        "publications": m.publications_total.get(),
+        "dropped_frames": m.buffer_overflow_total.get(),
+        "subscriptions": m.subscriptions.get(),
+        "rooms": rooms,
+    }))
+}
+
+/// `GET /api/ws/streams`: channels with their subscriber counts.
+pub async fn streams(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
+    let list: Vec<Value> = state
+        .hub
+        .channel_counts()
+        .into_iter()
+        .map(|(c, n)| json!({"channel": c, "subscribers": n}))
+        .collect();
+    Json(json!({"total": list.len(), "streams": list}))
+}
+
+/// `GET /metrics` (Prometheus / OpenMetrics text).
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// `GET /health`: the process is up.
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"status": "ok", "uptime_seconds": state.started.elapsed().as_secs()}))
+}
+
+/// `GET /ready`: 200 while accepting connections, 503 while shutting down.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response()
+    } else {
+        Json(json!({"status": "ready"})).into_response()
+    }
+}
+
+/// `GET /ws/config`: service discovery for clients.
+pub async fn ws_config(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let c = &state.config;
+    Json(json!({
+        "websocket_config": {
+            "version": PROTOCOL_VERSION,
+            "features": {
+                "json_first": true,
+                "auth_required": false,
+                "heartbeat_supported": true,
+                "reconnection_supported": true,
+                "channels": true,
+                "rooms": true,
+                "backpressure": true,
+            },
+            "endpoints": {
+                "websocket": "/ws",
+                "websocket_alt": "/api/ws/connect",
+                "publish": "/api/publish",
+                "broadcast": "/api/broadcast",
+                "send": "/api/send",
+                "stats": "/api/ws/stats",
+                "metrics": "/metrics",
+            },
+            "connection_limits": {
+                "max_connections_per_user": Value::Null,
+                "max_message_rate": Value::Null,
+                "max_message_bytes": c.max_message_bytes,
+                "max_subscriptions_per_connection": c.max_subscriptions_per_connection,
+                "heartbeat_interval": c.heartbeat_interval.as_millis() as u64,
+                "heartbeat_timeout": c.heartbeat_timeout.as_millis() as u64,
+            },
+        }
+    }))
+}

@@ -1,0 +1,22 @@
+//! wavecast-server: the real-time WebSocket streaming server as a library.
+//!
+//! - [`config`]: configuration (defaults, TOML, `WAVECAST_…` env).
+//! - [`hub`]: channels → subscribers, and fan-out.
+//! - [`session`]: one connection: outbound queue, driver, message handling.
+//! - [`http`]: the HTTP routes, including the WebSocket upgrade.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`audit`]: the audit log.
+//! - [`server`]: binding, running and graceful shutdown.
+
+pub mod audit;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod server;
+pub mod session;
+pub mod state;
+
+pub use config::Config;
+pub use server::Server;
+pub use wavecast_protocol as protocol;

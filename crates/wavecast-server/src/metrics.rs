@@ -1,0 +1,227 @@
+//! Prometheus metrics (`GET /metrics`) and the counters behind
+//! `/api/ws/stats`. Hot-path counters are plain atomics updated once per
+//! write batch; the latency histogram is lock-free.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::TypedMetric;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Label set of `disconnects_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+/// Label set of `limit_rejections_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    pub limit: String,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Gauge,
+    pub connections_total: TotalCounter,
+    pub disconnects_total: Family<ReasonLabel, Counter>,
+    pub messages_sent_total: Counter,
+    pub messages_received_total: Counter,
+    pub bytes_sent_total: Counter,
+    pub publications_total: Counter,
+    pub buffer_overflow_total: Counter,
+    pub subscriptions: Gauge,
+    pub channels: Gauge,
+    pub delivery_latency: LatencyHistogram,
+    pub limit_rejections_total: Family<LimitLabel, Counter>,
+}
+
+impl Metrics {
+    pub fn new(prefix: &str) -> Metrics {
+        let mut registry = if prefix.is_empty() {
+            Registry::default()
+        } else {
+            Registry::with_prefix(prefix)
+        };
+        let m = Metrics {
+            connections: Gauge::default(),
+            connections_total: TotalCounter::default(),
+            disconnects_total: Family::default(),
+            messages_sent_total: Counter::default(),
+            messages_received_total: Counter::default(),
+            bytes_sent_total: Counter::default(),
+            publications_total: Counter::default(),
+            buffer_overflow_total: Counter::default(),
+            subscriptions: Gauge::default(),
+            channels: Gauge::default(),
+            delivery_latency: LatencyHistogram::default(),
+            limit_rejections_total: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("connections", "Open WebSocket connections", m.connections.clone());
+        registry.register(
+            "connections_total",
+            "WebSocket connections accepted since start",
+            m.connections_total.clone(),
+        );
+        registry.register(
+            "disconnects",
+            "Closed connections, by reason",
+            m.disconnects_total.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Frames written to clients",
+            m.messages_sent_total.clone(),
+        );
+        registry.register(
+            "messages_received",
+            "Frames received from clients",
+            m.messages_received_total.clone(),
+        );
+        registry.register(
+            "bytes_sent",
+            "Payload bytes written to clients",
+            m.bytes_sent_total.clone(),
+        );
+        registry.register(
+            "publications",
+            "Publications accepted",
+            m.publications_total.clone(),
+        );
+        registry.register(
+            "buffer_overflow",
+            "Frames dropped by backpressure (queue overflow)",
+            m.buffer_overflow_total.clone(),
+        );
+        registry.register("subscriptions", "Active subscriptions", m.subscriptions.clone());
+        registry.register("channels", "Channels with at least one subscriber", m.channels.clone());
+        registry.register_with_unit(
+            "delivery_latency",
+            "Time from publish accepted to frame written to the socket",
+            Unit::Seconds,
+            m.delivery_latency.clone(),
+        );
+        registry.register(
+            "limit_rejections",
+            "Requests refused by a limit, by limit name",
+            m.limit_rejections_total.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts a closed connection under `reason`.
+    pub fn disconnect(&self, reason: &str) {
+        self.disconnects_total
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a request refused by the limit `limit`.
+    pub fn limit_rejections(&self, limit: &str) {
+        self.limit_rejections_total
+            .get_or_create(&LimitLabel {
+                limit: limit.to_string(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// A counter exported under its own name, `…_total`, as an untyped
+/// metric. OpenMetrics would name a typed counter family `connections`,
+/// which clashes with the `connections` gauge and breaks scrapes.
+#[derive(Clone, Default, Debug)]
+pub struct TotalCounter(Counter);
+
+impl TotalCounter {
+    pub fn inc(&self) {
+        self.0.inc();
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl EncodeMetric for TotalCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&self.0.get())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Unknown
+    }
+}
+
+/// Upper bounds of the delivery-latency buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 15] = [
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A fixed-bucket histogram of durations, updated with atomics only.
+#[derive(Clone, Default, Debug)]
+pub struct LatencyHistogram(std::sync::Arc<LatencyInner>);
+
+#[derive(Default, Debug)]
+struct LatencyInner {
+    /// One more than the buckets: the last counts values above all bounds.
+    counts: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let idx = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.0.counts[idx].fetch_add(1, Relaxed);
+        self.0
+            .sum_nanos
+            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+}
+
+impl TypedMetric for LatencyHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+            .iter()
+            .zip(self.0.counts.iter())
+            .map(|(b, c)| (*b, c.load(Relaxed)))
+            .collect();
+        buckets.push((f64::INFINITY, self.0.counts[LATENCY_BUCKETS.len()].load(Relaxed)));
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = self.0.sum_nanos.load(Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}

@@ -1,0 +1,65 @@
+//! One WebSocket connection: its identity and counters ([`Connection`]),
+//! its outbound queue ([`outbound`]), and the task that drives it
+//! ([`driver`]): reading client frames, writing queued frames in batches,
+//! heartbeats and the close handshake.
+
+pub mod driver;
+pub mod handler;
+pub mod outbound;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use outbound::Outbound;
+
+/// A live connection, shared by its driver task, the hub and the HTTP API.
+pub struct Connection {
+    /// The public connection id (a random UUID v4).
+    pub id: Arc<str>,
+    /// A process-unique number, used as the hub's subscriber key.
+    pub key: u64,
+    pub remote: SocketAddr,
+    /// The authenticated user, if any.
+    pub user: Option<String>,
+    pub connected_at: Instant,
+    pub outbound: Outbound,
+    /// Frames received from the client.
+    pub packets_received: AtomicU64,
+    /// Frames written to the client.
+    pub packets_sent: AtomicU64,
+}
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+impl Connection {
+    pub fn new(remote: SocketAddr, user: Option<String>) -> Connection {
+        Connection {
+            id: new_connection_id().into(),
+            key: NEXT_KEY.fetch_add(1, Relaxed),
+            remote,
+            user,
+            connected_at: Instant::now(),
+            outbound: Outbound::default(),
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A random UUID v4 string.
+pub fn new_connection_id() -> String {
+    let hi = fastrand::u64(..);
+    let lo = fastrand::u64(..);
+    let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x4000; // version 4
+    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000; // variant
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}

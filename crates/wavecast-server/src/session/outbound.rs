@@ -1,0 +1,474 @@
+//! One connection's bounded outbound queue and its backpressure strategies.
+//!
+//! Publishers (the hub, HTTP handlers) push shared, already-encoded frames
+//! under a short per-connection lock; the connection's single writer pops
+//! them in batches. Nobody holds this lock across a socket write.
+//!
+//! Limits (`max_queue_messages`, `max_queue_bytes`) and the strategy come
+//! from the namespace of the publication being pushed. Control frames
+//! (replies, heartbeats) are never dropped. Every dropped publication is
+//! counted per channel, and the client is told with one `dropped` frame
+//! before the next frame it receives on that channel (or as soon as the
+//! queue drains).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use parking_lot::Mutex;
+use wavecast_protocol::server::encode_dropped;
+use wavecast_protocol::CloseCode;
+
+use crate::config::{Backpressure, NamespaceConfig};
+
+/// A frame waiting in the queue.
+#[derive(Debug, Clone)]
+struct Queued {
+    bytes: Bytes,
+    /// The channel of a publication; `None` for control frames.
+    channel: Option<Arc<str>>,
+    published_at: Option<Instant>,
+}
+
+/// A frame handed to the writer.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub bytes: Bytes,
+    /// When the publication was accepted, for the latency histogram.
+    pub published_at: Option<Instant>,
+}
+
+/// What became of a pushed publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushOutcome {
+    /// The publication is in the queue.
+    pub queued: bool,
+    /// Publications dropped by this push (the new one or evicted ones).
+    pub dropped: u64,
+    /// The `disconnect` strategy fired: the connection is being closed.
+    pub disconnected: bool,
+}
+
+/// A request to close the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseRequest {
+    pub code: CloseCode,
+    /// Write what is queued before the close frame.
+    pub flush: bool,
+}
+
+/// Per-subscription accounting, reported in the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct SubStats {
+    pub since: Instant,
+    /// Publications of this channel handed to the writer.
+    pub sent: u64,
+    /// Publications of this channel dropped by backpressure.
+    pub dropped: u64,
+    /// Drops not yet announced to the client.
+    pending_dropped: u64,
+}
+
+#[derive(Default)]
+struct State {
+    frames: VecDeque<Queued>,
+    bytes: usize,
+    publications: usize,
+    subs: HashMap<Arc<str>, SubStats>,
+    /// Number of subscriptions with `pending_dropped > 0`.
+    pending_notices: usize,
+    dropped_total: u64,
+    close: Option<CloseRequest>,
+}
+
+/// The outbound side of one connection.
+#[derive(Default)]
+pub struct Outbound {
+    state: Mutex<State>,
+    waker: AtomicWaker,
+    closing: AtomicBool,
+}
+
+impl Outbound {
+    /// Registers the writer task to be woken when frames arrive.
+    pub fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Adds a subscription; false if it already existed.
+    pub fn add_sub(&self, channel: Arc<str>) -> bool {
+        let mut st = self.state.lock();
+        if st.subs.contains_key(&channel) {
+            return false;
+        }
+        st.subs.insert(
+            channel,
+            SubStats {
+                since: Instant::now(),
+                sent: 0,
+                dropped: 0,
+                pending_dropped: 0,
+            },
+        );
+        true
+    }
+
+    pub fn is_subscribed(&self, channel: &str) -> bool {
+        self.state.lock().subs.contains_key(channel)
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.state.lock().subs.len()
+    }
+
+    /// Removes a subscription and discards its queued publications, so no
+    /// frame of the channel reaches the client after `unsubscribe_success`.
+    pub fn remove_sub(&self, channel: &str) -> Option<SubStats> {
+        let mut st = self.state.lock();
+        let stats = st.subs.remove(channel)?;
+        if stats.pending_dropped > 0 {
+            st.pending_notices -= 1;
+        }
+        let st = &mut *st;
+        let (mut bytes, mut pubs) = (0, 0);
+        st.frames.retain(|f| {
+            let keep = f.channel.as_deref() != Some(channel);
+            if !keep {
+                bytes += f.bytes.len();
+                pubs += 1;
+            }
+            keep
+        });
+        st.bytes -= bytes;
+        st.publications -= pubs;
+        Some(stats)
+    }
+
+    /// Removes every subscription, returning their stats.
+    pub fn take_subs(&self) -> Vec<(Arc<str>, SubStats)> {
+        let mut st = self.state.lock();
+        st.pending_notices = 0;
+        st.subs.drain().collect()
+    }
+
+    /// The channels this connection is subscribed to.
+    pub fn channels(&self) -> Vec<Arc<str>> {
+        self.state.lock().subs.keys().cloned().collect()
+    }
+
+    /// Total publications dropped on this connection.
+    pub fn dropped_total(&self) -> u64 {
+        self.state.lock().dropped_total
+    }
+
+    /// Queued frames and bytes, for tests and stats.
+    pub fn depth(&self) -> (usize, usize) {
+        let st = self.state.lock();
+        (st.frames.len(), st.bytes)
+    }
+
+    /// Queues a control frame (never dropped).
+    pub fn push_control(&self, bytes: Bytes) {
+        {
+            let mut st = self.state.lock();
+            if st.close.is_some() {
+                return;
+            }
+            st.bytes += bytes.len();
+            st.frames.push_back(Queued {
+                bytes,
+                channel: None,
+                published_at: None,
+            });
+        }
+        self.waker.wake();
+    }
+
+    /// Queues a publication of `channel`, applying the namespace's limits
+    /// and strategy when the queue is full.
+    pub fn push_publication(
+        &self,
+        channel: &Arc<str>,
+        bytes: &Bytes,
+        published_at: Instant,
+        policy: &NamespaceConfig,
+    ) -> PushOutcome {
+        let mut out = PushOutcome::default();
+        {
+            let mut st = self.state.lock();
+            if st.close.is_some() || !st.subs.contains_key(channel) {
+                return out;
+            }
+            let len = bytes.len();
+            while st.publications + 1 > policy.max_queue_messages
+                || (st.bytes + len > policy.max_queue_bytes && st.publications > 0)
+            {
+                let freed = match policy.backpressure {
+                    Backpressure::DropNewest => false,
+                    Backpressure::Disconnect => {
+                        st.close = Some(CloseRequest {
+                            code: CloseCode::SlowConsumer,
+                            flush: false,
+                        });
+                        self.closing.store(true, Ordering::Release);
+                        st.count_drop(channel);
+                        out.dropped += 1;
+                        out.disconnected = true;
+                        drop(st);
+                        self.waker.wake();
+                        return out;
+                    }
+                    Backpressure::DropOldest => st.evict_oldest(&mut out),
+                    Backpressure::Sample => {
+                        st.thin(policy.sample_every, &mut out) || st.evict_oldest(&mut out)
+                    }
+                };
+                if !freed {
+                    st.count_drop(channel);
+                    out.dropped += 1;
+                    return out;
+                }
+            }
+            st.bytes += len;
+            st.publications += 1;
+            st.frames.push_back(Queued {
+                bytes: bytes.clone(),
+                channel: Some(channel.clone()),
+                published_at: Some(published_at),
+            });
+            out.queued = true;
+        }
+        self.waker.wake();
+        out
+    }
+
+    /// Moves frames to `out` until about `max_bytes` are taken, inserting
+    /// `dropped` notices where due.
+    pub fn pop_batch(&self, out: &mut VecDeque<Outgoing>, max_frames: usize, max_bytes: usize) {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let mut taken = 0;
+        while taken < max_bytes && out.len() < max_frames {
+            let Some(f) = st.frames.pop_front() else { break };
+            st.bytes -= f.bytes.len();
+            taken += f.bytes.len();
+            if let Some(ch) = &f.channel {
+                st.publications -= 1;
+                if let Some(sub) = st.subs.get_mut(ch) {
+                    if sub.pending_dropped > 0 {
+                        out.push_back(Outgoing {
+                            bytes: encode_dropped(ch, sub.pending_dropped),
+                            published_at: None,
+                        });
+                        sub.pending_dropped = 0;
+                        st.pending_notices -= 1;
+                    }
+                    sub.sent += 1;
+                }
+            }
+            out.push_back(Outgoing {
+                bytes: f.bytes,
+                published_at: f.published_at,
+            });
+        }
+        if st.frames.is_empty() && st.pending_notices > 0 {
+            for (ch, sub) in st.subs.iter_mut() {
+                if sub.pending_dropped > 0 {
+                    out.push_back(Outgoing {
+                        bytes: encode_dropped(ch, sub.pending_dropped),
+                        published_at: None,
+                    });
+                    sub.pending_dropped = 0;
+                }
+            }
+            st.pending_notices = 0;
+        }
+    }
+
+    /// Asks the writer to close the connection. The first request wins.
+    pub fn request_close(&self, code: CloseCode, flush: bool) {
+        {
+            let mut st = self.state.lock();
+            if st.close.is_none() {
+                st.close = Some(CloseRequest { code, flush });
+            }
+            if !flush {
+                st.frames.clear();
+                st.bytes = 0;
+                st.publications = 0;
+            }
+        }
+        self.closing.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// The pending close request, if any (cheap when there is none).
+    pub fn close_request(&self) -> Option<CloseRequest> {
+        if !self.closing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.state.lock().close
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        let st = self.state.lock();
+        st.frames.is_empty() && st.pending_notices == 0
+    }
+}
+
+impl State {
+    fn count_drop(&mut self, channel: &str) {
+        self.dropped_total += 1;
+        if let Some(sub) = self.subs.get_mut(channel) {
+            if sub.pending_dropped == 0 {
+                self.pending_notices += 1;
+            }
+            sub.pending_dropped += 1;
+            sub.dropped += 1;
+        }
+    }
+
+    /// Drops the oldest queued publication; false if there is none.
+    fn evict_oldest(&mut self, out: &mut PushOutcome) -> bool {
+        let Some(idx) = self.frames.iter().position(|f| f.channel.is_some()) else {
+            return false;
+        };
+        let Some(f) = self.frames.remove(idx) else {
+            return false;
+        };
+        self.bytes -= f.bytes.len();
+        self.publications -= 1;
+        if let Some(ch) = f.channel {
+            self.count_drop(&ch);
+        }
+        out.dropped += 1;
+        true
+    }
+
+    /// Keeps every `n`-th queued publication, counting from the newest so
+    /// the latest state survives; false if nothing could be dropped.
+    fn thin(&mut self, n: usize, out: &mut PushOutcome) -> bool {
+        if self.publications < 2 {
+            return false;
+        }
+        let mut seen_from_end = 0usize;
+        let mut removed: Vec<Arc<str>> = Vec::new();
+        let mut bytes = 0;
+        let mut kept = VecDeque::with_capacity(self.frames.len() / n + 8);
+        while let Some(f) = self.frames.pop_back() {
+            match &f.channel {
+                Some(ch) => {
+                    let keep = seen_from_end % n == 0;
+                    seen_from_end += 1;
+                    if keep {
+                        kept.push_front(f);
+                    } else {
+                        bytes += f.bytes.len();
+                        removed.push(ch.clone());
+                    }
+                }
+                None => kept.push_front(f),
+            }
+        }
+        self.frames = kept;
+        self.bytes -= bytes;
+        self.publications -= removed.len();
+        out.dropped += removed.len() as u64;
+        for ch in &removed {
+            self.count_drop(ch);
+        }
+        !removed.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(b: Backpressure, max: usize) -> NamespaceConfig {
+        NamespaceConfig {
+            backpressure: b,
+            max_queue_messages: max,
+            ..NamespaceConfig::default()
+        }
+    }
+
+    fn drain(q: &Outbound) -> Vec<String> {
+        let mut out = VecDeque::new();
+        q.pop_batch(&mut out, usize::MAX, usize::MAX);
+        out.into_iter()
+            .map(|o| String::from_utf8(o.bytes.to_vec()).unwrap())
+            .collect()
+    }
+
+    fn fill(q: &Outbound, ch: &Arc<str>, n: usize, p: &NamespaceConfig) -> u64 {
+        (0..n)
+            .map(|i| q.push_publication(ch, &Bytes::from(format!("m{i}")), Instant::now(), p).dropped)
+            .sum()
+    }
+
+    #[test]
+    fn drop_oldest_keeps_latest_and_announces() {
+        let q = Outbound::default();
+        let ch: Arc<str> = "a".into();
+        q.add_sub(ch.clone());
+        let p = policy(Backpressure::DropOldest, 3);
+        assert_eq!(fill(&q, &ch, 5, &p), 2);
+        let got = drain(&q);
+        assert!(got[0].contains("\"dropped\"") && got[0].contains("\"count\":2"));
+        assert_eq!(&got[1..], ["m2", "m3", "m4"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn drop_newest_keeps_first() {
+        let q = Outbound::default();
+        let ch: Arc<str> = "a".into();
+        q.add_sub(ch.clone());
+        assert_eq!(fill(&q, &ch, 5, &policy(Backpressure::DropNewest, 3)), 2);
+        let got = drain(&q);
+        assert_eq!(&got[..3], ["m0", "m1", "m2"]);
+        assert!(got[3].contains("\"count\":2"));
+    }
+
+    #[test]
+    fn sample_thins_and_counts() {
+        let q = Outbound::default();
+        let ch: Arc<str> = "a".into();
+        q.add_sub(ch.clone());
+        let dropped = fill(&q, &ch, 100, &policy(Backpressure::Sample, 10));
+        let got = drain(&q);
+        let pubs = got.iter().filter(|m| m.starts_with('m')).count() as u64;
+        assert_eq!(pubs + dropped, 100);
+        assert_eq!(got.last().map(String::as_str), Some("m99"));
+    }
+
+    #[test]
+    fn disconnect_requests_close() {
+        let q = Outbound::default();
+        let ch: Arc<str> = "a".into();
+        q.add_sub(ch.clone());
+        fill(&q, &ch, 4, &policy(Backpressure::Disconnect, 3));
+        assert_eq!(
+            q.close_request(),
+            Some(CloseRequest { code: CloseCode::SlowConsumer, flush: false })
+        );
+    }
+
+    #[test]
+    fn control_frames_survive_and_unsubscribe_purges() {
+        let q = Outbound::default();
+        let ch: Arc<str> = "a".into();
+        q.add_sub(ch.clone());
+        q.push_control(Bytes::from_static(b"ctl"));
+        let p = policy(Backpressure::DropOldest, 2);
+        fill(&q, &ch, 5, &p);
+        q.remove_sub("a");
+        assert_eq!(drain(&q), ["ctl"]);
+        assert_eq!(q.depth(), (0, 0));
+    }
+}
