@@ -23,7 +23,10 @@ impl std::fmt::Display for ChannelError {
         match self {
             ChannelError::Empty => f.write_str("channel name is empty"),
             ChannelError::TooLong(n) => {
-                write!(f, "channel name is {n} bytes, the limit is {MAX_CHANNEL_LEN}")
+                write!(
+                    f,
+                    "channel name is {n} bytes, the limit is {MAX_CHANNEL_LEN}"
+                )
             }
             ChannelError::BadChar(c) => write!(
                 f,
@@ -47,7 +50,10 @@ pub fn validate_channel(name: &str) -> Result<(), ChannelError> {
     if name.len() > MAX_CHANNEL_LEN {
         return Err(ChannelError::TooLong(name.len()));
     }
-    if let Some(c) = name.chars().find(|c| !c.is_ascii() || !is_channel_byte(*c as u8)) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !c.is_ascii() || !is_channel_byte(*c as u8))
+    {
         return Err(ChannelError::BadChar(c));
     }
     Ok(())
@@ -74,7 +80,10 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         assert_eq!(validate_channel(""), Err(ChannelError::Empty));
-        assert_eq!(validate_channel(&"a".repeat(256)), Err(ChannelError::TooLong(256)));
+        assert_eq!(
+            validate_channel(&"a".repeat(256)),
+            Err(ChannelError::TooLong(256))
+        );
         assert_eq!(validate_channel("a b"), Err(ChannelError::BadChar(' ')));
         assert_eq!(validate_channel("é"), Err(ChannelError::BadChar('é')));
         assert_eq!(validate_channel("a\"b"), Err(ChannelError::BadChar('"')));

@@ -145,12 +145,11 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
             check_channel(&channel)?;
             let event = optional_string(obj, "event")?;
             if let Some(ev) = &event {
-                validate_event_type(ev)
-                    .map_err(|m| ParseError::new(ErrorCode::InvalidField, m))?;
+                validate_event_type(ev).map_err(|m| ParseError::new(ErrorCode::InvalidField, m))?;
             }
-            let data = obj.remove("data").ok_or_else(|| {
-                ParseError::new(ErrorCode::InvalidField, "\"data\" is required")
-            })?;
+            let data = obj
+                .remove("data")
+                .ok_or_else(|| ParseError::new(ErrorCode::InvalidField, "\"data\" is required"))?;
             ClientRequest::Publish {
                 channel,
                 event,
@@ -290,13 +289,29 @@ mod tests {
     #[test]
     fn parses_subscribe_forms() {
         let m = parse_client_message(r#"{"type":"subscribe","channel":"a","id":7}"#).unwrap();
-        assert_eq!(m.request, ClientRequest::Subscribe { channels: vec!["a".into()] });
-        assert_eq!(m.id, Some(RequestId { key: "id", value: json!(7) }));
+        assert_eq!(
+            m.request,
+            ClientRequest::Subscribe {
+                channels: vec!["a".into()]
+            }
+        );
+        assert_eq!(
+            m.id,
+            Some(RequestId {
+                key: "id",
+                value: json!(7)
+            })
+        );
         let m = parse_client_message(
             r#"{"type":"subscribe","channels":["b","a"],"rooms":["a"],"correlation_id":"x"}"#,
         )
         .unwrap();
-        assert_eq!(m.request, ClientRequest::Subscribe { channels: vec!["a".into(), "b".into()] });
+        assert_eq!(
+            m.request,
+            ClientRequest::Subscribe {
+                channels: vec!["a".into(), "b".into()]
+            }
+        );
         assert_eq!(m.id.unwrap().key, "correlation_id");
     }
 
@@ -308,9 +323,18 @@ mod tests {
         assert_eq!(code_of(r#"{"type":"nope"}"#), ErrorCode::UnknownType);
         assert_eq!(code_of(r#"{"type":5}"#), ErrorCode::InvalidField);
         assert_eq!(code_of(r#"{"type":"subscribe"}"#), ErrorCode::InvalidField);
-        assert_eq!(code_of(r#"{"type":"subscribe","channels":"a"}"#), ErrorCode::InvalidField);
-        assert_eq!(code_of(r#"{"type":"subscribe","channel":"a b"}"#), ErrorCode::InvalidChannel);
-        assert_eq!(code_of(r#"{"type":"ping","id":{}}"#), ErrorCode::InvalidField);
+        assert_eq!(
+            code_of(r#"{"type":"subscribe","channels":"a"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code_of(r#"{"type":"subscribe","channel":"a b"}"#),
+            ErrorCode::InvalidChannel
+        );
+        assert_eq!(
+            code_of(r#"{"type":"ping","id":{}}"#),
+            ErrorCode::InvalidField
+        );
         let e = parse_client_message(r#"{"type":"subscribe","channel":"!","id":"q"}"#).unwrap_err();
         assert_eq!(e.id.unwrap().value, json!("q"));
         assert_eq!(e.kind.as_deref(), Some("subscribe"));

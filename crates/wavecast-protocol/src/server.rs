@@ -105,7 +105,12 @@ mod tests {
 
     #[test]
     fn publication_is_valid_json() {
-        let b = encode_publication("publication", "chat:1", r#"{"x":[1,2]}"#, "2026-01-01T00:00:00.000Z");
+        let b = encode_publication(
+            "publication",
+            "chat:1",
+            r#"{"x":[1,2]}"#,
+            "2026-01-01T00:00:00.000Z",
+        );
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(
             v,
@@ -116,17 +121,24 @@ mod tests {
 
     #[test]
     fn control_echoes_id() {
-        let id = RequestId { key: "correlation_id", value: json!("abc") };
+        let id = RequestId {
+            key: "correlation_id",
+            value: json!("abc"),
+        };
         let b = encode_control("pong", fields([("timestamp", json!("t"))]), Some(&id));
         let v: Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v, json!({"type":"pong","timestamp":"t","correlation_id":"abc"}));
+        assert_eq!(
+            v,
+            json!({"type":"pong","timestamp":"t","correlation_id":"abc"})
+        );
         let v: Value = serde_json::from_slice(&encode_control("x", Map::new(), None)).unwrap();
         assert_eq!(v, json!({"type":"x"}));
     }
 
     #[test]
     fn error_shape() {
-        let v: Value = serde_json::from_slice(&encode_error(ErrorCode::UnknownType, "nope", None)).unwrap();
+        let v: Value =
+            serde_json::from_slice(&encode_error(ErrorCode::UnknownType, "nope", None)).unwrap();
         for key in ["type", "code", "error", "recoverable", "help", "timestamp"] {
             assert!(v.get(key).is_some(), "{key}");
         }

@@ -11,7 +11,9 @@ use crate::session::Connection;
 /// Logged when a connection has closed.
 pub fn connection_closed(conn: &Connection, cause: &EndCause) {
     let sent = conn.packets_sent.load(std::sync::atomic::Ordering::Relaxed);
-    let received = conn.packets_received.load(std::sync::atomic::Ordering::Relaxed);
+    let received = conn
+        .packets_received
+        .load(std::sync::atomic::Ordering::Relaxed);
     let dropped = conn.outbound.dropped_total();
     let drop_rate = if sent + dropped > 0 {
         (dropped as f64 * 100.0 / (sent + dropped) as f64 * 100.0).round() / 100.0

@@ -171,7 +171,7 @@ impl Config {
             fig = fig.merge(Toml::file(path));
         }
         fig = fig.merge(Env::prefixed("WAVECAST_").map(|key| {
-            let k = key.as_str();
+            let k = key.as_str().to_ascii_lowercase();
             for table in ["http_", "log_"] {
                 if let Some(rest) = k.strip_prefix(table) {
                     return format!("{}.{rest}", &table[..table.len() - 1]).into();
@@ -220,7 +220,9 @@ impl Config {
                 ));
             }
             if ns.sample_every < 2 {
-                return err(format!("namespaces.{name}: sample_every must be at least 2"));
+                return err(format!(
+                    "namespaces.{name}: sample_every must be at least 2"
+                ));
             }
             if name != "default" && crate::protocol::channel::validate_channel(name).is_err() {
                 return err(format!("namespaces.{name}: not a valid namespace name"));
@@ -277,9 +279,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Formats a duration the way [`parse_duration`] reads it.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if ms % 60_000 != 0 || ms == 0 {
+    } else if !ms.is_multiple_of(60_000) || ms == 0 {
         format!("{}s", ms / 1000)
     } else {
         format!("{}m", ms / 60_000)

@@ -7,7 +7,7 @@
 //! is ever touched here.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,10 +25,11 @@ use crate::session::Connection;
 const SHARDS: usize = 64;
 
 type Subscribers = HashMap<u64, Arc<Connection>>;
+type ChannelMap = HashMap<Arc<str>, Subscribers>;
 
 /// Channels → subscribers, and connection ids → connections.
 pub struct Hub {
-    shards: Box<[RwLock<HashMap<Arc<str>, Subscribers>>]>,
+    shards: Box<[RwLock<ChannelMap>]>,
     hasher: std::collections::hash_map::RandomState,
     connections: RwLock<HashMap<Arc<str>, Arc<Connection>>>,
     config: Arc<Config>,
@@ -55,10 +56,8 @@ impl Hub {
         }
     }
 
-    fn shard(&self, channel: &str) -> &RwLock<HashMap<Arc<str>, Subscribers>> {
-        let mut h = self.hasher.build_hasher();
-        channel.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+    fn shard(&self, channel: &str) -> &RwLock<ChannelMap> {
+        &self.shards[(self.hasher.hash_one(channel) as usize) % SHARDS]
     }
 
     /// Registers a new connection.

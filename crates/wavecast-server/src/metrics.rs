@@ -64,7 +64,11 @@ impl Metrics {
             limit_rejections_total: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("connections", "Open WebSocket connections", m.connections.clone());
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            m.connections.clone(),
+        );
         registry.register(
             "connections_total",
             "WebSocket connections accepted since start",
@@ -100,8 +104,16 @@ impl Metrics {
             "Frames dropped by backpressure (queue overflow)",
             m.buffer_overflow_total.clone(),
         );
-        registry.register("subscriptions", "Active subscriptions", m.subscriptions.clone());
-        registry.register("channels", "Channels with at least one subscriber", m.channels.clone());
+        registry.register(
+            "subscriptions",
+            "Active subscriptions",
+            m.subscriptions.clone(),
+        );
+        registry.register(
+            "channels",
+            "Channels with at least one subscriber",
+            m.channels.clone(),
+        );
         registry.register_with_unit(
             "delivery_latency",
             "Time from publish accepted to frame written to the socket",
@@ -215,7 +227,10 @@ impl EncodeMetric for LatencyHistogram {
             .zip(self.0.counts.iter())
             .map(|(b, c)| (*b, c.load(Relaxed)))
             .collect();
-        buckets.push((f64::INFINITY, self.0.counts[LATENCY_BUCKETS.len()].load(Relaxed)));
+        buckets.push((
+            f64::INFINITY,
+            self.0.counts[LATENCY_BUCKETS.len()].load(Relaxed),
+        ));
         let count = buckets.iter().map(|(_, c)| c).sum();
         let sum = self.0.sum_nanos.load(Relaxed) as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)

@@ -39,7 +39,10 @@ impl Server {
 
     /// Serves until `shutdown` completes (or [`AppState::shutdown`] is
     /// cancelled), then shuts down gracefully.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let state = self.state;
         let app = crate::http::router(state.clone());
         let token = state.shutdown.clone();

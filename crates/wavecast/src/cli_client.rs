@@ -39,8 +39,7 @@ pub async fn publish(
     data: Option<String>,
     event: Option<String>,
 ) -> Result<(), String> {
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let url = format!("{}/api/publish", opts.server.trim_end_matches('/'));
     let send = |data: Value| {
         let mut body = json!({"channel": channel, "data": data});
@@ -90,7 +89,11 @@ pub async fn publish(
     }
 }
 
-pub async fn subscribe(opts: &ClientOpts, channels: &[String], count: Option<u64>) -> Result<(), String> {
+pub async fn subscribe(
+    opts: &ClientOpts,
+    channels: &[String],
+    count: Option<u64>,
+) -> Result<(), String> {
     let url = ws_url(&opts.server);
     let (mut ws, _) = ClientBuilder::new()
         .uri(&url)
@@ -113,7 +116,9 @@ pub async fn subscribe(opts: &ClientOpts, channels: &[String], count: Option<u64
                 Some("heartbeat") => {
                     let _ = ws.send(Message::text(r#"{"type":"pong"}"#)).await;
                 }
-                Some(t) if v.get("channel").is_some() && t != "subscribe_success" && t != "dropped" => {
+                Some(t)
+                    if v.get("channel").is_some() && t != "subscribe_success" && t != "dropped" =>
+                {
                     seen += 1;
                     if count.is_some_and(|c| seen >= c) {
                         let _ = ws.close().await;
@@ -123,7 +128,10 @@ pub async fn subscribe(opts: &ClientOpts, channels: &[String], count: Option<u64
                 _ => {}
             }
         } else if let Some((code, reason)) = msg.as_close() {
-            return Err(format!("server closed the connection: {} {reason}", u16::from(code)));
+            return Err(format!(
+                "server closed the connection: {} {reason}",
+                u16::from(code)
+            ));
         }
     }
     Ok(())

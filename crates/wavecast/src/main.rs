@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use wavecast_server::{Config, Server};
 
 #[derive(Parser)]
-#[command(name = "wavecast", version, about = "Real-time WebSocket streaming server")]
+#[command(
+    name = "wavecast",
+    version,
+    about = "Real-time WebSocket streaming server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,7 +99,11 @@ fn init_logging(cfg: &Config) {
     if cfg.log.format == "text" {
         builder.init();
     } else {
-        builder.json().flatten_event(true).with_current_span(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
     }
 }
 
@@ -142,7 +150,10 @@ async fn serve(opts: ServerOpts) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wavecast: cannot start the runtime: {e}");
@@ -154,7 +165,8 @@ fn main() -> ExitCode {
             Command::Serve(o) => serve(o).await,
             Command::Config(o) => {
                 let cfg = o.load()?;
-                let shown = serde_json::to_string_pretty(&cfg.redacted()).map_err(|e| e.to_string())?;
+                let shown =
+                    serde_json::to_string_pretty(&cfg.redacted()).map_err(|e| e.to_string())?;
                 println!("{shown}");
                 Ok(())
             }

@@ -2,6 +2,10 @@
 //! personal messages, server-side subscription management and disconnect.
 //! Bodies are JSON; bad bodies get 400 with the protocol's error shape.
 
+// Handlers return `Result<Response, Response>`: the error side is a ready
+// HTTP reply, built only on the (cold) error path.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -110,7 +114,10 @@ pub async fn broadcast(
 ) -> ApiResult {
     let b: BroadcastBody = parse_body(body)?;
     if b.channels.is_empty() {
-        return Err(bad_request(ErrorCode::InvalidField, "\"channels\" is empty"));
+        return Err(bad_request(
+            ErrorCode::InvalidField,
+            "\"channels\" is empty",
+        ));
     }
     check_channels(&b.channels)?;
     check_event(b.event.as_deref())?;
@@ -196,7 +203,10 @@ pub async fn subscribe(
     let (id, rooms) = parse_body::<RoomsBody>(body)?.all()?;
     let conn = state.hub.connection(&id).ok_or_else(|| not_found(&id))?;
     let current = conn.outbound.subscription_count();
-    let new = rooms.iter().filter(|r| !conn.outbound.is_subscribed(r)).count();
+    let new = rooms
+        .iter()
+        .filter(|r| !conn.outbound.is_subscribed(r))
+        .count();
     let max = state.config.max_subscriptions_per_connection;
     if current + new > max {
         state.metrics.limit_rejections("subscriptions");
@@ -259,6 +269,7 @@ pub async fn disconnect(
         .hub
         .connection(&b.connection_id)
         .ok_or_else(|| not_found(&b.connection_id))?;
-    conn.outbound.request_close(CloseCode::DisconnectedByServer, true);
+    conn.outbound
+        .request_close(CloseCode::DisconnectedByServer, true);
     Ok(Json(json!({"connection_id": b.connection_id, "disconnected": true})).into_response())
 }

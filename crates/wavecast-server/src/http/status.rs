@@ -70,7 +70,11 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// `GET /ready`: 200 while accepting connections, 503 while shutting down.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.shutdown.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+            .into_response()
     } else {
         Json(json!({"status": "ready"})).into_response()
     }

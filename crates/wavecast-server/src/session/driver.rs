@@ -128,11 +128,14 @@ where
     let mut ws_state = WriteState::default();
 
     let cause = loop {
-        let event = poll_fn(|cx| poll_session(cx, &mut ws, &conn, &mut ticker, &mut ws_state, &state)).await;
+        let event =
+            poll_fn(|cx| poll_session(cx, &mut ws, &conn, &mut ticker, &mut ws_state, &state))
+                .await;
         match event {
             Event::Incoming(msg) => {
                 last_seen = Instant::now();
-                conn.packets_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conn.packets_received
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 state.metrics.messages_received_total.inc();
                 if let Some(text) = msg.as_text() {
                     handler::handle_text(&state, &conn, text);
@@ -148,7 +151,8 @@ where
             }
             Event::Tick => {
                 if last_seen.elapsed() >= state.config.heartbeat_timeout {
-                    conn.outbound.request_close(CloseCode::HeartbeatTimeout, false);
+                    conn.outbound
+                        .request_close(CloseCode::HeartbeatTimeout, false);
                 } else {
                     conn.outbound.push_control(encode_control(
                         "heartbeat",
@@ -262,7 +266,9 @@ where
                 tokio_websockets::Error::PayloadTooLong { .. } => {
                     EndCause::Violation(CloseCode::MessageTooBig)
                 }
-                tokio_websockets::Error::Protocol(_) => EndCause::Violation(CloseCode::ProtocolError),
+                tokio_websockets::Error::Protocol(_) => {
+                    EndCause::Violation(CloseCode::ProtocolError)
+                }
                 _ => EndCause::Transport,
             };
             return Poll::Ready(Event::Ended(cause));
@@ -291,7 +297,8 @@ where
 {
     loop {
         if w.batch.is_empty() {
-            conn.outbound.pop_batch(&mut w.batch, BATCH_FRAMES, BATCH_BYTES);
+            conn.outbound
+                .pop_batch(&mut w.batch, BATCH_FRAMES, BATCH_BYTES);
             if w.batch.is_empty() {
                 break;
             }
@@ -316,7 +323,10 @@ where
             Poll::Ready(Ok(())) => {
                 let now = Instant::now();
                 for t in w.latencies.drain(..) {
-                    state.metrics.delivery_latency.observe(now.saturating_duration_since(t));
+                    state
+                        .metrics
+                        .delivery_latency
+                        .observe(now.saturating_duration_since(t));
                 }
                 state.metrics.messages_sent_total.inc_by(w.unflushed);
                 state.metrics.bytes_sent_total.inc_by(w.unflushed_bytes);

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use wavecast_protocol::channel::namespace_of;
 use wavecast_protocol::client::{parse_client_message, ClientRequest, RequestId};
-use wavecast_protocol::server::{encode_control, encode_error, error_fields, fields, DEFAULT_EVENT_TYPE};
+use wavecast_protocol::server::{
+    encode_control, encode_error, error_fields, fields, DEFAULT_EVENT_TYPE,
+};
 use wavecast_protocol::time::now_rfc3339;
 use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_MAJOR, PROTOCOL_VERSION};
 
@@ -74,7 +76,10 @@ pub fn handle_binary(conn: &Connection) {
 
 fn init(conn: &Connection, version: Option<String>, id: Option<&RequestId>) {
     if let Some(v) = &version {
-        let major = v.split('.').next().and_then(|m| m.trim().parse::<u32>().ok());
+        let major = v
+            .split('.')
+            .next()
+            .and_then(|m| m.trim().parse::<u32>().ok());
         if major != Some(PROTOCOL_MAJOR) {
             conn.outbound.push_control(encode_error(
                 ErrorCode::UnsupportedVersion,
@@ -89,7 +94,10 @@ fn init(conn: &Connection, version: Option<String>, id: Option<&RequestId>) {
         fields([
             ("protocol_version", Value::from(PROTOCOL_VERSION)),
             ("connection_id", Value::from(&*conn.id)),
-            ("server", Value::from(concat!("wavecast/", env!("CARGO_PKG_VERSION")))),
+            (
+                "server",
+                Value::from(concat!("wavecast/", env!("CARGO_PKG_VERSION"))),
+            ),
             ("features", Value::from(FEATURES)),
         ]),
         id,
@@ -100,7 +108,12 @@ fn failed(kind: &str, code: ErrorCode, message: &str, id: Option<&RequestId>) ->
     encode_control(kind, error_fields(code, message), id)
 }
 
-fn subscribe(state: &AppState, conn: &Arc<Connection>, channels: Vec<String>, id: Option<&RequestId>) {
+fn subscribe(
+    state: &AppState,
+    conn: &Arc<Connection>,
+    channels: Vec<String>,
+    id: Option<&RequestId>,
+) {
     let current = conn.outbound.subscription_count();
     let new = channels
         .iter()

@@ -252,7 +252,9 @@ impl Outbound {
         let st = &mut *st;
         let mut taken = 0;
         while taken < max_bytes && out.len() < max_frames {
-            let Some(f) = st.frames.pop_front() else { break };
+            let Some(f) = st.frames.pop_front() else {
+                break;
+            };
             st.bytes -= f.bytes.len();
             taken += f.bytes.len();
             if let Some(ch) = &f.channel {
@@ -362,7 +364,7 @@ impl State {
         while let Some(f) = self.frames.pop_back() {
             match &f.channel {
                 Some(ch) => {
-                    let keep = seen_from_end % n == 0;
+                    let keep = seen_from_end.is_multiple_of(n);
                     seen_from_end += 1;
                     if keep {
                         kept.push_front(f);
@@ -407,7 +409,10 @@ mod tests {
 
     fn fill(q: &Outbound, ch: &Arc<str>, n: usize, p: &NamespaceConfig) -> u64 {
         (0..n)
-            .map(|i| q.push_publication(ch, &Bytes::from(format!("m{i}")), Instant::now(), p).dropped)
+            .map(|i| {
+                q.push_publication(ch, &Bytes::from(format!("m{i}")), Instant::now(), p)
+                    .dropped
+            })
             .sum()
     }
 
@@ -455,7 +460,10 @@ mod tests {
         fill(&q, &ch, 4, &policy(Backpressure::Disconnect, 3));
         assert_eq!(
             q.close_request(),
-            Some(CloseRequest { code: CloseCode::SlowConsumer, flush: false })
+            Some(CloseRequest {
+                code: CloseCode::SlowConsumer,
+                flush: false
+            })
         );
     }
 

@@ -69,7 +69,10 @@ impl TestServer {
         let mut c = WsClient::connect(&self.ws_url()).await;
         let hello = c.recv().await;
         assert_eq!(hello["type"], "connection_established", "{hello}");
-        c.connection_id = hello["connection_id"].as_str().unwrap_or_default().to_string();
+        c.connection_id = hello["connection_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         c
     }
 
@@ -90,7 +93,10 @@ impl TestServer {
             connection_id: String::new(),
         };
         let hello = c.recv().await;
-        c.connection_id = hello["connection_id"].as_str().unwrap_or_default().to_string();
+        c.connection_id = hello["connection_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         c
     }
 
@@ -122,7 +128,8 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.request("POST", path, Some(body.to_string()), &[]).await
+        self.request("POST", path, Some(body.to_string()), &[])
+            .await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -131,7 +138,10 @@ impl TestServer {
 
     pub async fn publish(&self, channel: &str, data: Value) -> Value {
         let (status, v) = self
-            .post("/api/publish", serde_json::json!({"channel": channel, "data": data}))
+            .post(
+                "/api/publish",
+                serde_json::json!({"channel": channel, "data": data}),
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         v
@@ -197,13 +207,11 @@ pub enum Event {
 
 impl WsClient {
     pub async fn connect(url: &str) -> WsClient {
-        let (ws, _) = tokio::time::timeout(
-            WAIT,
-            ClientBuilder::new().uri(url).expect("uri").connect(),
-        )
-        .await
-        .expect("connect timeout")
-        .expect("connect");
+        let (ws, _) =
+            tokio::time::timeout(WAIT, ClientBuilder::new().uri(url).expect("uri").connect())
+                .await
+                .expect("connect timeout")
+                .expect("connect");
         WsClient {
             ws: Some(Ws::Tls(ws)),
             connection_id: String::new(),
@@ -233,7 +241,10 @@ impl WsClient {
                 Ws::Plain(w) => w.next().await,
             }
         };
-        match tokio::time::timeout(WAIT, next).await.expect("no frame within WAIT") {
+        match tokio::time::timeout(WAIT, next)
+            .await
+            .expect("no frame within WAIT")
+        {
             Some(Ok(m)) => {
                 if let Some(t) = m.as_text() {
                     Event::Json(serde_json::from_str(t).expect("server sent invalid JSON"))
