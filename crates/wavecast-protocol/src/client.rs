@@ -38,9 +38,26 @@ pub enum ClientRequest {
         event: Option<String>,
         data: Value,
     },
+    Auth(AuthRequest),
+    Refresh {
+        token: String,
+    },
     Ping,
     Pong,
     Close,
+}
+
+/// The credentials of an `auth` message. Which combinations are valid is
+/// decided by the server's configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuthRequest {
+    pub api_key: Option<String>,
+    pub key_id: Option<String>,
+    /// Milliseconds since the Unix epoch, as signed.
+    pub timestamp: Option<u64>,
+    /// Hex HMAC-SHA256 of the timestamp's decimal string.
+    pub signature: Option<String>,
+    pub token: Option<String>,
 }
 
 /// A parsed client frame.
@@ -156,6 +173,42 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
                 data,
             }
         }
+        "auth" => {
+            let timestamp = match obj.remove("timestamp") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
+                    ParseError::new(ErrorCode::InvalidField, "\"timestamp\" must be ms since the epoch")
+                })?),
+                Some(Value::String(s)) => Some(s.parse::<u64>().map_err(|_| {
+                    ParseError::new(ErrorCode::InvalidField, "\"timestamp\" must be ms since the epoch")
+                })?),
+                Some(_) => {
+                    return Err(ParseError::new(
+                        ErrorCode::InvalidField,
+                        "\"timestamp\" must be ms since the epoch",
+                    ))
+                }
+            };
+            let req = AuthRequest {
+                api_key: optional_string(obj, "api_key")?,
+                key_id: optional_string(obj, "key_id")?,
+                timestamp,
+                signature: optional_string(obj, "signature")?,
+                token: optional_string(obj, "token")?,
+            };
+            if req.api_key.is_none() && req.key_id.is_none() && req.token.is_none() {
+                return Err(ParseError::new(
+                    ErrorCode::InvalidField,
+                    "auth needs \"api_key\", \"key_id\" or \"token\"",
+                ));
+            }
+            ClientRequest::Auth(req)
+        }
+        "refresh" => ClientRequest::Refresh {
+            token: optional_string(obj, "token")?.ok_or_else(|| {
+                ParseError::new(ErrorCode::InvalidField, "\"token\" is required")
+            })?,
+        },
         "ping" => ClientRequest::Ping,
         "pong" => ClientRequest::Pong,
         "close" => ClientRequest::Close,
@@ -252,6 +305,12 @@ pub const RESERVED_EVENT_TYPES: &[&str] = &[
     "heartbeat",
     "error",
     "dropped",
+    "auth",
+    "auth_success",
+    "auth_failed",
+    "refresh",
+    "refresh_required",
+    "refresh_success",
 ];
 
 /// Longest allowed event type.

@@ -20,7 +20,7 @@ pub enum ErrorCode {
     NotSubscribed,
     /// `init` asked for a protocol major version the server does not speak.
     UnsupportedVersion,
-    /// The connection would exceed `max_subscriptions_per_connection`.
+    /// The connection would exceed `limits.max_subscriptions`.
     TooManySubscriptions,
     /// The action is not allowed for this connection.
     Forbidden,
@@ -34,11 +34,32 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// HTTP: the route does not exist.
     NotFound,
+    /// A message other than `init`, `auth` or `ping` before authentication.
+    AuthRequired,
+    /// Unknown API key, bad token, or credentials of the wrong form.
+    InvalidCredentials,
+    /// The token's `exp` has passed (or `nbf` is in the future).
+    TokenExpired,
+    /// The HMAC signature does not match.
+    InvalidSignature,
+    /// The signed timestamp is outside the allowed window.
+    StaleTimestamp,
+    /// The same signed `auth` was already used within the window.
+    Replay,
+    /// A rate limit (messages, or connections per user or IP) was hit.
+    RateLimited,
+    /// The user already has `max_connections_per_user` connections and the
+    /// policy is to refuse new ones.
+    TooManyConnections,
+    /// The `Origin` of the upgrade request is not allowed.
+    OriginNotAllowed,
+    /// The process is at `max_connections`, or shutting down.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidJson,
         ErrorCode::MissingType,
         ErrorCode::UnknownType,
@@ -53,6 +74,16 @@ impl ErrorCode {
         ErrorCode::ConnectionNotFound,
         ErrorCode::PayloadTooLarge,
         ErrorCode::NotFound,
+        ErrorCode::AuthRequired,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::TokenExpired,
+        ErrorCode::InvalidSignature,
+        ErrorCode::StaleTimestamp,
+        ErrorCode::Replay,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyConnections,
+        ErrorCode::OriginNotAllowed,
+        ErrorCode::Unavailable,
     ];
 
     /// The wire spelling.
@@ -72,12 +103,22 @@ impl ErrorCode {
             ErrorCode::ConnectionNotFound => "connection_not_found",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::AuthRequired => "auth_required",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::InvalidSignature => "invalid_signature",
+            ErrorCode::StaleTimestamp => "stale_timestamp",
+            ErrorCode::Replay => "replay",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
     /// Whether the client can go on after this error on the same connection.
     pub fn recoverable(self) -> bool {
-        !matches!(self, ErrorCode::UnsupportedVersion)
+        !matches!(self, ErrorCode::OriginNotAllowed)
     }
 
     /// A short hint for the client author.
@@ -86,7 +127,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "send one JSON object per text frame",
             ErrorCode::MissingType => "every message needs a \"type\" field",
             ErrorCode::UnknownType => {
-                "known types: init, subscribe, unsubscribe, publish, ping, pong, close"
+                "known types: init, auth, refresh, subscribe, unsubscribe, publish, ping, pong, close"
             }
             ErrorCode::InvalidField => "see docs/protocol.md for the fields of this message",
             ErrorCode::InvalidChannel => {
@@ -95,7 +136,7 @@ impl ErrorCode {
             ErrorCode::NotSubscribed => "subscribe to the channel first",
             ErrorCode::UnsupportedVersion => "this server speaks protocol 1.x",
             ErrorCode::TooManySubscriptions => {
-                "unsubscribe from some channels or raise max_subscriptions_per_connection"
+                "unsubscribe from some channels or raise limits.max_subscriptions"
             }
             ErrorCode::Forbidden => "this connection is not allowed to do that",
             ErrorCode::UnsupportedFrame => "protocol v1 uses text frames with JSON",
@@ -105,6 +146,18 @@ impl ErrorCode {
             ErrorCode::ConnectionNotFound => "the connection is closed or never existed",
             ErrorCode::PayloadTooLarge => "send a smaller body or raise http.max_body_bytes",
             ErrorCode::NotFound => "see docs/protocol.md for the HTTP routes",
+            ErrorCode::AuthRequired => "send an auth message first",
+            ErrorCode::InvalidCredentials => "check the API key or token",
+            ErrorCode::TokenExpired => "get a fresh token and reconnect or refresh",
+            ErrorCode::InvalidSignature => {
+                "signature = hex(HMAC-SHA256(key, decimal timestamp in ms))"
+            }
+            ErrorCode::StaleTimestamp => "sign the current time; check the client clock",
+            ErrorCode::Replay => "sign a fresh timestamp for every auth",
+            ErrorCode::RateLimited => "slow down and retry later",
+            ErrorCode::TooManyConnections => "close another connection of this user first",
+            ErrorCode::OriginNotAllowed => "the page's origin is not in allowed_origins",
+            ErrorCode::Unavailable => "retry later, or on another node",
         }
     }
 }
@@ -124,7 +177,9 @@ pub enum CloseCode {
     GoingAway,
     /// 1002: the peer broke the WebSocket protocol.
     ProtocolError,
-    /// 1009: a message was larger than `max_message_bytes`.
+    /// 1007: a text frame was not valid UTF-8.
+    InvalidPayload,
+    /// 1009: a message was larger than `limits.max_message_size`.
     MessageTooBig,
     /// 4000: no frame from the client within `heartbeat_timeout`.
     HeartbeatTimeout,
@@ -132,6 +187,17 @@ pub enum CloseCode {
     SlowConsumer,
     /// 4009: closed by the server API (`POST /api/disconnect`).
     DisconnectedByServer,
+    /// 4001: authentication failed too often.
+    AuthFailed,
+    /// 4001: no successful `auth` within `auth_timeout`.
+    AuthTimeout,
+    /// 4001: the token expired without a `refresh`.
+    TokenExpired,
+    /// 4008: the client kept sending above its message rate.
+    RateLimit,
+    /// 4011: the user opened a connection beyond `max_connections_per_user`
+    /// and this, its oldest, was replaced.
+    Replaced,
 }
 
 impl CloseCode {
@@ -140,10 +206,14 @@ impl CloseCode {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
             CloseCode::ProtocolError => 1002,
+            CloseCode::InvalidPayload => 1007,
             CloseCode::MessageTooBig => 1009,
             CloseCode::HeartbeatTimeout => 4000,
             CloseCode::SlowConsumer => 4008,
             CloseCode::DisconnectedByServer => 4009,
+            CloseCode::AuthFailed | CloseCode::AuthTimeout | CloseCode::TokenExpired => 4001,
+            CloseCode::RateLimit => 4008,
+            CloseCode::Replaced => 4011,
         }
     }
 
@@ -153,10 +223,16 @@ impl CloseCode {
             CloseCode::Normal => "normal closure",
             CloseCode::GoingAway => "server shutting down",
             CloseCode::ProtocolError => "protocol error",
+            CloseCode::InvalidPayload => "invalid utf-8",
             CloseCode::MessageTooBig => "message too big",
             CloseCode::HeartbeatTimeout => "heartbeat timeout",
             CloseCode::SlowConsumer => "slow consumer",
             CloseCode::DisconnectedByServer => "disconnected by server",
+            CloseCode::AuthFailed => "authentication failed",
+            CloseCode::AuthTimeout => "authentication timeout",
+            CloseCode::TokenExpired => "token expired",
+            CloseCode::RateLimit => "message rate exceeded",
+            CloseCode::Replaced => "replaced",
         }
     }
 
@@ -166,10 +242,16 @@ impl CloseCode {
             CloseCode::Normal => "client_close",
             CloseCode::GoingAway => "shutdown",
             CloseCode::ProtocolError => "protocol_error",
+            CloseCode::InvalidPayload => "invalid_payload",
             CloseCode::MessageTooBig => "message_too_big",
             CloseCode::HeartbeatTimeout => "heartbeat_timeout",
             CloseCode::SlowConsumer => "slow_consumer",
             CloseCode::DisconnectedByServer => "server_disconnect",
+            CloseCode::AuthFailed => "auth_failed",
+            CloseCode::AuthTimeout => "auth_timeout",
+            CloseCode::TokenExpired => "token_expired",
+            CloseCode::RateLimit => "rate_limit",
+            CloseCode::Replaced => "replaced",
         }
     }
 }

@@ -25,7 +25,7 @@ pub fn connection_closed(conn: &Connection, cause: &EndCause) {
         event = "connection_closed",
         connection_id = %conn.id,
         remote_addr = %conn.remote,
-        user = conn.user.as_deref().unwrap_or(""),
+        user = conn.user_id().as_deref().unwrap_or(""),
         duration_seconds = round3(conn.connected_at.elapsed().as_secs_f64()),
         packets_sent = sent,
         packets_received = received,

@@ -30,6 +30,35 @@ pub enum Backpressure {
     Disconnect,
 }
 
+/// Who may subscribe to a namespace's channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscribePolicy {
+    /// Any connection (the default).
+    #[default]
+    Public,
+    /// Authenticated connections only.
+    Authenticated,
+    /// Only connections whose token's `channels` / `rooms` match.
+    Claim,
+}
+
+/// Who may publish into a namespace from a client connection. The HTTP API
+/// may always publish with the server key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishPolicy {
+    /// Nobody (the default).
+    #[default]
+    None,
+    /// Any authenticated connection.
+    Authenticated,
+    /// Connections whose token's `channels` / `rooms` match.
+    Claim,
+    /// Any connection, even anonymous ones.
+    Public,
+}
+
 /// Options of one namespace (`[namespaces.NAME]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,8 +70,10 @@ pub struct NamespaceConfig {
     pub max_queue_bytes: usize,
     /// For `sample`: keep every Nth queued publication (N ≥ 2).
     pub sample_every: usize,
-    /// Whether client connections may `publish` into this namespace.
-    pub allow_client_publish: bool,
+    /// Who may subscribe.
+    pub subscribe: SubscribePolicy,
+    /// Who may publish from a client connection.
+    pub publish: PublishPolicy,
 }
 
 impl Default for NamespaceConfig {
@@ -52,7 +83,8 @@ impl Default for NamespaceConfig {
             max_queue_messages: 1000,
             max_queue_bytes: 4 * 1024 * 1024,
             sample_every: 2,
-            allow_client_publish: false,
+            subscribe: SubscribePolicy::Public,
+            publish: PublishPolicy::None,
         }
     }
 }
@@ -72,6 +104,175 @@ impl Default for HttpConfig {
         HttpConfig {
             api_key: String::new(),
             max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The deployment profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// May run without auth; allows localhost origins (the default).
+    #[default]
+    Dev,
+    Staging,
+    /// Refuses to start without auth configured.
+    Production,
+}
+
+/// What to do when a user opens more than `max_connections_per_user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UserLimitPolicy {
+    /// Close the user's oldest connection with 4011 "replaced" (the default).
+    #[default]
+    ReplaceOldest,
+    /// Refuse the new connection.
+    Refuse,
+}
+
+/// Client authentication (`[auth]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Refuse connections that do not authenticate.
+    pub require_auth: bool,
+    /// Valid API keys (any of them authenticates).
+    pub api_keys: Vec<String>,
+    /// Named keys, `key_id = "secret"`, for signed `auth` {key_id, …}
+    /// where the secret never travels.
+    pub keys: BTreeMap<String, String>,
+    /// Require the HMAC signature in `auth` messages.
+    pub require_signature: bool,
+    /// How far a signed timestamp may be from server time.
+    #[serde(with = "duration_str")]
+    pub signature_window: Duration,
+    /// Time a connection without credentials has to send `auth`.
+    #[serde(with = "duration_str")]
+    pub auth_timeout: Duration,
+    /// Failed `auth` attempts before closing with 4001.
+    pub max_auth_failures: u32,
+    /// HS256/384/512 secret.
+    pub jwt_secret: String,
+    /// PEM public key (RSA, EC P-256 or Ed25519) for RS256/ES256/EdDSA.
+    pub jwt_public_key_file: String,
+    /// JWKS file with the public keys (selected by `kid`).
+    pub jwks_file: String,
+    pub jwt_audience: String,
+    pub jwt_issuer: String,
+    /// Send `refresh_required` this long before the token expires.
+    #[serde(with = "duration_str")]
+    pub refresh_before: Duration,
+    /// Optional backend check after authentication.
+    pub connect_url: String,
+    #[serde(with = "duration_str")]
+    pub connect_timeout: Duration,
+    /// Allow the connection when the connect hook fails or times out.
+    pub connect_fail_open: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            require_auth: false,
+            api_keys: Vec::new(),
+            keys: BTreeMap::new(),
+            require_signature: false,
+            signature_window: Duration::from_secs(300),
+            auth_timeout: Duration::from_secs(10),
+            max_auth_failures: 3,
+            jwt_secret: String::new(),
+            jwt_public_key_file: String::new(),
+            jwks_file: String::new(),
+            jwt_audience: String::new(),
+            jwt_issuer: String::new(),
+            refresh_before: Duration::from_secs(30),
+            connect_url: String::new(),
+            connect_timeout: Duration::from_secs(2),
+            connect_fail_open: false,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Whether any credential can be checked at all.
+    pub fn has_credentials(&self) -> bool {
+        !self.api_keys.is_empty()
+            || !self.keys.is_empty()
+            || !self.jwt_secret.is_empty()
+            || !self.jwt_public_key_file.is_empty()
+            || !self.jwks_file.is_empty()
+    }
+}
+
+/// Origin checks (`[origins]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// Allowed origins, e.g. `https://app.example.com`,
+    /// `https://*.example.com`, `http://localhost:3000`. Empty: in `dev`
+    /// every origin is allowed; elsewhere only requests without Origin.
+    pub allowed: Vec<String>,
+    /// Allow upgrade requests without an Origin header (non-browser clients).
+    pub allow_missing: bool,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        OriginConfig {
+            allowed: Vec::new(),
+            allow_missing: true,
+        }
+    }
+}
+
+/// Admission and rate limits (`[limits]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Open connections per authenticated user (0: no limit).
+    pub max_connections_per_user: usize,
+    pub on_user_limit: UserLimitPolicy,
+    /// New connections per user per minute (0: no limit).
+    pub connection_rate_per_user: u32,
+    /// New connections per client IP per minute (0: no limit).
+    pub connection_rate_per_ip: u32,
+    /// Loopback clients are exempt from the per-IP rate (a local proxy or
+    /// load generator would otherwise be one IP).
+    pub exempt_loopback: bool,
+    /// Client messages per second per connection (0: no limit).
+    pub max_message_rate: u32,
+    /// Messages allowed in a burst above the rate.
+    pub message_burst: u32,
+    /// Rate-limited messages in a row that close the connection with 4008.
+    pub rate_limit_close_after: u32,
+    /// Largest inbound WebSocket message; larger ones close with 1009.
+    pub max_message_size: usize,
+    /// Subscriptions per connection.
+    pub max_subscriptions: usize,
+    /// Open connections per process; 0 picks the open-file limit less a
+    /// reserve. Upgrades beyond it get HTTP 503.
+    pub max_connections: usize,
+    /// Time to receive a request's headers (slowloris guard).
+    #[serde(with = "duration_str")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections_per_user: 5,
+            on_user_limit: UserLimitPolicy::ReplaceOldest,
+            connection_rate_per_user: 10,
+            connection_rate_per_ip: 10,
+            exempt_loopback: true,
+            max_message_rate: 100,
+            message_burst: 200,
+            rate_limit_close_after: 50,
+            max_message_size: 10 * 1024,
+            max_subscriptions: 10,
+            max_connections: 0,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -99,22 +300,22 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    pub env: Environment,
     pub bind: IpAddr,
     pub port: u16,
     #[serde(with = "duration_str")]
     pub heartbeat_interval: Duration,
     #[serde(with = "duration_str")]
     pub heartbeat_timeout: Duration,
-    /// Largest WebSocket message accepted from a client; larger ones close
-    /// the connection with 1009.
-    pub max_message_bytes: usize,
-    pub max_subscriptions_per_connection: usize,
     /// Longest time a graceful shutdown may take before the process exits.
     #[serde(with = "duration_str")]
     pub shutdown_timeout: Duration,
     /// Prefix of every Prometheus metric name.
     pub metrics_prefix: String,
     pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub origins: OriginConfig,
+    pub limits: LimitsConfig,
     pub log: LogConfig,
     /// Per-namespace options; `default` applies to channels with no
     /// namespace of their own.
@@ -126,15 +327,17 @@ impl Default for Config {
         let mut namespaces = BTreeMap::new();
         namespaces.insert("default".to_string(), NamespaceConfig::default());
         Config {
+            env: Environment::Dev,
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 8000,
             heartbeat_interval: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(60),
-            max_message_bytes: 64 * 1024,
-            max_subscriptions_per_connection: 1000,
             shutdown_timeout: Duration::from_secs(10),
             metrics_prefix: "wavecast".into(),
             http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            origins: OriginConfig::default(),
+            limits: LimitsConfig::default(),
             log: LogConfig::default(),
             namespaces,
         }
@@ -170,15 +373,17 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig = fig.merge(Env::prefixed("WAVECAST_").map(|key| {
+        fig = fig.merge(Env::prefixed("WAVECAST_").ignore(&ALIAS_IGNORE).map(|key| {
             let k = key.as_str().to_ascii_lowercase();
             for table in ["http_", "log_"] {
                 if let Some(rest) = k.strip_prefix(table) {
+                    let rest = rest.trim_start_matches('_');
                     return format!("{}.{rest}", &table[..table.len() - 1]).into();
                 }
             }
             k.replace("__", ".").into()
         }));
+        fig = fig.merge(Serialized::defaults(env_aliases(|k| std::env::var(k).ok())?));
         Self::from_figment(fig)
     }
 
@@ -210,8 +415,27 @@ impl Config {
                 self.heartbeat_timeout, self.heartbeat_interval
             ));
         }
-        if self.max_message_bytes < 128 {
-            return err("max_message_bytes must be at least 128".into());
+        if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+            return err(format!("log.level {:?}: use error, warn, info, debug or trace", self.log.level));
+        }
+        if !matches!(self.log.format.as_str(), "json" | "text") {
+            return err(format!("log.format {:?}: use json or text", self.log.format));
+        }
+        if self.limits.max_message_size < 128 {
+            return err("limits.max_message_size must be at least 128".into());
+        }
+        if self.env == Environment::Production && !self.auth.require_auth {
+            return err(
+                "env = production needs auth: set auth.require_auth = true (WAVECAST_REQUIRE_AUTH=true) with API keys or a JWT key".into(),
+            );
+        }
+        if self.auth.require_auth && !self.auth.has_credentials() {
+            return err(
+                "auth.require_auth is set but no credential is configured: set auth.api_keys, auth.keys, auth.jwt_secret, auth.jwt_public_key_file or auth.jwks_file".into(),
+            );
+        }
+        if self.env == Environment::Production && self.http.api_key.is_empty() {
+            return err("env = production needs http.api_key (WAVECAST_HTTP_API_KEY) for the server API".into());
         }
         for (name, ns) in &self.namespaces {
             if ns.max_queue_messages == 0 || ns.max_queue_bytes == 0 {
@@ -242,11 +466,129 @@ impl Config {
     /// The configuration as TOML-like JSON with secrets redacted.
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
-        if !c.http.api_key.is_empty() {
-            c.http.api_key = "[redacted]".into();
-        }
+        let redact = |s: &mut String| {
+            if !s.is_empty() {
+                *s = "[redacted]".into();
+            }
+        };
+        redact(&mut c.http.api_key);
+        redact(&mut c.auth.jwt_secret);
+        c.auth.api_keys.iter_mut().for_each(redact);
+        c.auth.keys.values_mut().for_each(redact);
         c
     }
+}
+
+/// `WAVECAST_*` names with a meaning of their own, read by [`env_aliases`]
+/// instead of the generic mapping.
+const ALIAS_IGNORE: [&str; 16] = [
+    // Read by the command line, not the server.
+    "config",
+    "server",
+    "env",
+    "require_auth",
+    "api_keys",
+    "require_signature",
+    "jwt_secret",
+    "jwt_public_key_file",
+    "jwks_file",
+    "jwt_audience",
+    "jwt_issuer",
+    "allowed_origins",
+    "max_connections_per_user",
+    "max_message_rate",
+    "max_message_size",
+    "max_subscriptions",
+];
+
+/// The environment variables operators rely on (and the source documents'
+/// names), mapped onto the configuration. `get` reads one variable.
+pub fn env_aliases(get: impl Fn(&str) -> Option<String>) -> Result<serde_json::Value, ConfigError> {
+    use serde_json::{json, Map, Value};
+    let mut root = Map::new();
+    let mut set = |path: &str, v: Value| match path.split_once('.') {
+        None => {
+            root.insert(path.to_string(), v);
+        }
+        Some((table, key)) => {
+            if let Value::Object(m) = root.entry(table.to_string()).or_insert_with(|| json!({})) {
+                m.insert(key.to_string(), v);
+            }
+        }
+    };
+    let list = |s: &str| -> Value {
+        Value::from(
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let boolean = |name: &str, s: &str| -> Result<Value, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Value::from(true)),
+            "0" | "false" | "no" | "off" | "" => Ok(Value::from(false)),
+            _ => Err(ConfigError(format!("{name}={s:?} is not a boolean (true/false)"))),
+        }
+    };
+    let number = |name: &str, s: &str| -> Result<Value, ConfigError> {
+        s.trim()
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| ConfigError(format!("{name}={s:?} is not a whole number")))
+    };
+    // Lowest precedence first: the documents' names, then ours.
+    for name in ["MFN_ENV", "ENVIRONMENT", "WAVECAST_ENV"] {
+        if let Some(v) = get(name) {
+            set("env", Value::from(v.trim().to_ascii_lowercase()));
+        }
+    }
+    if let Some(v) = get("MFN_API_KEY") {
+        set("auth.api_keys", list(&v));
+    }
+    for name in ["MFN_API_KEYS", "WAVECAST_API_KEYS"] {
+        if let Some(v) = get(name) {
+            set("auth.api_keys", list(&v));
+        }
+    }
+    for name in ["MFN_API_KEY_REQUIRED", "WAVECAST_REQUIRE_AUTH"] {
+        if let Some(v) = get(name) {
+            set("auth.require_auth", boolean(name, &v)?);
+        }
+    }
+    for name in ["WEBSOCKET_ALLOWED_ORIGINS", "MFN_CORS_ORIGINS", "WAVECAST_ALLOWED_ORIGINS"] {
+        if let Some(v) = get(name) {
+            set("origins.allowed", list(&v));
+        }
+    }
+    let strings = [
+        ("WAVECAST_JWT_SECRET", "auth.jwt_secret"),
+        ("WAVECAST_JWT_PUBLIC_KEY_FILE", "auth.jwt_public_key_file"),
+        ("WAVECAST_JWKS_FILE", "auth.jwks_file"),
+        ("WAVECAST_JWT_AUDIENCE", "auth.jwt_audience"),
+        ("WAVECAST_JWT_ISSUER", "auth.jwt_issuer"),
+    ];
+    for (name, path) in strings {
+        if let Some(v) = get(name) {
+            set(path, Value::from(v));
+        }
+    }
+    if let Some(v) = get("WAVECAST_REQUIRE_SIGNATURE") {
+        set("auth.require_signature", boolean("WAVECAST_REQUIRE_SIGNATURE", &v)?);
+    }
+    let numbers = [
+        ("WAVECAST_MAX_CONNECTIONS_PER_USER", "limits.max_connections_per_user"),
+        ("WAVECAST_MAX_MESSAGE_RATE", "limits.max_message_rate"),
+        ("WAVECAST_MAX_MESSAGE_SIZE", "limits.max_message_size"),
+        ("WAVECAST_MAX_SUBSCRIPTIONS", "limits.max_subscriptions"),
+    ];
+    for (name, path) in numbers {
+        if let Some(v) = get(name) {
+            set(path, number(name, &v)?);
+        }
+    }
+    Ok(Value::Object(root))
 }
 
 static DEFAULT_NAMESPACE: std::sync::LazyLock<NamespaceConfig> =
@@ -351,9 +693,47 @@ mod tests {
     }
 
     #[test]
+    fn operator_env_names() {
+        let env: std::collections::HashMap<&str, &str> = [
+            ("MFN_API_KEY", "old"),
+            ("WAVECAST_API_KEYS", "a, b"),
+            ("WAVECAST_REQUIRE_AUTH", "true"),
+            ("ENVIRONMENT", "staging"),
+            ("WAVECAST_ALLOWED_ORIGINS", "https://*.example.com,http://localhost:3000"),
+            ("WAVECAST_MAX_SUBSCRIPTIONS", "100"),
+            ("WAVECAST_JWT_AUDIENCE", "wavecast"),
+        ]
+        .into_iter()
+        .collect();
+        let v = env_aliases(|k| env.get(k).map(|s| s.to_string())).unwrap();
+        let c = Config::from_figment(
+            Figment::from(Serialized::defaults(Config::default())).merge(Serialized::defaults(v)),
+        )
+        .unwrap();
+        assert_eq!(c.auth.api_keys, ["a", "b"]);
+        assert!(c.auth.require_auth);
+        assert_eq!(c.env, Environment::Staging);
+        assert_eq!(c.origins.allowed.len(), 2);
+        assert_eq!(c.limits.max_subscriptions, 100);
+        assert_eq!(c.auth.jwt_audience, "wavecast");
+        assert!(env_aliases(|k| (k == "WAVECAST_REQUIRE_AUTH").then(|| "maybe".into())).is_err());
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_auth() {
+        let e = Config::from_toml_str("env = \"production\"").unwrap_err();
+        assert!(e.0.contains("require_auth"), "{e}");
+        let e = Config::from_toml_str("[auth]\nrequire_auth = true").unwrap_err();
+        assert!(e.0.contains("no credential"), "{e}");
+    }
+
+    #[test]
     fn redacts_secrets() {
         let mut c = Config::default();
         c.http.api_key = "s3cret".into();
+        c.auth.jwt_secret = "s3cret".into();
+        c.auth.api_keys = vec!["s3cret".into()];
+        c.auth.keys.insert("id".into(), "s3cret".into());
         let shown = serde_json::to_string(&c.redacted()).unwrap();
         assert!(!shown.contains("s3cret"));
     }

@@ -4,14 +4,18 @@
 //! - [`hub`]: channels → subscribers, and fan-out.
 //! - [`session`]: one connection: outbound queue, driver, message handling.
 //! - [`http`]: the HTTP routes, including the WebSocket upgrade.
+//! - [`auth`]: credentials, permissions, origins, connect hook.
+//! - [`limits`]: admission and rate limits.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`audit`]: the audit log.
 //! - [`server`]: binding, running and graceful shutdown.
 
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod session;

@@ -40,6 +40,13 @@ pub struct Metrics {
     pub channels: Gauge,
     pub delivery_latency: LatencyHistogram,
     pub limit_rejections_total: Family<LimitLabel, Counter>,
+    pub auth_attempts_total: Family<ResultLabel, Counter>,
+}
+
+/// Label set of `auth_attempts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
 }
 
 impl Metrics {
@@ -62,6 +69,7 @@ impl Metrics {
             channels: Gauge::default(),
             delivery_latency: LatencyHistogram::default(),
             limit_rejections_total: Family::default(),
+            auth_attempts_total: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -125,6 +133,11 @@ impl Metrics {
             "Requests refused by a limit, by limit name",
             m.limit_rejections_total.clone(),
         );
+        registry.register(
+            "auth_attempts",
+            "Authentications, by result (success, refresh, or the error code)",
+            m.auth_attempts_total.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -142,6 +155,15 @@ impl Metrics {
         self.limit_rejections_total
             .get_or_create(&LimitLabel {
                 limit: limit.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an authentication attempt with its result.
+    pub fn auth_result(&self, result: &str) {
+        self.auth_attempts_total
+            .get_or_create(&ResultLabel {
+                result: result.to_string(),
             })
             .inc();
     }

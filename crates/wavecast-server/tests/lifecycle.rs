@@ -78,3 +78,40 @@ async fn shutdown_is_bounded_with_a_stalled_client() {
     );
     drop(c);
 }
+
+#[tokio::test]
+async fn shutdown_delivers_a_backlogged_queue() {
+    // 300 × 32 KiB is far more than the kernel buffers hold, so most of it
+    // is still in the server's queue when the shutdown starts.
+    let mut srv = TestServer::start("[namespaces.default]\nmax_queue_bytes = 67108864").await;
+    let mut c = srv.stalled_client().await;
+    c.call(json!({"type":"subscribe","channel":"g"})).await;
+    let pad = "x".repeat(32 * 1024);
+    for i in 0..300 {
+        srv.publish("g", json!({"i": i, "pad": pad})).await;
+    }
+    let queued = srv
+        .state
+        .hub
+        .connection(&c.connection_id)
+        .expect("open")
+        .outbound
+        .depth()
+        .0;
+    assert!(queued > 50, "only {queued} frames queued; the test needs a backlog");
+    srv.stop();
+    let mut next = 0;
+    let code = loop {
+        match c.next_event().await {
+            Event::Json(v) if v["type"] == "publication" => {
+                assert_eq!(v["data"]["i"], next);
+                next += 1;
+            }
+            Event::Json(v) => assert_ne!(v["type"], "dropped"),
+            Event::Close(code, _) => break code,
+            Event::End => panic!("no close frame"),
+        }
+    };
+    assert_eq!(next, 300, "queued publications were lost at shutdown");
+    assert_eq!(code, Some(1001));
+}

@@ -243,7 +243,7 @@ async fn expect_error(c: &mut common::WsClient, frame: &str, kind: &str, code: &
 #[tokio::test]
 async fn every_protocol_error_code() {
     let srv =
-        TestServer::start("max_subscriptions_per_connection = 2\nmax_message_bytes = 1024").await;
+        TestServer::start("[limits]\nmax_subscriptions = 2\nmax_message_size = 1024").await;
     let mut c = srv.client().await;
     expect_error(&mut c, "{nope", "error", "invalid_json").await;
     expect_error(&mut c, "[1,2]", "error", "invalid_json").await;
@@ -309,7 +309,7 @@ async fn every_protocol_error_code() {
         1.0
     );
 
-    // A message above max_message_bytes closes with 1009.
+    // A message above limits.max_message_size closes with 1009.
     c.send_text(&format!(
         r#"{{"type":"ping","pad":"{}"}}"#,
         "x".repeat(2000)

@@ -19,6 +19,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use wavecast_protocol::channel::validate_channel;
+
+use crate::auth::policy::personal_owner;
 use wavecast_protocol::client::validate_event_type;
 use wavecast_protocol::server::{encode_control, fields, DEFAULT_EVENT_TYPE};
 use wavecast_protocol::time::now_rfc3339;
@@ -112,7 +114,9 @@ pub async fn broadcast(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let b: BroadcastBody = parse_body(body)?;
+    let mut b: BroadcastBody = parse_body(body)?;
+    b.channels.sort_unstable();
+    b.channels.dedup();
     if b.channels.is_empty() {
         return Err(bad_request(
             ErrorCode::InvalidField,
@@ -134,14 +138,16 @@ pub async fn broadcast(
 
 #[derive(Deserialize)]
 pub struct SendBody {
-    connection_id: String,
+    connection_id: Option<String>,
+    user_id: Option<String>,
     #[serde(rename = "type")]
     event: Option<String>,
     data: Value,
 }
 
-/// `POST /api/send {connection_id, type?, data}`: a personal message,
-/// delivered as `{"type", "data", "timestamp"}`.
+/// `POST /api/send {connection_id | user_id, type?, data}`: a personal
+/// message, delivered as `{"type", "data", "timestamp"}` to one connection
+/// or to every connection of a user.
 pub async fn send(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -154,10 +160,22 @@ pub async fn send(
         fields([("data", b.data), ("timestamp", Value::from(now_rfc3339()))]),
         None,
     );
-    if state.hub.send_to(&b.connection_id, frame) {
-        Ok(Json(json!({"delivered": 1})).into_response())
-    } else {
-        Err(not_found(&b.connection_id))
+    match (&b.connection_id, &b.user_id) {
+        (Some(id), None) => {
+            if state.hub.send_to(id, frame) {
+                Ok(Json(json!({"delivered": 1})).into_response())
+            } else {
+                Err(not_found(id))
+            }
+        }
+        (None, Some(user)) => {
+            let n = state.hub.send_to_user(user, &frame);
+            Ok(Json(json!({"delivered": n, "user_id": user})).into_response())
+        }
+        _ => Err(bad_request(
+            ErrorCode::InvalidField,
+            "give exactly one of \"connection_id\" and \"user_id\"",
+        )),
     }
 }
 
@@ -207,7 +225,7 @@ pub async fn subscribe(
         .iter()
         .filter(|r| !conn.outbound.is_subscribed(r))
         .count();
-    let max = state.config.max_subscriptions_per_connection;
+    let max = state.config.limits.max_subscriptions;
     if current + new > max {
         state.metrics.limit_rejections("subscriptions");
         return Err(error_response(
@@ -216,14 +234,25 @@ pub async fn subscribe(
             &format!("the connection has {current} subscriptions; the limit is {max}"),
         ));
     }
-    for r in &rooms {
-        state.hub.subscribe(&conn, r);
+    let user = conn.user_id();
+    if let Some(r) = rooms
+        .iter()
+        .find(|r| personal_owner(r).is_some_and(|o| Some(o) != user.as_deref()))
+    {
+        return Err(error_response(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            &format!("{r:?} is another user's personal channel"),
+        ));
     }
     conn.outbound.push_control(encode_control(
         "subscribe_success",
         fields([("channels", json!(rooms)), ("server_side", json!(true))]),
         None,
     ));
+    for r in &rooms {
+        state.hub.subscribe(&conn, r);
+    }
     Ok(Json(json!({"connection_id": id, "rooms": rooms})).into_response())
 }
 

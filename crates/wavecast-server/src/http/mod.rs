@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -42,12 +42,70 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ready", get(status::ready))
         .route("/ws/config", get(status::ws_config))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
 }
 
 async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::NotFound,
+        "this route does not take that method",
+    )
+}
+
+/// CORS for the allowed origins: answers preflights and adds
+/// `Access-Control-Allow-Origin` to responses for an allowed `Origin`.
+async fn cors(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let allowed = origin
+        .as_deref()
+        .filter(|o| state.origins.allows(Some(o)))
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    let preflight = req.method() == axum::http::Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut resp = if preflight {
+        let mut r = Response::new(axum::body::Body::empty());
+        *r.status_mut() = if allowed.is_some() {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        r
+    } else {
+        next.run(req).await
+    };
+    if let Some(o) = allowed {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if preflight {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, x-api-key"),
+            );
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+    }
+    resp
 }
 
 /// A JSON error reply: `{"type":"error","code","error","recoverable","help","timestamp"}`.
@@ -73,7 +131,7 @@ impl FromRequestParts<Arc<AppState>> for ApiAccess {
             let remote = parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
+                .map(|c| c.0.ip().to_canonical());
             return match remote {
                 Some(ip) if ip.is_loopback() => Ok(ApiAccess),
                 _ => Err(error_response(

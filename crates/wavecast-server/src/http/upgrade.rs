@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,6 +16,8 @@ use tokio_websockets::{Config as WsConfig, Limits, ServerBuilder};
 use wavecast_protocol::ErrorCode;
 
 use super::error_response;
+use crate::auth::{Authenticator, Principal};
+use crate::session::admission::{self, Admission};
 use crate::session::{driver, Connection};
 use crate::state::AppState;
 
@@ -37,6 +40,84 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// Credentials sent with the upgrade request: `?token=`, `?api_key=`,
+/// `Authorization: Bearer` (a JWT, or else an API key) or `X-API-Key`.
+enum UpgradeCredentials {
+    Token(String),
+    ApiKey(String),
+}
+
+fn upgrade_credentials(req: &Request) -> Option<UpgradeCredentials> {
+    if let Some(q) = req.uri().query() {
+        for (k, v) in form_pairs(q) {
+            match k.as_str() {
+                "token" if !v.is_empty() => return Some(UpgradeCredentials::Token(v)),
+                "api_key" if !v.is_empty() => return Some(UpgradeCredentials::ApiKey(v)),
+                _ => {}
+            }
+        }
+    }
+    let headers = req.headers();
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            let t = t.trim().to_string();
+            return Some(if Authenticator::looks_like_jwt(&t) {
+                UpgradeCredentials::Token(t)
+            } else {
+                UpgradeCredentials::ApiKey(t)
+            });
+        }
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| UpgradeCredentials::ApiKey(k.trim().to_string()))
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs.
+fn form_pairs(q: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = |c: u8| (c as char).to_digit(16);
+                    match (hex(b[i + 1]), hex(b[i + 2])) {
+                        (Some(h), Some(l)) => {
+                            out.push((h * 16 + l) as u8);
+                            i += 2;
+                        }
+                        _ => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// The HTTP status for a refused credential.
+fn auth_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::RateLimited | ErrorCode::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
 pub async fn ws_upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -45,11 +126,21 @@ pub async fn ws_upgrade(
     if state.shutdown.is_cancelled() {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Forbidden,
+            ErrorCode::Unavailable,
             "the server is shutting down",
         );
     }
     let headers = req.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !state.origins.allows(origin) {
+        state.metrics.limit_rejections("origin");
+        tracing::info!(target: "wavecast::audit", event = "origin_refused", remote_addr = %remote, origin = origin.unwrap_or("(none)"));
+        return error_response(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OriginNotAllowed,
+            "this origin may not open WebSocket connections here",
+        );
+    }
     if !header_has_token(headers, header::UPGRADE, "websocket")
         || !header_has_token(headers, header::CONNECTION, "upgrade")
     {
@@ -78,11 +169,72 @@ pub async fn ws_upgrade(
         );
     };
     let accept = accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    if !state.limits.allow_ip(remote.ip(), Instant::now()) {
+        state.metrics.limit_rejections("connection_rate_ip");
+        return error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many new connections from this address; retry in a minute",
+        );
+    }
+    let Some(slot) = state.limits.try_admit() else {
+        state.metrics.limit_rejections("max_connections");
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "this node is at its connection limit; retry later or elsewhere",
+        );
+    };
 
-    let conn = Arc::new(Connection::new(remote, None));
-    let max_message = state.config.max_message_bytes;
+    // Credentials sent with the upgrade are checked before upgrading.
+    let mut principal = Principal::anonymous();
+    let mut extra_channels = Vec::new();
+    if let Some(creds) = upgrade_credentials(&req) {
+        let checked = match creds {
+            UpgradeCredentials::Token(t) => state.auth.verify_token(&t),
+            UpgradeCredentials::ApiKey(k) => state.auth.verify_api_key(&k),
+        };
+        let checked = match checked {
+            Ok(p) => admission::admit_checks(&state, &p, remote).await.map(|extra| (p, extra)),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok((p, extra)) => {
+                state.metrics.auth_result("success");
+                tracing::info!(
+                    target: "wavecast::audit",
+                    event = "auth_success",
+                    remote_addr = %remote,
+                    user = p.user_id.as_deref().unwrap_or(""),
+                    via = "upgrade",
+                );
+                principal = p;
+                extra_channels = extra;
+            }
+            Err(e) => {
+                state.metrics.auth_result(e.code.as_str());
+                tracing::info!(
+                    target: "wavecast::audit",
+                    event = "auth_failed",
+                    remote_addr = %remote,
+                    code = e.code.as_str(),
+                    error = %e.message,
+                    via = "upgrade",
+                );
+                return error_response(auth_status(e.code), e.code, &e.message);
+            }
+        }
+    }
+    let admitted = principal.authenticated || !state.config.auth.require_auth;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let conn = Arc::new(Connection::new(remote, principal));
+    let max_message = state.config.limits.max_message_size;
     let task_state = state.clone();
+    let admission = Admission {
+        slot,
+        admitted,
+        extra_channels,
+    };
     state.sessions.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -90,7 +242,7 @@ pub async fn ws_upgrade(
                     .limits(Limits::default().max_payload_len(Some(max_message)))
                     .config(WsConfig::default())
                     .serve(TokioIo::new(upgraded));
-                driver::run(task_state, ws, conn).await;
+                driver::run(task_state, ws, conn, admission).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -109,6 +261,16 @@ pub async fn ws_upgrade(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn form_decoding() {
+        let p = super::form_pairs("token=a%2Eb.c&x=1+2&bad=%zz&api_key=&u=%\u{e9}x");
+        assert_eq!(p[0], ("token".into(), "a.b.c".into()));
+        assert_eq!(p[1], ("x".into(), "1 2".into()));
+        assert_eq!(p[2], ("bad".into(), "%zz".into()));
+        assert_eq!(p[3], ("api_key".into(), "".into()));
+        assert_eq!(p[4].1, "%\u{e9}x");
+    }
+
     #[test]
     fn rfc6455_example_key() {
         assert_eq!(

@@ -5,7 +5,7 @@
 //! stream without a lock, and an idle connection costs one parked task.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,14 +14,17 @@ use std::time::{Duration, Instant};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::{Interval, MissedTickBehavior, Sleep};
+use tokio_websockets::proto::ProtocolError;
 use tokio_websockets::{Message, WebSocketStream};
-use wavecast_protocol::server::{encode_control, fields};
+use wavecast_protocol::server::{encode_control, encode_error, fields};
 use wavecast_protocol::time::now_rfc3339;
-use wavecast_protocol::{CloseCode, PROTOCOL_VERSION};
+use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION};
 
+use super::admission::{self, Admission, SessionAuth};
+use super::handler::{self, Deferred};
 use super::outbound::{CloseRequest, Outgoing};
-use super::{handler, Connection};
+use super::Connection;
 use crate::audit;
 use crate::state::AppState;
 
@@ -81,6 +84,7 @@ enum Event {
     Incoming(Message),
     Ended(EndCause),
     Tick,
+    AuthTimer,
     Close(CloseRequest),
 }
 
@@ -96,26 +100,51 @@ struct WriteState {
 
 /// Runs a connection until it closes, then unregisters it and writes the
 /// audit log.
-pub async fn run<S>(state: Arc<AppState>, mut ws: WebSocketStream<S>, conn: Arc<Connection>)
-where
+pub async fn run<S>(
+    state: Arc<AppState>,
+    mut ws: WebSocketStream<S>,
+    conn: Arc<Connection>,
+    admission: Admission,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Admission {
+        slot: _slot,
+        admitted,
+        extra_channels,
+    } = admission;
     state.hub.add_connection(conn.clone());
     state.metrics.connections.inc();
     state.metrics.connections_total.inc();
-    conn.outbound.push_control(encode_control(
-        "connection_established",
-        fields([
-            ("connection_id", Value::from(&*conn.id)),
-            ("protocol_version", Value::from(PROTOCOL_VERSION)),
-            (
-                "heartbeat_interval_ms",
-                Value::from(state.config.heartbeat_interval.as_millis() as u64),
-            ),
-            ("timestamp", Value::from(now_rfc3339())),
-        ]),
-        None,
-    ));
+    let mut sess = SessionAuth::new(admitted, state.config.auth.auth_timeout);
+    if admitted {
+        let principal = conn.principal.read().clone();
+        conn.outbound.push_control(encode_control(
+            "connection_established",
+            fields([
+                ("connection_id", Value::from(&*conn.id)),
+                ("protocol_version", Value::from(PROTOCOL_VERSION)),
+                (
+                    "heartbeat_interval_ms",
+                    Value::from(state.config.heartbeat_interval.as_millis() as u64),
+                ),
+                (
+                    "user_id",
+                    principal.user_id.clone().map(Value::from).unwrap_or(Value::Null),
+                ),
+                ("timestamp", Value::from(now_rfc3339())),
+            ]),
+            None,
+        ));
+        if principal.authenticated {
+            if admission::register_user(&state, &conn) {
+                sess.schedule_token(principal.expires_at, state.config.auth.refresh_before);
+                admission::join_server_channels(&state, &conn, &extra_channels);
+            } else {
+                conn.outbound.request_close(CloseCode::AuthFailed, true);
+            }
+        }
+    }
     // A shutdown that started before we registered must still reach us.
     if state.shutdown.is_cancelled() {
         conn.outbound.request_close(CloseCode::GoingAway, true);
@@ -124,35 +153,70 @@ where
     let period = state.config.heartbeat_interval;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut auth_timer: Option<Pin<Box<Sleep>>> = None;
     let mut last_seen = Instant::now();
     let mut ws_state = WriteState::default();
+    let mut rate = state.limits.message_bucket(Instant::now());
+    let mut limited_in_a_row = 0u32;
 
     let cause = loop {
-        let event =
-            poll_fn(|cx| poll_session(cx, &mut ws, &conn, &mut ticker, &mut ws_state, &state))
-                .await;
+        set_timer(&mut auth_timer, sess.next_deadline());
+        let event = poll_fn(|cx| {
+            poll_session(cx, &mut ws, &conn, &mut ticker, &mut auth_timer, &mut ws_state, &state)
+        })
+        .await;
         match event {
             Event::Incoming(msg) => {
                 last_seen = Instant::now();
-                conn.packets_received
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conn.packets_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 state.metrics.messages_received_total.inc();
-                if let Some(text) = msg.as_text() {
-                    handler::handle_text(&state, &conn, text);
-                } else if msg.is_binary() {
-                    handler::handle_binary(&conn);
-                } else if let Some((code, _)) = msg.as_close() {
+                if let Some((code, _)) = msg.as_close() {
                     break EndCause::ClientClose(Some(u16::from(code)));
                 } else if msg.is_close() {
                     break EndCause::ClientClose(None);
                 }
-                // Ping frames are answered by the WebSocket layer; pongs
-                // only count as liveness.
+                if !(msg.is_text() || msg.is_binary()) {
+                    // Ping frames are answered by the WebSocket layer; pongs
+                    // only count as liveness.
+                    continue;
+                }
+                if let Some(bucket) = rate.as_mut() {
+                    if !bucket.take(last_seen) {
+                        limited_in_a_row += 1;
+                        state.metrics.limit_rejections("message_rate");
+                        if limited_in_a_row >= state.limits.cfg.rate_limit_close_after.max(1) {
+                            conn.outbound.request_close(CloseCode::RateLimit, false);
+                        } else {
+                            conn.outbound.push_control(encode_error(
+                                ErrorCode::RateLimited,
+                                &format!(
+                                    "more than {} messages per second; this one was not processed",
+                                    state.limits.cfg.max_message_rate
+                                ),
+                                None,
+                            ));
+                        }
+                        continue;
+                    }
+                    limited_in_a_row = 0;
+                }
+                if let Some(text) = msg.as_text() {
+                    match handler::handle_text(&state, &conn, text, sess.admitted) {
+                        Some(Deferred::Auth(req, id)) => {
+                            admission::authenticate(&state, &conn, &mut sess, req, id).await
+                        }
+                        Some(Deferred::Refresh(token, id)) => {
+                            admission::refresh(&state, &conn, &mut sess, &token, id)
+                        }
+                        None => {}
+                    }
+                } else {
+                    handler::handle_binary(&conn);
+                }
             }
             Event::Tick => {
                 if last_seen.elapsed() >= state.config.heartbeat_timeout {
-                    conn.outbound
-                        .request_close(CloseCode::HeartbeatTimeout, false);
+                    conn.outbound.request_close(CloseCode::HeartbeatTimeout, false);
                 } else {
                     conn.outbound.push_control(encode_control(
                         "heartbeat",
@@ -161,18 +225,29 @@ where
                     ));
                 }
             }
+            Event::AuthTimer => {
+                let now = Instant::now();
+                if sess.auth_deadline.is_some_and(|d| d <= now) {
+                    state.metrics.auth_result("timeout");
+                    conn.outbound.request_close(CloseCode::AuthTimeout, true);
+                    sess.auth_deadline = None;
+                } else if sess.expires_at.is_some_and(|d| d <= now) {
+                    conn.outbound.request_close(CloseCode::TokenExpired, true);
+                    sess.expires_at = None;
+                    sess.refresh_at = None;
+                } else if sess.refresh_at.is_some_and(|d| d <= now) {
+                    admission::refresh_required(&conn);
+                    sess.refresh_at = None;
+                }
+            }
             Event::Close(req) => break EndCause::Server(req),
             Event::Ended(cause) => break cause,
         }
     };
 
-    // Stop new deliveries before the final flush.
-    let subs = conn.outbound.channels();
-    let mut summaries = Vec::with_capacity(subs.len());
-    for ch in subs {
-        if let Some(stats) = state.hub.unsubscribe(&conn, &ch) {
-            summaries.push((ch, stats));
-        }
+    // Stop new deliveries, but keep what is queued for a flushing close.
+    for ch in conn.outbound.channels() {
+        state.hub.detach(&conn, &ch);
     }
     state.hub.remove_connection(&conn);
 
@@ -207,10 +282,26 @@ where
 
     state.metrics.connections.dec();
     state.metrics.disconnect(cause.label());
-    for (ch, stats) in &summaries {
-        audit::subscription_ended(&conn, ch, stats, cause.label());
+    for (ch, stats) in conn.outbound.take_subs() {
+        audit::subscription_ended(&conn, &ch, &stats, cause.label());
     }
     audit::connection_closed(&conn, &cause);
+}
+
+/// Points the auth timer at `deadline` (or removes it).
+fn set_timer(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<Instant>) {
+    match (deadline, timer.as_mut()) {
+        (None, _) => *timer = None,
+        (Some(d), Some(t)) => {
+            let d = tokio::time::Instant::from_std(d);
+            if t.deadline() != d {
+                t.as_mut().reset(d);
+            }
+        }
+        (Some(d), None) => {
+            *timer = Some(Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(d))))
+        }
+    }
 }
 
 /// Writes everything still queued (used before a flushing close).
@@ -246,6 +337,7 @@ fn poll_session<S>(
     ws: &mut WebSocketStream<S>,
     conn: &Connection,
     ticker: &mut Interval,
+    auth_timer: &mut Option<Pin<Box<Sleep>>>,
     w: &mut WriteState,
     state: &AppState,
 ) -> Poll<Event>
@@ -266,6 +358,9 @@ where
                 tokio_websockets::Error::PayloadTooLong { .. } => {
                     EndCause::Violation(CloseCode::MessageTooBig)
                 }
+                tokio_websockets::Error::Protocol(ProtocolError::InvalidUtf8) => {
+                    EndCause::Violation(CloseCode::InvalidPayload)
+                }
                 tokio_websockets::Error::Protocol(_) => {
                     EndCause::Violation(CloseCode::ProtocolError)
                 }
@@ -278,6 +373,11 @@ where
     }
     if ticker.poll_tick(cx).is_ready() {
         return Poll::Ready(Event::Tick);
+    }
+    if let Some(t) = auth_timer.as_mut() {
+        if t.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::AuthTimer);
+        }
     }
     Poll::Pending
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use wavecast_protocol::channel::namespace_of;
-use wavecast_protocol::client::{parse_client_message, ClientRequest, RequestId};
+use wavecast_protocol::client::{parse_client_message, AuthRequest, ClientRequest, RequestId};
 use wavecast_protocol::server::{
     encode_control, encode_error, error_fields, fields, DEFAULT_EVENT_TYPE,
 };
@@ -15,6 +15,7 @@ use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_MAJOR, PROTOCOL_VERSION};
 
 use super::Connection;
 use crate::audit;
+use crate::auth::policy::{may_publish, may_subscribe};
 use crate::state::AppState;
 
 /// The feature list announced in `init` and `/ws/config`.
@@ -28,8 +29,21 @@ pub const FEATURES: &[&str] = &[
     "backpressure",
 ];
 
-/// Handles one text frame from the client.
-pub fn handle_text(state: &AppState, conn: &Arc<Connection>, text: &str) {
+/// Work the driver finishes itself (it may need to wait, or it changes
+/// the session's authentication state).
+pub enum Deferred {
+    Auth(AuthRequest, Option<RequestId>),
+    Refresh(String, Option<RequestId>),
+}
+
+/// Handles one text frame from the client. Before the connection is
+/// admitted only `init`, `auth` and `ping` are accepted.
+pub fn handle_text(
+    state: &AppState,
+    conn: &Arc<Connection>,
+    text: &str,
+    admitted: bool,
+) -> Option<Deferred> {
     let msg = match parse_client_message(text) {
         Ok(m) => m,
         Err(e) => {
@@ -42,11 +56,25 @@ pub fn handle_text(state: &AppState, conn: &Arc<Connection>, text: &str) {
                 _ => encode_error(e.code, &e.message, e.id.as_ref()),
             };
             conn.outbound.push_control(reply);
-            return;
+            return None;
         }
     };
+    let allowed_before_auth = matches!(
+        msg.request,
+        ClientRequest::Init { .. } | ClientRequest::Auth(_) | ClientRequest::Ping | ClientRequest::Pong | ClientRequest::Close
+    );
+    if !admitted && !allowed_before_auth {
+        conn.outbound.push_control(encode_error(
+            ErrorCode::AuthRequired,
+            "authenticate with an auth message first",
+            msg.id.as_ref(),
+        ));
+        return None;
+    }
     let id = msg.id.as_ref();
     match msg.request {
+        ClientRequest::Auth(req) => return Some(Deferred::Auth(req, msg.id)),
+        ClientRequest::Refresh { token } => return Some(Deferred::Refresh(token, msg.id)),
         ClientRequest::Init { protocol_version } => init(conn, protocol_version, id),
         ClientRequest::Subscribe { channels } => subscribe(state, conn, channels, id),
         ClientRequest::Unsubscribe { channels } => unsubscribe(state, conn, channels, id),
@@ -63,6 +91,7 @@ pub fn handle_text(state: &AppState, conn: &Arc<Connection>, text: &str) {
         ClientRequest::Pong => {}
         ClientRequest::Close => conn.outbound.request_close(CloseCode::Normal, true),
     }
+    None
 }
 
 /// Tells the client that binary frames are not part of protocol v1.
@@ -119,7 +148,7 @@ fn subscribe(
         .iter()
         .filter(|c| !conn.outbound.is_subscribed(c))
         .count();
-    let max = state.config.max_subscriptions_per_connection;
+    let max = state.config.limits.max_subscriptions;
     if current + new > max {
         state.metrics.limit_rejections("subscriptions");
         conn.outbound.push_control(failed(
@@ -130,14 +159,25 @@ fn subscribe(
         ));
         return;
     }
+    let principal = conn.principal.read().clone();
+    for c in &channels {
+        if let Err(why) = may_subscribe(&principal, c, state.config.namespace(namespace_of(c))) {
+            state.metrics.limit_rejections("permission");
+            conn.outbound
+                .push_control(failed("subscribe_failed", ErrorCode::Forbidden, &why, id));
+            return;
+        }
+    }
+    // The reply is queued before the subscription takes effect, so no
+    // publication of these channels can overtake it.
+    conn.outbound.push_control(encode_control(
+        "subscribe_success",
+        fields([("channels", Value::from(channels.clone()))]),
+        id,
+    ));
     for c in &channels {
         state.hub.subscribe(conn, c);
     }
-    conn.outbound.push_control(encode_control(
-        "subscribe_success",
-        fields([("channels", Value::from(channels))]),
-        id,
-    ));
 }
 
 fn unsubscribe(state: &AppState, conn: &Connection, channels: Vec<String>, id: Option<&RequestId>) {
@@ -174,13 +214,11 @@ fn publish(
     data: &Value,
     id: Option<&RequestId>,
 ) {
-    let ns = namespace_of(channel);
-    if !state.config.namespace(ns).allow_client_publish {
-        conn.outbound.push_control(encode_error(
-            ErrorCode::Forbidden,
-            &format!("clients may not publish into namespace {ns:?}"),
-            id,
-        ));
+    let ns = state.config.namespace(namespace_of(channel));
+    let principal = conn.principal.read().clone();
+    if let Err(why) = may_publish(&principal, channel, ns) {
+        conn.outbound
+            .push_control(encode_error(ErrorCode::Forbidden, &why, id));
         return;
     }
     let data_json = data.to_string();

@@ -3,6 +3,7 @@
 //! ([`driver`]): reading client frames, writing queued frames in batches,
 //! heartbeats and the close handshake.
 
+pub mod admission;
 pub mod driver;
 pub mod handler;
 pub mod outbound;
@@ -21,8 +22,8 @@ pub struct Connection {
     /// A process-unique number, used as the hub's subscriber key.
     pub key: u64,
     pub remote: SocketAddr,
-    /// The authenticated user, if any.
-    pub user: Option<String>,
+    /// Who the connection is; set at upgrade or by `auth` / `refresh`.
+    pub principal: parking_lot::RwLock<crate::auth::Principal>,
     pub connected_at: Instant,
     pub outbound: Outbound,
     /// Frames received from the client.
@@ -31,15 +32,22 @@ pub struct Connection {
     pub packets_sent: AtomicU64,
 }
 
+impl Connection {
+    /// The user id, if authenticated.
+    pub fn user_id(&self) -> Option<String> {
+        self.principal.read().user_id.clone()
+    }
+}
+
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 impl Connection {
-    pub fn new(remote: SocketAddr, user: Option<String>) -> Connection {
+    pub fn new(remote: SocketAddr, principal: crate::auth::Principal) -> Connection {
         Connection {
             id: new_connection_id().into(),
             key: NEXT_KEY.fetch_add(1, Relaxed),
             remote,
-            user,
+            principal: parking_lot::RwLock::new(principal),
             connected_at: Instant::now(),
             outbound: Outbound::default(),
             packets_received: AtomicU64::new(0),

@@ -24,6 +24,11 @@ use wavecast_protocol::CloseCode;
 
 use crate::config::{Backpressure, NamespaceConfig};
 
+/// Control frames (replies, heartbeats, personal messages) that may wait in
+/// one queue. They are never dropped; a client that lets this many pile up
+/// without reading is closed with 4008 "slow consumer".
+pub const MAX_QUEUED_CONTROL: usize = 10_000;
+
 /// A frame waiting in the queue.
 #[derive(Debug, Clone)]
 struct Queued {
@@ -170,11 +175,24 @@ impl Outbound {
         (st.frames.len(), st.bytes)
     }
 
-    /// Queues a control frame (never dropped).
+    /// Queues a control frame (never dropped; see [`MAX_QUEUED_CONTROL`]).
     pub fn push_control(&self, bytes: Bytes) {
         {
             let mut st = self.state.lock();
             if st.close.is_some() {
+                return;
+            }
+            if st.frames.len() - st.publications >= MAX_QUEUED_CONTROL {
+                st.close = Some(CloseRequest {
+                    code: CloseCode::SlowConsumer,
+                    flush: false,
+                });
+                st.frames.clear();
+                st.bytes = 0;
+                st.publications = 0;
+                self.closing.store(true, Ordering::Release);
+                drop(st);
+                self.waker.wake();
                 return;
             }
             st.bytes += bytes.len();
@@ -294,9 +312,10 @@ impl Outbound {
     pub fn request_close(&self, code: CloseCode, flush: bool) {
         {
             let mut st = self.state.lock();
-            if st.close.is_none() {
-                st.close = Some(CloseRequest { code, flush });
+            if st.close.is_some() {
+                return;
             }
+            st.close = Some(CloseRequest { code, flush });
             if !flush {
                 st.frames.clear();
                 st.bytes = 0;
