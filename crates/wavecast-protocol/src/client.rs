@@ -177,10 +177,16 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
             let timestamp = match obj.remove("timestamp") {
                 None | Some(Value::Null) => None,
                 Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
-                    ParseError::new(ErrorCode::InvalidField, "\"timestamp\" must be ms since the epoch")
+                    ParseError::new(
+                        ErrorCode::InvalidField,
+                        "\"timestamp\" must be ms since the epoch",
+                    )
                 })?),
                 Some(Value::String(s)) => Some(s.parse::<u64>().map_err(|_| {
-                    ParseError::new(ErrorCode::InvalidField, "\"timestamp\" must be ms since the epoch")
+                    ParseError::new(
+                        ErrorCode::InvalidField,
+                        "\"timestamp\" must be ms since the epoch",
+                    )
                 })?),
                 Some(_) => {
                     return Err(ParseError::new(
@@ -205,9 +211,8 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
             ClientRequest::Auth(req)
         }
         "refresh" => ClientRequest::Refresh {
-            token: optional_string(obj, "token")?.ok_or_else(|| {
-                ParseError::new(ErrorCode::InvalidField, "\"token\" is required")
-            })?,
+            token: optional_string(obj, "token")?
+                .ok_or_else(|| ParseError::new(ErrorCode::InvalidField, "\"token\" is required"))?,
         },
         "ping" => ClientRequest::Ping,
         "pong" => ClientRequest::Pong,

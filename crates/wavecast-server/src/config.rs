@@ -383,7 +383,9 @@ impl Config {
             }
             k.replace("__", ".").into()
         }));
-        fig = fig.merge(Serialized::defaults(env_aliases(|k| std::env::var(k).ok())?));
+        fig = fig.merge(Serialized::defaults(env_aliases(|k| {
+            std::env::var(k).ok()
+        })?));
         Self::from_figment(fig)
     }
 
@@ -415,11 +417,20 @@ impl Config {
                 self.heartbeat_timeout, self.heartbeat_interval
             ));
         }
-        if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
-            return err(format!("log.level {:?}: use error, warn, info, debug or trace", self.log.level));
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return err(format!(
+                "log.level {:?}: use error, warn, info, debug or trace",
+                self.log.level
+            ));
         }
         if !matches!(self.log.format.as_str(), "json" | "text") {
-            return err(format!("log.format {:?}: use json or text", self.log.format));
+            return err(format!(
+                "log.format {:?}: use json or text",
+                self.log.format
+            ));
         }
         if self.limits.max_message_size < 128 {
             return err("limits.max_message_size must be at least 128".into());
@@ -435,7 +446,10 @@ impl Config {
             );
         }
         if self.env == Environment::Production && self.http.api_key.is_empty() {
-            return err("env = production needs http.api_key (WAVECAST_HTTP_API_KEY) for the server API".into());
+            return err(
+                "env = production needs http.api_key (WAVECAST_HTTP_API_KEY) for the server API"
+                    .into(),
+            );
         }
         for (name, ns) in &self.namespaces {
             if ns.max_queue_messages == 0 || ns.max_queue_bytes == 0 {
@@ -529,7 +543,9 @@ pub fn env_aliases(get: impl Fn(&str) -> Option<String>) -> Result<serde_json::V
         match s.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(Value::from(true)),
             "0" | "false" | "no" | "off" | "" => Ok(Value::from(false)),
-            _ => Err(ConfigError(format!("{name}={s:?} is not a boolean (true/false)"))),
+            _ => Err(ConfigError(format!(
+                "{name}={s:?} is not a boolean (true/false)"
+            ))),
         }
     };
     let number = |name: &str, s: &str| -> Result<Value, ConfigError> {
@@ -557,7 +573,11 @@ pub fn env_aliases(get: impl Fn(&str) -> Option<String>) -> Result<serde_json::V
             set("auth.require_auth", boolean(name, &v)?);
         }
     }
-    for name in ["WEBSOCKET_ALLOWED_ORIGINS", "MFN_CORS_ORIGINS", "WAVECAST_ALLOWED_ORIGINS"] {
+    for name in [
+        "WEBSOCKET_ALLOWED_ORIGINS",
+        "MFN_CORS_ORIGINS",
+        "WAVECAST_ALLOWED_ORIGINS",
+    ] {
         if let Some(v) = get(name) {
             set("origins.allowed", list(&v));
         }
@@ -575,10 +595,16 @@ pub fn env_aliases(get: impl Fn(&str) -> Option<String>) -> Result<serde_json::V
         }
     }
     if let Some(v) = get("WAVECAST_REQUIRE_SIGNATURE") {
-        set("auth.require_signature", boolean("WAVECAST_REQUIRE_SIGNATURE", &v)?);
+        set(
+            "auth.require_signature",
+            boolean("WAVECAST_REQUIRE_SIGNATURE", &v)?,
+        );
     }
     let numbers = [
-        ("WAVECAST_MAX_CONNECTIONS_PER_USER", "limits.max_connections_per_user"),
+        (
+            "WAVECAST_MAX_CONNECTIONS_PER_USER",
+            "limits.max_connections_per_user",
+        ),
         ("WAVECAST_MAX_MESSAGE_RATE", "limits.max_message_rate"),
         ("WAVECAST_MAX_MESSAGE_SIZE", "limits.max_message_size"),
         ("WAVECAST_MAX_SUBSCRIPTIONS", "limits.max_subscriptions"),
@@ -699,7 +725,10 @@ mod tests {
             ("WAVECAST_API_KEYS", "a, b"),
             ("WAVECAST_REQUIRE_AUTH", "true"),
             ("ENVIRONMENT", "staging"),
-            ("WAVECAST_ALLOWED_ORIGINS", "https://*.example.com,http://localhost:3000"),
+            (
+                "WAVECAST_ALLOWED_ORIGINS",
+                "https://*.example.com,http://localhost:3000",
+            ),
             ("WAVECAST_MAX_SUBSCRIPTIONS", "100"),
             ("WAVECAST_JWT_AUDIENCE", "wavecast"),
         ]

@@ -94,29 +94,29 @@ impl Hub {
 
     /// Records that `conn` belongs to `user`. With `max` > 0 and the user
     /// at the limit, either returns the oldest connections to replace
-    /// (`replace_oldest`) or `Err(())` (refuse).
+    /// (`replace`) or `None` (refused).
     pub fn add_user_connection(
         &self,
         user: &str,
         conn: &Arc<Connection>,
         max: usize,
         replace: bool,
-    ) -> Result<Vec<Arc<Connection>>, ()> {
+    ) -> Option<Vec<Arc<Connection>>> {
         let mut users = self.users.write();
         let list = users.entry(user.to_string()).or_default();
         if list.iter().any(|c| c.key == conn.key) {
-            return Ok(Vec::new());
+            return Some(Vec::new());
         }
         let mut evicted = Vec::new();
         if max > 0 && list.len() >= max {
             if !replace {
-                return Err(());
+                return None;
             }
             let excess = list.len() + 1 - max;
             evicted = list.drain(..excess).collect();
         }
         list.push(conn.clone());
-        Ok(evicted)
+        Some(evicted)
     }
 
     /// Open connections of `user`.
@@ -196,7 +196,9 @@ impl Hub {
         // within a channel.
         let frame = encode_publication(event, channel, data_json, &now_rfc3339());
         for conn in entry.subscribers.values() {
-            let out = conn.outbound.push_publication(key, &frame, accepted, policy);
+            let out = conn
+                .outbound
+                .push_publication(key, &frame, accepted, policy);
             if out.queued {
                 result.delivered += 1;
             }

@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn slots() {
-        let l = Limits::new(&LimitsConfig { max_connections: 2, ..LimitsConfig::default() });
+        let l = Limits::new(&LimitsConfig {
+            max_connections: 2,
+            ..LimitsConfig::default()
+        });
         let a = l.try_admit();
         let b = l.try_admit();
         assert!(a.is_some() && b.is_some());

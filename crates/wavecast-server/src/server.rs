@@ -83,10 +83,11 @@ impl Server {
             let app = app.clone();
             let token = state.shutdown.clone();
             http_conns.spawn(async move {
-                let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(remote));
-                    app.clone().oneshot(req)
-                });
+                let service =
+                    hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                        req.extensions_mut().insert(ConnectInfo(remote));
+                        app.clone().oneshot(req)
+                    });
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(handshake_timeout)

@@ -98,7 +98,10 @@ async fn shutdown_delivers_a_backlogged_queue() {
         .outbound
         .depth()
         .0;
-    assert!(queued > 50, "only {queued} frames queued; the test needs a backlog");
+    assert!(
+        queued > 50,
+        "only {queued} frames queued; the test needs a backlog"
+    );
     srv.stop();
     let mut next = 0;
     let code = loop {

@@ -242,8 +242,7 @@ async fn expect_error(c: &mut common::WsClient, frame: &str, kind: &str, code: &
 
 #[tokio::test]
 async fn every_protocol_error_code() {
-    let srv =
-        TestServer::start("[limits]\nmax_subscriptions = 2\nmax_message_size = 1024").await;
+    let srv = TestServer::start("[limits]\nmax_subscriptions = 2\nmax_message_size = 1024").await;
     let mut c = srv.client().await;
     expect_error(&mut c, "{nope", "error", "invalid_json").await;
     expect_error(&mut c, "[1,2]", "error", "invalid_json").await;

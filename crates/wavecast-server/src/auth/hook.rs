@@ -80,10 +80,20 @@ pub async fn check(
     if v["allow"] == Value::Bool(true) {
         Ok(v["channels"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default())
     } else {
-        let reason = v["reason"].as_str().unwrap_or("denied by the connect check");
-        Err(AuthError::new(ErrorCode::Forbidden, reason.chars().take(200).collect::<String>()))
+        let reason = v["reason"]
+            .as_str()
+            .unwrap_or("denied by the connect check");
+        Err(AuthError::new(
+            ErrorCode::Forbidden,
+            reason.chars().take(200).collect::<String>(),
+        ))
     }
 }

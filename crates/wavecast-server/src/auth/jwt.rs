@@ -26,9 +26,12 @@ pub struct JwtVerifier {
     issuer: Option<String>,
 }
 
+/// A PEM parser of one key family.
+type PemParser = fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>;
+
 fn pem_entry(pem: &[u8], path: &str) -> Result<KeyEntry, ConfigError> {
     let text = String::from_utf8_lossy(pem);
-    let attempts: [(fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>, Algorithm); 3] = [
+    let attempts: [(PemParser, Algorithm); 3] = [
         (DecodingKey::from_rsa_pem, Algorithm::RS256),
         (DecodingKey::from_ec_pem, Algorithm::ES256),
         (DecodingKey::from_ed_pem, Algorithm::EdDSA),
@@ -88,7 +91,10 @@ impl JwtVerifier {
                 .map_err(|e| ConfigError(format!("auth.jwks_file {}: {e}", cfg.jwks_file)))?;
             for jwk in &set.keys {
                 let key = DecodingKey::from_jwk(jwk).map_err(|e| {
-                    ConfigError(format!("auth.jwks_file {}: unusable key: {e}", cfg.jwks_file))
+                    ConfigError(format!(
+                        "auth.jwks_file {}: unusable key: {e}",
+                        cfg.jwks_file
+                    ))
                 })?;
                 let algorithms: Vec<Algorithm> = match jwk.common.key_algorithm {
                     Some(ka) => match Algorithm::try_from(ka) {
@@ -181,9 +187,11 @@ fn principal_from_claims(claims: Value) -> Principal {
     };
     Principal {
         authenticated: true,
-        user_id: claims
-            .get("sub")
-            .and_then(|s| s.as_str().map(String::from).or_else(|| s.as_u64().map(|n| n.to_string()))),
+        user_id: claims.get("sub").and_then(|s| {
+            s.as_str()
+                .map(String::from)
+                .or_else(|| s.as_u64().map(|n| n.to_string()))
+        }),
         channels,
         expires_at: claims.get("exp").and_then(Value::as_u64),
         claims,

@@ -140,14 +140,20 @@ impl Authenticator {
         }
         let (user, secret) = if let Some(id) = &req.key_id {
             let Some(secret) = self.cfg.keys.get(id) else {
-                return Err(AuthError::new(ErrorCode::InvalidCredentials, "unknown key_id"));
+                return Err(AuthError::new(
+                    ErrorCode::InvalidCredentials,
+                    "unknown key_id",
+                ));
             };
             (id.clone(), secret.clone())
         } else if let Some(key) = &req.api_key {
             match self.find_key(key) {
                 Some(user) => (user, key.clone()),
                 None => {
-                    return Err(AuthError::new(ErrorCode::InvalidCredentials, "unknown API key"))
+                    return Err(AuthError::new(
+                        ErrorCode::InvalidCredentials,
+                        "unknown API key",
+                    ))
                 }
             }
         } else {
@@ -161,10 +167,17 @@ impl Authenticator {
             (Some(sig), Some(ts)) => {
                 signature::check_window(ts, now_ms, self.cfg.signature_window)?;
                 signature::verify(&secret, ts, sig)?;
-                self.replay
-                    .check_and_remember(&user, ts, sig, now_ms, self.cfg.signature_window)?;
+                self.replay.check_and_remember(
+                    &user,
+                    ts,
+                    sig,
+                    now_ms,
+                    self.cfg.signature_window,
+                )?;
             }
-            (None, Some(ts)) if !must_sign => signature::check_window(ts, now_ms, self.cfg.signature_window)?,
+            (None, Some(ts)) if !must_sign => {
+                signature::check_window(ts, now_ms, self.cfg.signature_window)?
+            }
             (None, None) if !must_sign => {}
             _ => {
                 return Err(AuthError::new(

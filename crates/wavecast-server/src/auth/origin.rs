@@ -48,9 +48,16 @@ fn parse(s: &str) -> Option<Origin> {
 enum Pattern {
     Exact(Origin),
     /// `scheme://*.suffix[:port]`: any host that ends with `.suffix`.
-    Subdomains { scheme: String, suffix: String, port: u16 },
+    Subdomains {
+        scheme: String,
+        suffix: String,
+        port: u16,
+    },
     /// Any port of this scheme and host (for `dev`'s localhost rule).
-    AnyPort { scheme: String, host: String },
+    AnyPort {
+        scheme: String,
+        host: String,
+    },
 }
 
 /// The compiled origin policy.
@@ -73,8 +80,9 @@ impl OriginPolicy {
                 });
             }
             let wild = p.contains("://*.");
-            let parsed = parse(&p.replacen("://*.", "://", 1))
-                .ok_or_else(|| format!("origins.allowed: {p:?} is not an origin like https://app.example.com"))?;
+            let parsed = parse(&p.replacen("://*.", "://", 1)).ok_or_else(|| {
+                format!("origins.allowed: {p:?} is not an origin like https://app.example.com")
+            })?;
             patterns.push(if wild {
                 Pattern::Subdomains {
                     scheme: parsed.scheme,
@@ -115,7 +123,11 @@ impl OriginPolicy {
         };
         self.patterns.iter().any(|p| match p {
             Pattern::Exact(e) => *e == o,
-            Pattern::Subdomains { scheme, suffix, port } => {
+            Pattern::Subdomains {
+                scheme,
+                suffix,
+                port,
+            } => {
                 *scheme == o.scheme
                     && *port == o.port
                     && o.host.len() > suffix.len()
@@ -172,7 +184,10 @@ mod tests {
 
     #[test]
     fn refuses_bad_patterns() {
-        let cfg = OriginConfig { allowed: vec!["example.com".into()], allow_missing: true };
+        let cfg = OriginConfig {
+            allowed: vec!["example.com".into()],
+            allow_missing: true,
+        };
         assert!(OriginPolicy::new(&cfg, Environment::Dev).is_err());
     }
 }

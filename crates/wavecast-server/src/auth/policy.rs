@@ -39,7 +39,9 @@ pub fn may_subscribe(p: &Principal, channel: &str, ns: &NamespaceConfig) -> Resu
     match ns.subscribe {
         SubscribePolicy::Public => Ok(()),
         SubscribePolicy::Authenticated if p.authenticated => Ok(()),
-        SubscribePolicy::Authenticated => Err(format!("{channel:?} needs an authenticated connection")),
+        SubscribePolicy::Authenticated => {
+            Err(format!("{channel:?} needs an authenticated connection"))
+        }
         SubscribePolicy::Claim if p.channels.is_some() => Ok(()),
         SubscribePolicy::Claim => Err(format!("{channel:?} needs a token that grants it")),
     }
@@ -82,8 +84,14 @@ mod tests {
     #[test]
     fn subscribe_rules() {
         let public = NamespaceConfig::default();
-        let authed = NamespaceConfig { subscribe: SubscribePolicy::Authenticated, ..NamespaceConfig::default() };
-        let claim = NamespaceConfig { subscribe: SubscribePolicy::Claim, ..NamespaceConfig::default() };
+        let authed = NamespaceConfig {
+            subscribe: SubscribePolicy::Authenticated,
+            ..NamespaceConfig::default()
+        };
+        let claim = NamespaceConfig {
+            subscribe: SubscribePolicy::Claim,
+            ..NamespaceConfig::default()
+        };
         let anon = Principal::anonymous();
         assert!(may_subscribe(&anon, "news", &public).is_ok());
         assert!(may_subscribe(&anon, "news", &authed).is_err());
@@ -100,7 +108,10 @@ mod tests {
     #[test]
     fn publish_rules() {
         let closed = NamespaceConfig::default();
-        let open = NamespaceConfig { publish: PublishPolicy::Authenticated, ..NamespaceConfig::default() };
+        let open = NamespaceConfig {
+            publish: PublishPolicy::Authenticated,
+            ..NamespaceConfig::default()
+        };
         assert!(may_publish(&user("u", None), "chat:1", &closed).is_err());
         assert!(may_publish(&user("u", None), "chat:1", &open).is_ok());
         assert!(may_publish(&Principal::anonymous(), "chat:1", &open).is_err());

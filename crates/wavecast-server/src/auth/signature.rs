@@ -36,10 +36,16 @@ pub fn sign(secret: &str, timestamp_ms: u64) -> String {
 /// Checks `signature` (hex, either case) for `timestamp_ms`.
 pub fn verify(secret: &str, timestamp_ms: u64, signature: &str) -> Result<(), AuthError> {
     let expected = sign(secret, timestamp_ms);
-    if constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
+    if constant_time_eq(
+        expected.as_bytes(),
+        signature.to_ascii_lowercase().as_bytes(),
+    ) {
         Ok(())
     } else {
-        Err(AuthError::new(ErrorCode::InvalidSignature, "signature does not match"))
+        Err(AuthError::new(
+            ErrorCode::InvalidSignature,
+            "signature does not match",
+        ))
     }
 }
 
@@ -120,10 +126,18 @@ mod tests {
     fn window_and_replay() {
         let w = Duration::from_secs(300);
         assert!(check_window(1_000_000, 1_000_000 + 299_000, w).is_ok());
-        assert_eq!(check_window(1_000_000, 1_000_000 + 301_000, w).unwrap_err().code, ErrorCode::StaleTimestamp);
+        assert_eq!(
+            check_window(1_000_000, 1_000_000 + 301_000, w)
+                .unwrap_err()
+                .code,
+            ErrorCode::StaleTimestamp
+        );
         let c = ReplayCache::default();
         assert!(c.check_and_remember("u", 1, "ab", 1, w).is_ok());
-        assert_eq!(c.check_and_remember("u", 1, "AB", 1, w).unwrap_err().code, ErrorCode::Replay);
+        assert_eq!(
+            c.check_and_remember("u", 1, "AB", 1, w).unwrap_err().code,
+            ErrorCode::Replay
+        );
         assert!(c.check_and_remember("v", 1, "ab", 1, w).is_ok());
     }
 }

@@ -77,7 +77,9 @@ async fn cors(
         .filter(|o| state.origins.allows(Some(o)))
         .and_then(|o| HeaderValue::from_str(o).ok());
     let preflight = req.method() == axum::http::Method::OPTIONS
-        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut resp = if preflight {
         let mut r = Response::new(axum::body::Body::empty());
         *r.status_mut() = if allowed.is_some() {
@@ -102,7 +104,10 @@ async fn cors(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
                 HeaderValue::from_static("authorization, content-type, x-api-key"),
             );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
         }
     }
     resp

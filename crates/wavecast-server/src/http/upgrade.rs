@@ -58,8 +58,14 @@ fn upgrade_credentials(req: &Request) -> Option<UpgradeCredentials> {
         }
     }
     let headers = req.headers();
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
             let t = t.trim().to_string();
             return Some(if Authenticator::looks_like_jwt(&t) {
                 UpgradeCredentials::Token(t)
@@ -195,7 +201,9 @@ pub async fn ws_upgrade(
             UpgradeCredentials::ApiKey(k) => state.auth.verify_api_key(&k),
         };
         let checked = match checked {
-            Ok(p) => admission::admit_checks(&state, &p, remote).await.map(|extra| (p, extra)),
+            Ok(p) => admission::admit_checks(&state, &p, remote)
+                .await
+                .map(|extra| (p, extra)),
             Err(e) => Err(e),
         };
         match checked {

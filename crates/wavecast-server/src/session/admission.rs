@@ -82,14 +82,14 @@ pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
         cfg.max_connections_per_user,
         cfg.on_user_limit == UserLimitPolicy::ReplaceOldest,
     ) {
-        Ok(evicted) => {
+        Some(evicted) => {
             for old in evicted {
                 state.metrics.limit_rejections("connections_per_user");
                 old.outbound.request_close(CloseCode::Replaced, true);
             }
             true
         }
-        Err(()) => false,
+        None => false,
     }
 }
 
@@ -97,7 +97,11 @@ pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
 /// the client with a server-side `subscribe_success`.
 pub fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: &[String]) {
     let principal = conn.principal.read().clone();
-    let ns = |c: &str| state.config.namespace(wavecast_protocol::channel::namespace_of(c));
+    let ns = |c: &str| {
+        state
+            .config
+            .namespace(wavecast_protocol::channel::namespace_of(c))
+    };
     let ok: Vec<String> = channels
         .iter()
         .filter(|c| wavecast_protocol::channel::validate_channel(c).is_ok())
@@ -109,7 +113,10 @@ pub fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: 
     }
     conn.outbound.push_control(encode_control(
         "subscribe_success",
-        fields([("channels", Value::from(ok.clone())), ("server_side", Value::from(true))]),
+        fields([
+            ("channels", Value::from(ok.clone())),
+            ("server_side", Value::from(true)),
+        ]),
         None,
     ));
     for c in &ok {
@@ -169,7 +176,13 @@ fn expires_value(exp: Option<u64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn auth_failed(state: &AppState, conn: &Connection, sess: &mut SessionAuth, e: &AuthError, id: Option<&RequestId>) {
+fn auth_failed(
+    state: &AppState,
+    conn: &Connection,
+    sess: &mut SessionAuth,
+    e: &AuthError,
+    id: Option<&RequestId>,
+) {
     state.metrics.auth_result(e.code.as_str());
     tracing::info!(
         target: "wavecast::audit",
@@ -179,8 +192,11 @@ fn auth_failed(state: &AppState, conn: &Connection, sess: &mut SessionAuth, e: &
         code = e.code.as_str(),
         error = %e.message,
     );
-    conn.outbound
-        .push_control(encode_control("auth_failed", error_fields(e.code, &e.message), id));
+    conn.outbound.push_control(encode_control(
+        "auth_failed",
+        error_fields(e.code, &e.message),
+        id,
+    ));
     sess.failures += 1;
     if sess.failures >= state.config.auth.max_auth_failures.max(1) {
         conn.outbound.request_close(CloseCode::AuthFailed, true);
@@ -202,7 +218,10 @@ pub async fn authenticate(
     };
     let current = conn.principal.read().clone();
     if current.authenticated && current.user_id != principal.user_id {
-        let e = AuthError::new(ErrorCode::Forbidden, "already authenticated as another user");
+        let e = AuthError::new(
+            ErrorCode::Forbidden,
+            "already authenticated as another user",
+        );
         return auth_failed(state, conn, sess, &e, id);
     }
     let extra = match admit_checks(state, &principal, conn.remote).await {
@@ -213,7 +232,10 @@ pub async fn authenticate(
     let user = principal.user_id.clone();
     *conn.principal.write() = principal;
     if !register_user(state, conn) {
-        let e = AuthError::new(ErrorCode::TooManyConnections, "this user has too many connections");
+        let e = AuthError::new(
+            ErrorCode::TooManyConnections,
+            "this user has too many connections",
+        );
         *conn.principal.write() = current;
         return auth_failed(state, conn, sess, &e, id);
     }
@@ -262,7 +284,11 @@ pub fn refresh(
     *conn.principal.write() = principal.clone();
     sess.schedule_token(exp, state.config.auth.refresh_before);
     // A narrower token ends the subscriptions it no longer grants.
-    let ns = |c: &str| state.config.namespace(wavecast_protocol::channel::namespace_of(c));
+    let ns = |c: &str| {
+        state
+            .config
+            .namespace(wavecast_protocol::channel::namespace_of(c))
+    };
     let revoked: Vec<String> = conn
         .outbound
         .channels()
@@ -278,7 +304,10 @@ pub fn refresh(
     if !revoked.is_empty() {
         conn.outbound.push_control(encode_control(
             "unsubscribe_success",
-            fields([("channels", Value::from(revoked)), ("server_side", Value::from(true))]),
+            fields([
+                ("channels", Value::from(revoked)),
+                ("server_side", Value::from(true)),
+            ]),
             None,
         ));
     }

@@ -130,7 +130,11 @@ pub async fn run<S>(
                 ),
                 (
                     "user_id",
-                    principal.user_id.clone().map(Value::from).unwrap_or(Value::Null),
+                    principal
+                        .user_id
+                        .clone()
+                        .map(Value::from)
+                        .unwrap_or(Value::Null),
                 ),
                 ("timestamp", Value::from(now_rfc3339())),
             ]),
@@ -162,13 +166,22 @@ pub async fn run<S>(
     let cause = loop {
         set_timer(&mut auth_timer, sess.next_deadline());
         let event = poll_fn(|cx| {
-            poll_session(cx, &mut ws, &conn, &mut ticker, &mut auth_timer, &mut ws_state, &state)
+            poll_session(
+                cx,
+                &mut ws,
+                &conn,
+                &mut ticker,
+                &mut auth_timer,
+                &mut ws_state,
+                &state,
+            )
         })
         .await;
         match event {
             Event::Incoming(msg) => {
                 last_seen = Instant::now();
-                conn.packets_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conn.packets_received
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 state.metrics.messages_received_total.inc();
                 if let Some((code, _)) = msg.as_close() {
                     break EndCause::ClientClose(Some(u16::from(code)));
@@ -216,7 +229,8 @@ pub async fn run<S>(
             }
             Event::Tick => {
                 if last_seen.elapsed() >= state.config.heartbeat_timeout {
-                    conn.outbound.request_close(CloseCode::HeartbeatTimeout, false);
+                    conn.outbound
+                        .request_close(CloseCode::HeartbeatTimeout, false);
                 } else {
                     conn.outbound.push_control(encode_control(
                         "heartbeat",
@@ -299,7 +313,9 @@ fn set_timer(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<Instant>) {
             }
         }
         (Some(d), None) => {
-            *timer = Some(Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(d))))
+            *timer = Some(Box::pin(tokio::time::sleep_until(
+                tokio::time::Instant::from_std(d),
+            )))
         }
     }
 }

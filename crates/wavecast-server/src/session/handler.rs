@@ -61,7 +61,11 @@ pub fn handle_text(
     };
     let allowed_before_auth = matches!(
         msg.request,
-        ClientRequest::Init { .. } | ClientRequest::Auth(_) | ClientRequest::Ping | ClientRequest::Pong | ClientRequest::Close
+        ClientRequest::Init { .. }
+            | ClientRequest::Auth(_)
+            | ClientRequest::Ping
+            | ClientRequest::Pong
+            | ClientRequest::Close
     );
     if !admitted && !allowed_before_auth {
         conn.outbound.push_control(encode_error(

@@ -64,6 +64,19 @@ impl TestServer {
         }
     }
 
+    /// A WebSocket upgrade attempt over plain HTTP, for refused upgrades:
+    /// returns the status and the JSON body.
+    pub async fn upgrade_attempt(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut all = vec![
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        all.extend_from_slice(headers);
+        self.request("GET", path, None, &all).await
+    }
+
     /// Connects a client and reads its `connection_established`.
     pub async fn client(&self) -> WsClient {
         let mut c = WsClient::connect(&self.ws_url()).await;
@@ -216,6 +229,29 @@ impl WsClient {
             ws: Some(Ws::Tls(ws)),
             connection_id: String::new(),
         }
+    }
+
+    /// Connects with extra request headers; the error keeps the HTTP status.
+    pub async fn try_connect(
+        url: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<WsClient, tokio_websockets::Error> {
+        let mut b = ClientBuilder::new().uri(url).expect("uri");
+        for (k, v) in headers {
+            b = b
+                .add_header(
+                    hyper::header::HeaderName::from_static(k),
+                    hyper::header::HeaderValue::from_str(v).expect("header value"),
+                )
+                .expect("header");
+        }
+        let (ws, _) = tokio::time::timeout(WAIT, b.connect())
+            .await
+            .expect("connect timeout")?;
+        Ok(WsClient {
+            ws: Some(Ws::Tls(ws)),
+            connection_id: String::new(),
+        })
     }
 
     pub async fn send_raw(&mut self, msg: Message) {
