@@ -29,6 +29,13 @@ pub enum ClientRequest {
     },
     Subscribe {
         channels: Vec<String>,
+        options: SubscribeOptions,
+    },
+    History {
+        channel: String,
+        /// Publications after this offset (exclusive); none: the oldest kept.
+        since: Option<u64>,
+        limit: Option<usize>,
     },
     Unsubscribe {
         channels: Vec<String>,
@@ -45,6 +52,28 @@ pub enum ClientRequest {
     Ping,
     Pong,
     Close,
+}
+
+/// Where a client resumes a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// The last offset the client saw.
+    pub offset: u64,
+    /// The epoch it was seen in; `None` (from `since`) accepts any epoch.
+    pub epoch: Option<String>,
+}
+
+/// Options of a `subscribe`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubscribeOptions {
+    /// Recover from positions: one per channel (`recover` with `channel`,
+    /// or a map channel → position with `channels`).
+    pub recover: std::collections::BTreeMap<String, StreamPosition>,
+    /// Send the latest publication first.
+    pub snapshot: bool,
+    /// Deliver only publications whose `data` fields (and `type`) equal
+    /// these values.
+    pub filter: Option<Map<String, Value>>,
 }
 
 /// The credentials of an `auth` message. Which combinations are valid is
@@ -149,9 +178,22 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
         "init" => ClientRequest::Init {
             protocol_version: optional_string(obj, "protocol_version")?,
         },
-        "subscribe" => ClientRequest::Subscribe {
-            channels: channel_list(obj)?,
-        },
+        "subscribe" => {
+            let channels = channel_list(obj)?;
+            let options = subscribe_options(obj, &channels)?;
+            ClientRequest::Subscribe { channels, options }
+        }
+        "history" => {
+            let channel = optional_string(obj, "channel")?.ok_or_else(|| {
+                ParseError::new(ErrorCode::InvalidField, "\"channel\" is required")
+            })?;
+            check_channel(&channel)?;
+            ClientRequest::History {
+                channel,
+                since: optional_u64(obj, "since")?,
+                limit: optional_u64(obj, "limit")?.map(|l| l as usize),
+            }
+        }
         "unsubscribe" => ClientRequest::Unsubscribe {
             channels: channel_list(obj)?,
         },
@@ -238,6 +280,102 @@ fn optional_string(obj: &mut Map<String, Value>, key: &str) -> Result<Option<Str
     }
 }
 
+fn optional_u64(obj: &mut Map<String, Value>, key: &str) -> Result<Option<u64>, ParseError> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
+        Some(_) => Err(ParseError::new(
+            ErrorCode::InvalidField,
+            format!("\"{key}\" must be a whole number >= 0"),
+        )),
+    }
+}
+
+fn position(v: Value, what: &str) -> Result<StreamPosition, ParseError> {
+    let bad = || {
+        ParseError::new(
+            ErrorCode::InvalidField,
+            format!("{what} must be {{\"offset\": n, \"epoch\": \"…\"}}"),
+        )
+    };
+    let Value::Object(mut m) = v else {
+        return Err(bad());
+    };
+    let offset = optional_u64(&mut m, "offset")?.ok_or_else(bad)?;
+    let epoch = optional_string(&mut m, "epoch").map_err(|_| bad())?;
+    Ok(StreamPosition { offset, epoch })
+}
+
+fn subscribe_options(
+    obj: &mut Map<String, Value>,
+    channels: &[String],
+) -> Result<SubscribeOptions, ParseError> {
+    let mut opts = SubscribeOptions::default();
+    if let Some(since) = optional_u64(obj, "since")? {
+        for c in channels {
+            opts.recover.insert(
+                c.clone(),
+                StreamPosition {
+                    offset: since,
+                    epoch: None,
+                },
+            );
+        }
+    }
+    match obj.remove("recover") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) if v.get("offset").is_some() => {
+            if channels.len() != 1 {
+                return Err(ParseError::new(
+                    ErrorCode::InvalidField,
+                    "with several channels, \"recover\" maps each channel to {offset, epoch}",
+                ));
+            }
+            opts.recover
+                .insert(channels[0].clone(), position(v, "\"recover\"")?);
+        }
+        Some(Value::Object(m)) => {
+            for (c, v) in m {
+                if !channels.contains(&c) {
+                    return Err(ParseError::new(
+                        ErrorCode::InvalidField,
+                        format!("\"recover\" names {c:?}, which is not being subscribed"),
+                    ));
+                }
+                let p = position(v, &format!("\"recover\".{c}"))?;
+                opts.recover.insert(c, p);
+            }
+        }
+        Some(_) => {
+            return Err(ParseError::new(
+                ErrorCode::InvalidField,
+                "\"recover\" must be {offset, epoch} or a map of them",
+            ))
+        }
+    }
+    opts.snapshot = match obj.remove("snapshot") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(ParseError::new(
+                ErrorCode::InvalidField,
+                "\"snapshot\" must be true or false",
+            ))
+        }
+    };
+    opts.filter = match obj.remove("filter") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.len() <= 16 => Some(m),
+        Some(_) => {
+            return Err(ParseError::new(
+                ErrorCode::InvalidField,
+                "\"filter\" must be an object of at most 16 field: value pairs",
+            ))
+        }
+    };
+    Ok(opts)
+}
+
 fn check_channel(name: &str) -> Result<(), ParseError> {
     validate_channel(name).map_err(|e| ParseError::new(ErrorCode::InvalidChannel, e.to_string()))
 }
@@ -316,6 +454,7 @@ pub const RESERVED_EVENT_TYPES: &[&str] = &[
     "refresh",
     "refresh_required",
     "refresh_success",
+    "history",
 ];
 
 /// Longest allowed event type.
@@ -356,7 +495,8 @@ mod tests {
         assert_eq!(
             m.request,
             ClientRequest::Subscribe {
-                channels: vec!["a".into()]
+                channels: vec!["a".into()],
+                options: SubscribeOptions::default(),
             }
         );
         assert_eq!(
@@ -373,7 +513,8 @@ mod tests {
         assert_eq!(
             m.request,
             ClientRequest::Subscribe {
-                channels: vec!["a".into(), "b".into()]
+                channels: vec!["a".into(), "b".into()],
+                options: SubscribeOptions::default(),
             }
         );
         assert_eq!(m.id.unwrap().key, "correlation_id");
@@ -402,6 +543,58 @@ mod tests {
         let e = parse_client_message(r#"{"type":"subscribe","channel":"!","id":"q"}"#).unwrap_err();
         assert_eq!(e.id.unwrap().value, json!("q"));
         assert_eq!(e.kind.as_deref(), Some("subscribe"));
+    }
+
+    #[test]
+    fn subscribe_options_forms() {
+        let m = parse_client_message(
+            r#"{"type":"subscribe","channel":"a","recover":{"offset":5,"epoch":"e"},"snapshot":true,"filter":{"user_id":1}}"#,
+        )
+        .unwrap();
+        let ClientRequest::Subscribe { options, .. } = m.request else {
+            panic!()
+        };
+        assert_eq!(
+            options.recover["a"],
+            StreamPosition {
+                offset: 5,
+                epoch: Some("e".into())
+            }
+        );
+        assert!(options.snapshot);
+        assert_eq!(options.filter.unwrap()["user_id"], json!(1));
+        let m = parse_client_message(
+            r#"{"type":"subscribe","channels":["a","b"],"recover":{"a":{"offset":1,"epoch":"x"}}}"#,
+        )
+        .unwrap();
+        let ClientRequest::Subscribe { options, .. } = m.request else {
+            panic!()
+        };
+        assert_eq!(options.recover.len(), 1);
+        let m = parse_client_message(r#"{"type":"subscribe","channel":"a","since":3}"#).unwrap();
+        let ClientRequest::Subscribe { options, .. } = m.request else {
+            panic!()
+        };
+        assert_eq!(
+            options.recover["a"],
+            StreamPosition {
+                offset: 3,
+                epoch: None
+            }
+        );
+        assert_eq!(
+            code_of(r#"{"type":"subscribe","channels":["a","b"],"recover":{"offset":1}}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code_of(r#"{"type":"subscribe","channel":"a","recover":{"c":{"offset":1}}}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code_of(r#"{"type":"subscribe","channel":"a","since":-1}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(code_of(r#"{"type":"history"}"#), ErrorCode::InvalidField);
     }
 
     #[test]

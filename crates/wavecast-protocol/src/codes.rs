@@ -34,7 +34,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// HTTP: the route does not exist.
     NotFound,
-    /// A message other than `init`, `auth` or `ping` before authentication.
+    /// A message other than `init`, `auth`, `ping`, `pong` or `close` before
+    /// authentication (or `refresh` on an unauthenticated connection).
     AuthRequired,
     /// Unknown API key, bad token, or credentials of the wrong form.
     InvalidCredentials,
@@ -127,7 +128,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "send one JSON object per text frame",
             ErrorCode::MissingType => "every message needs a \"type\" field",
             ErrorCode::UnknownType => {
-                "known types: init, auth, refresh, subscribe, unsubscribe, publish, ping, pong, close"
+                "known types: init, auth, refresh, subscribe, unsubscribe, publish, history, ping, pong, close"
             }
             ErrorCode::InvalidField => "see docs/protocol.md for the fields of this message",
             ErrorCode::InvalidChannel => {
@@ -156,7 +157,7 @@ impl ErrorCode {
             ErrorCode::Replay => "sign a fresh timestamp for every auth",
             ErrorCode::RateLimited => "slow down and retry later",
             ErrorCode::TooManyConnections => "close another connection of this user first",
-            ErrorCode::OriginNotAllowed => "the page's origin is not in allowed_origins",
+            ErrorCode::OriginNotAllowed => "the page's origin is not in origins.allowed",
             ErrorCode::Unavailable => "retry later, or on another node",
         }
     }
@@ -223,7 +224,7 @@ impl CloseCode {
             CloseCode::Normal => "normal closure",
             CloseCode::GoingAway => "server shutting down",
             CloseCode::ProtocolError => "protocol error",
-            CloseCode::InvalidPayload => "invalid utf-8",
+            CloseCode::InvalidPayload => "invalid utf8",
             CloseCode::MessageTooBig => "message too big",
             CloseCode::HeartbeatTimeout => "heartbeat timeout",
             CloseCode::SlowConsumer => "slow consumer",

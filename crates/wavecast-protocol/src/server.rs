@@ -14,18 +14,29 @@ use crate::time::now_rfc3339;
 /// The default event type of a publication.
 pub const DEFAULT_EVENT_TYPE: &str = "publication";
 
-/// Encodes a delivery: `{"type","channel","data","timestamp"}`.
+/// Encodes a delivery: `{"type","channel","data","offset"?,"timestamp"}`.
 ///
 /// `data_json` must already be valid JSON (it is copied verbatim); `event`
-/// and `channel` are validated names, but are escaped anyway.
-pub fn encode_publication(event: &str, channel: &str, data_json: &str, timestamp: &str) -> Bytes {
-    let mut out = String::with_capacity(48 + event.len() + channel.len() + data_json.len());
+/// and `channel` are validated names, but are escaped anyway. `offset` is
+/// set for channels with history.
+pub fn encode_publication(
+    event: &str,
+    channel: &str,
+    data_json: &str,
+    offset: Option<u64>,
+    timestamp: &str,
+) -> Bytes {
+    let mut out = String::with_capacity(64 + event.len() + channel.len() + data_json.len());
     out.push_str("{\"type\":");
     push_json_str(&mut out, event);
     out.push_str(",\"channel\":");
     push_json_str(&mut out, channel);
     out.push_str(",\"data\":");
     out.push_str(data_json);
+    if let Some(o) = offset {
+        out.push_str(",\"offset\":");
+        out.push_str(&o.to_string());
+    }
     out.push_str(",\"timestamp\":\"");
     out.push_str(timestamp);
     out.push_str("\"}");
@@ -109,6 +120,7 @@ mod tests {
             "publication",
             "chat:1",
             r#"{"x":[1,2]}"#,
+            None,
             "2026-01-01T00:00:00.000Z",
         );
         let v: Value = serde_json::from_slice(&b).unwrap();
@@ -117,6 +129,11 @@ mod tests {
             json!({"type":"publication","channel":"chat:1","data":{"x":[1,2]},"timestamp":"2026-01-01T00:00:00.000Z"})
         );
         assert!(b.starts_with(b"{\"type\":\"publication\""));
+        let b = encode_publication("e", "c", "1", Some(42), "t");
+        assert_eq!(
+            &b[..],
+            br#"{"type":"e","channel":"c","data":1,"offset":42,"timestamp":"t"}"#
+        );
     }
 
     #[test]

@@ -74,6 +74,33 @@ pub struct NamespaceConfig {
     pub subscribe: SubscribePolicy,
     /// Who may publish from a client connection.
     pub publish: PublishPolicy,
+    /// Publications kept per channel for recovery (0: no history, no
+    /// offsets).
+    pub history_size: usize,
+    /// How long publications are kept (0: no time limit).
+    #[serde(with = "duration_str")]
+    pub history_ttl: Duration,
+}
+
+impl NamespaceConfig {
+    /// The retention, or `None` without history.
+    pub fn retention(&self) -> Option<crate::engine::Retention> {
+        (self.history_size > 0).then_some(crate::engine::Retention {
+            size: self.history_size,
+            ttl: self.history_ttl,
+        })
+    }
+}
+
+/// Where history lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Persistent, fjall under `data_dir` (the default).
+    #[default]
+    Embedded,
+    /// In memory; lost on restart.
+    Memory,
 }
 
 impl Default for NamespaceConfig {
@@ -85,6 +112,8 @@ impl Default for NamespaceConfig {
             sample_every: 2,
             subscribe: SubscribePolicy::Public,
             publish: PublishPolicy::None,
+            history_size: 100,
+            history_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -301,6 +330,13 @@ impl Default for LogConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub env: Environment,
+    /// History engine (env WAVECAST_ENGINE).
+    pub engine: EngineKind,
+    /// Where the embedded engine keeps its files (env WAVECAST_DATA_DIR).
+    pub data_dir: std::path::PathBuf,
+    /// Group-commit interval of the embedded engine (`5ms`), or `always`
+    /// to fsync every write.
+    pub fsync: String,
     pub bind: IpAddr,
     pub port: u16,
     #[serde(with = "duration_str")]
@@ -328,6 +364,9 @@ impl Default for Config {
         namespaces.insert("default".to_string(), NamespaceConfig::default());
         Config {
             env: Environment::Dev,
+            engine: EngineKind::Embedded,
+            data_dir: "./data".into(),
+            fsync: "5ms".into(),
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 8000,
             heartbeat_interval: Duration::from_secs(30),
@@ -405,6 +444,15 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The group-commit interval; `None` syncs every write.
+    pub fn fsync_interval(&self) -> Option<Duration> {
+        if self.fsync == "always" {
+            None
+        } else {
+            Some(parse_duration(&self.fsync).unwrap_or(Duration::from_millis(5)))
+        }
+    }
+
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
@@ -430,6 +478,12 @@ impl Config {
             return err(format!(
                 "log.format {:?}: use json or text",
                 self.log.format
+            ));
+        }
+        if self.fsync != "always" && parse_duration(&self.fsync).is_err() {
+            return err(format!(
+                "fsync {:?}: use a duration like 5ms, or always",
+                self.fsync
             ));
         }
         if self.limits.max_message_size < 128 {
@@ -555,10 +609,23 @@ pub fn env_aliases(get: impl Fn(&str) -> Option<String>) -> Result<serde_json::V
             .map_err(|_| ConfigError(format!("{name}={s:?} is not a whole number")))
     };
     // Lowest precedence first: the documents' names, then ours.
-    for name in ["MFN_ENV", "ENVIRONMENT", "WAVECAST_ENV"] {
+    // Hosting platforms set ENVIRONMENT to many spellings: known ones are
+    // mapped, unknown ones ignored. WAVECAST_ENV itself is strict.
+    for name in ["MFN_ENV", "ENVIRONMENT"] {
         if let Some(v) = get(name) {
-            set("env", Value::from(v.trim().to_ascii_lowercase()));
+            let env = match v.trim().to_ascii_lowercase().as_str() {
+                "dev" | "development" | "local" => Some("dev"),
+                "staging" | "stage" => Some("staging"),
+                "prod" | "production" => Some("production"),
+                _ => None,
+            };
+            if let Some(e) = env {
+                set("env", Value::from(e));
+            }
         }
+    }
+    if let Some(v) = get("WAVECAST_ENV") {
+        set("env", Value::from(v.trim().to_ascii_lowercase()));
     }
     if let Some(v) = get("MFN_API_KEY") {
         set("auth.api_keys", list(&v));

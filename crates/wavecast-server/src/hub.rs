@@ -3,10 +3,13 @@
 //! outbound queues.
 //!
 //! Channels live in shards (`RwLock<HashMap>`), so subscribes to unrelated
-//! channels do not contend. A publish holds its shard's read lock and its
-//! channel's order lock while it pushes the one shared `Bytes` into each
-//! queue, so publications of one channel reach every subscriber in the
-//! same order. No socket is ever touched here.
+//! channels do not contend. Every publish of a channel runs under that
+//! channel's stripe lock: it appends to history (getting the offset),
+//! encodes once, and pushes the one shared `Bytes` into each queue, so
+//! publications of a channel reach every subscriber in offset order. A
+//! subscribe with recovery takes the same lock while it reads history and
+//! joins, so replay and live deliveries meet with no gap and no duplicate.
+//! No socket is ever touched here.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -15,24 +18,59 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
 use wavecast_protocol::channel::namespace_of;
+use wavecast_protocol::client::SubscribeOptions;
 use wavecast_protocol::server::encode_publication;
-use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::time::{format_millis, now_millis};
 use wavecast_protocol::CloseCode;
 
 use crate::config::Config;
+use crate::engine::{Engine, EngineError, StoredPublication, StreamTop};
 use crate::metrics::Metrics;
 use crate::session::outbound::SubStats;
 use crate::session::Connection;
 
 const SHARDS: usize = 64;
 
+const STRIPES: usize = 256;
+
+/// Field equality filter of a subscription.
+pub type Filter = serde_json::Map<String, Value>;
+
+/// Whether a publication passes `filter`: `type` compares with the event
+/// type, every other key with the same field of `data`.
+pub fn filter_matches(filter: &Filter, event: &str, data: Option<&Value>) -> bool {
+    filter.iter().all(|(k, v)| {
+        if k == "type" {
+            v.as_str() == Some(event)
+        } else {
+            data.and_then(|d| d.get(k)) == Some(v)
+        }
+    })
+}
+
+/// One subscriber of a channel.
+struct Subscriber {
+    conn: Arc<Connection>,
+    filter: Option<Arc<Filter>>,
+}
+
 /// One channel's subscribers.
 #[derive(Default)]
 struct Channel {
-    subscribers: HashMap<u64, Arc<Connection>>,
-    /// Serializes publications of this channel.
-    order: Mutex<()>,
+    subscribers: HashMap<u64, Subscriber>,
+    filtered: usize,
+}
+
+/// A channel's position as told in `subscribe_success`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinResult {
+    pub channel: String,
+    /// Offset and epoch when the namespace keeps history.
+    pub position: Option<(u64, String)>,
+    /// Set when the client asked to recover.
+    pub recovered: Option<bool>,
 }
 
 type ChannelMap = HashMap<Arc<str>, Channel>;
@@ -41,6 +79,8 @@ type ChannelMap = HashMap<Arc<str>, Channel>;
 /// connections.
 pub struct Hub {
     shards: Box<[RwLock<ChannelMap>]>,
+    stripes: Box<[Mutex<()>]>,
+    engine: Arc<dyn Engine>,
     hasher: std::collections::hash_map::RandomState,
     connections: RwLock<HashMap<Arc<str>, Arc<Connection>>>,
     users: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
@@ -55,12 +95,16 @@ pub struct Delivery {
     pub delivered: usize,
     /// Frames dropped by backpressure because of this publication.
     pub dropped: u64,
+    /// The publication's offset, in a namespace with history.
+    pub offset: Option<u64>,
 }
 
 impl Hub {
-    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>) -> Hub {
+    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, engine: Arc<dyn Engine>) -> Hub {
         Hub {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            engine,
             hasher: Default::default(),
             connections: RwLock::new(HashMap::new()),
             users: RwLock::new(HashMap::new()),
@@ -71,6 +115,10 @@ impl Hub {
 
     fn shard(&self, channel: &str) -> &RwLock<ChannelMap> {
         &self.shards[(self.hasher.hash_one(channel) as usize) % SHARDS]
+    }
+
+    fn stripe_of(&self, channel: &str) -> usize {
+        (self.hasher.hash_one(("stripe", channel)) as usize) % STRIPES
     }
 
     /// Registers a new connection.
@@ -137,8 +185,9 @@ impl Hub {
         self.connections.read().values().cloned().collect()
     }
 
-    /// Subscribes `conn` to `channel`; false if it already was.
-    pub fn subscribe(&self, conn: &Arc<Connection>, channel: &str) -> bool {
+    /// Adds `conn` to `channel`'s subscribers; false if it already was.
+    /// The caller holds the channel's stripe lock.
+    fn join(&self, conn: &Arc<Connection>, channel: &str, filter: Option<Arc<Filter>>) -> bool {
         let mut shard = self.shard(channel).write();
         let key: Arc<str> = match shard.get_key_value(channel) {
             Some((k, _)) => k.clone(),
@@ -151,9 +200,135 @@ impl Hub {
             self.metrics.channels.inc();
             Channel::default()
         });
-        entry.subscribers.insert(conn.key, conn.clone());
+        if filter.is_some() {
+            entry.filtered += 1;
+        }
+        entry.subscribers.insert(
+            conn.key,
+            Subscriber {
+                conn: conn.clone(),
+                filter,
+            },
+        );
         self.metrics.subscriptions.inc();
         true
+    }
+
+    /// Subscribes `conn` to `channels`, recovering or sending a snapshot
+    /// as `opts` asks. `reply` builds the reply from every channel's
+    /// position; it is queued before any publication of these channels.
+    pub fn subscribe_many(
+        &self,
+        conn: &Arc<Connection>,
+        channels: &[String],
+        opts: &SubscribeOptions,
+        reply: impl FnOnce(&[JoinResult]) -> Bytes,
+    ) -> Result<(), EngineError> {
+        let mut stripes: Vec<usize> = channels.iter().map(|c| self.stripe_of(c)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let _guards: Vec<_> = stripes.iter().map(|i| self.stripes[*i].lock()).collect();
+        let now_ms = now_millis();
+        let filter = opts.filter.clone().map(Arc::new);
+        let mut results = Vec::with_capacity(channels.len());
+        let mut replays: Vec<Vec<StoredPublication>> = Vec::with_capacity(channels.len());
+        for c in channels {
+            let ns = self.config.namespace(namespace_of(c));
+            let already = conn.outbound.is_subscribed(c);
+            let (position, recovered, replay) = match ns.retention() {
+                None => (None, opts.recover.get(c).map(|_| false), Vec::new()),
+                Some(r) => {
+                    let top = self.engine.top(c, &r, now_ms)?;
+                    let (recovered, replay) = match opts.recover.get(c) {
+                        _ if already => (None, Vec::new()),
+                        None if opts.snapshot => (
+                            None,
+                            self.engine.latest(c, &r, now_ms)?.into_iter().collect(),
+                        ),
+                        None => (None, Vec::new()),
+                        Some(p) => {
+                            let same_epoch = p.epoch.as_deref().is_none_or(|e| e == top.epoch);
+                            if !same_epoch || p.offset > top.offset || p.offset + 1 < top.earliest {
+                                (Some(false), Vec::new())
+                            } else {
+                                (
+                                    Some(true),
+                                    self.engine.read(c, p.offset, r.size, &r, now_ms)?,
+                                )
+                            }
+                        }
+                    };
+                    (Some((top.offset, top.epoch)), recovered, replay)
+                }
+            };
+            results.push(JoinResult {
+                channel: c.clone(),
+                position,
+                recovered,
+            });
+            replays.push(replay);
+        }
+        conn.outbound.push_control(reply(&results));
+        for (c, replay) in channels.iter().zip(replays) {
+            if !self.join(conn, c, filter.clone()) {
+                continue;
+            }
+            if replay.is_empty() {
+                continue;
+            }
+            let ns = self.config.namespace(namespace_of(c));
+            // Replayed frames may exceed the queue bounds once: the client
+            // asked for them and they are bounded by the history size.
+            let bytes: usize = replay.iter().map(|p| p.data.len() + 96).sum();
+            let mut relaxed = ns.clone();
+            relaxed.max_queue_messages += replay.len();
+            relaxed.max_queue_bytes += bytes;
+            let key: Arc<str> = Arc::from(c.as_str());
+            for p in replay {
+                if let Some(f) = &filter {
+                    let data: Option<Value> = serde_json::from_str(&p.data).ok();
+                    if !filter_matches(f, &p.event, data.as_ref()) {
+                        continue;
+                    }
+                }
+                let frame = encode_publication(
+                    &p.event,
+                    c,
+                    &p.data,
+                    Some(p.offset),
+                    &format_millis(p.ts_ms),
+                );
+                conn.outbound
+                    .push_publication(&key, &frame, Instant::now(), &relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes without recovery, telling the client with `reply`.
+    pub fn subscribe(&self, conn: &Arc<Connection>, channel: &str) -> bool {
+        let _g = self.stripes[self.stripe_of(channel)].lock();
+        self.join(conn, channel, None)
+    }
+
+    /// The retained history of `channel`: its top and up to `limit`
+    /// publications after `since`. `None` when the namespace keeps none.
+    pub fn history(
+        &self,
+        channel: &str,
+        since: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<(StreamTop, Vec<StoredPublication>)>, EngineError> {
+        let Some(r) = self.config.namespace(namespace_of(channel)).retention() else {
+            return Ok(None);
+        };
+        let now_ms = now_millis();
+        let _g = self.stripes[self.stripe_of(channel)].lock();
+        let top = self.engine.top(channel, &r, now_ms)?;
+        let pubs = self
+            .engine
+            .read(channel, since.unwrap_or(0), limit, &r, now_ms)?;
+        Ok(Some((top, pubs)))
     }
 
     /// Stops deliveries of `channel` to `conn` but keeps what is queued
@@ -163,7 +338,11 @@ impl Hub {
         let Some(entry) = shard.get_mut(channel) else {
             return false;
         };
-        let was = entry.subscribers.remove(&conn.key).is_some();
+        let removed = entry.subscribers.remove(&conn.key);
+        if removed.as_ref().is_some_and(|s| s.filter.is_some()) {
+            entry.filtered -= 1;
+        }
+        let was = removed.is_some();
         if entry.subscribers.is_empty() {
             shard.remove(channel);
             self.metrics.channels.dec();
@@ -181,22 +360,48 @@ impl Hub {
         conn.outbound.remove_sub(channel)
     }
 
-    /// Encodes a publication once and queues it for every subscriber.
-    pub fn publish(&self, channel: &str, event: &str, data_json: &str) -> Delivery {
+    /// Records a publication in history (when its namespace keeps one),
+    /// encodes it once and queues it for every subscriber whose filter it
+    /// passes. Nothing is delivered when history cannot record it.
+    pub fn publish(
+        &self,
+        channel: &str,
+        event: &str,
+        data_json: &str,
+    ) -> Result<Delivery, EngineError> {
         let accepted = Instant::now();
-        self.metrics.publications_total.inc();
         let policy = self.config.namespace(namespace_of(channel));
         let mut result = Delivery::default();
+        let _order = self.stripes[self.stripe_of(channel)].lock();
+        let ts_ms = now_millis();
+        if let Some(r) = policy.retention() {
+            result.offset = Some(self.engine.append(channel, event, data_json, ts_ms, &r)?);
+        }
+        self.metrics.publications_total.inc();
         let shard = self.shard(channel).read();
         let Some((key, entry)) = shard.get_key_value(channel) else {
-            return result;
+            return Ok(result);
         };
-        let _order = entry.order.lock();
-        // Encoded under the order lock so timestamps never go backwards
-        // within a channel.
-        let frame = encode_publication(event, channel, data_json, &now_rfc3339());
-        for conn in entry.subscribers.values() {
-            let out = conn
+        let frame = encode_publication(
+            event,
+            channel,
+            data_json,
+            result.offset,
+            &format_millis(ts_ms),
+        );
+        let data: Option<Value> = if entry.filtered > 0 {
+            serde_json::from_str(data_json).ok()
+        } else {
+            None
+        };
+        for sub in entry.subscribers.values() {
+            if let Some(f) = &sub.filter {
+                if !filter_matches(f, event, data.as_ref()) {
+                    continue;
+                }
+            }
+            let out = sub
+                .conn
                 .outbound
                 .push_publication(key, &frame, accepted, policy);
             if out.queued {
@@ -204,12 +409,12 @@ impl Hub {
             }
             result.dropped += out.dropped;
         }
-        drop(_order);
         drop(shard);
+        drop(_order);
         if result.dropped > 0 {
             self.metrics.buffer_overflow_total.inc_by(result.dropped);
         }
-        result
+        Ok(result)
     }
 
     /// Queues a frame for one connection (personal message).

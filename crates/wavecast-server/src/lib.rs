@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod hub;
 pub mod limits;

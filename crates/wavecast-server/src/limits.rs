@@ -138,6 +138,7 @@ impl Limits {
 
     /// Whether a new connection from `ip` is within the per-IP rate.
     pub fn allow_ip(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = ip.to_canonical();
         (self.cfg.exempt_loopback && ip.is_loopback()) || self.per_ip.allow(&ip, now)
     }
 

@@ -11,13 +11,17 @@ use tokio_util::task::TaskTracker;
 use crate::auth::hook::{self, HookClient};
 use crate::auth::origin::OriginPolicy;
 use crate::auth::Authenticator;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, EngineKind};
+use crate::engine::embedded::EmbeddedEngine;
+use crate::engine::memory::MemoryEngine;
+use crate::engine::Engine;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 
 pub struct AppState {
     pub config: Arc<Config>,
+    pub engine: Arc<dyn Engine>,
     pub hub: Hub,
     pub metrics: Arc<Metrics>,
     pub auth: Authenticator,
@@ -37,8 +41,16 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<AppState>, ConfigError> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new(&config.metrics_prefix));
+        let engine: Arc<dyn Engine> = match config.engine {
+            EngineKind::Memory => Arc::new(MemoryEngine::default()),
+            EngineKind::Embedded => Arc::new(
+                EmbeddedEngine::open(&config.data_dir, config.fsync_interval())
+                    .map_err(|e| ConfigError(e.to_string()))?,
+            ),
+        };
         Ok(Arc::new(AppState {
-            hub: Hub::new(config.clone(), metrics.clone()),
+            hub: Hub::new(config.clone(), metrics.clone(), engine.clone()),
+            engine,
             auth: Authenticator::new(&config.auth)?,
             origins: OriginPolicy::new(&config.origins, config.env).map_err(ConfigError)?,
             limits: Limits::new(&config.limits),

@@ -638,3 +638,87 @@ async fn connect_hook_allows_denies_and_fails_closed() {
     let mut o = WsClient::connect(&format!("{}?token={alice}", open.ws_url())).await;
     assert_eq!(o.recv().await["type"], "connection_established");
 }
+
+#[tokio::test]
+async fn review_hardening() {
+    let srv = TestServer::start(&jwt_config(
+        "api_keys = [\"shared\"]\n[auth.keys]\nmobile = \"s\"\n",
+    ))
+    .await;
+    // aud is required once configured; a malformed channels claim is refused.
+    let no_aud = hs256(json!({"sub":"a","exp": now_s() + 60}));
+    assert_eq!(
+        srv.upgrade_attempt(&format!("/ws?token={no_aud}"), &[])
+            .await
+            .0,
+        401
+    );
+    let widened =
+        hs256(json!({"sub":"a","aud":"wavecast","exp": now_s() + 60,"channels":"chat:*"}));
+    let (s, v) = srv
+        .upgrade_attempt(&format!("/ws?token={widened}"), &[])
+        .await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("invalid_credentials")));
+    // API-key clients are applications, not one user: no per-user limit.
+    let mut keyed = Vec::new();
+    for _ in 0..7 {
+        let mut c = WsClient::try_connect(&srv.ws_url(), &[("x-api-key", "shared")])
+            .await
+            .expect("key");
+        assert_eq!(c.recv().await["type"], "connection_established");
+        keyed.push(c);
+    }
+    for c in &mut keyed {
+        assert_eq!(c.call(json!({"type":"ping"})).await["type"], "pong");
+    }
+    // Unknown key ids look like wrong signatures.
+    let mut c = WsClient::connect(&srv.ws_url()).await;
+    let r = c
+        .call(json!({"type":"auth","key_id":"nobody","timestamp": now_millis(),"signature":"00"}))
+        .await;
+    assert_eq!(r["code"], "invalid_signature");
+    let r = c.call(json!({"type":"refresh","token": hs256(json!({"sub":"x","aud":"wavecast","exp": now_s() + 60}))})).await;
+    assert_eq!(r["code"], "auth_required");
+    // Nor can an admitted anonymous connection "refresh" into a user.
+    let anon_srv = TestServer::start(&format!("[auth]\njwt_secret = \"{SECRET}\"")).await;
+    let mut anon = anon_srv.client().await;
+    let r = anon
+        .call(json!({"type":"refresh","token": hs256(json!({"sub":"x","exp": now_s() + 60}))}))
+        .await;
+    assert_eq!(
+        (r["type"].clone(), r["code"].clone()),
+        (json!("auth_failed"), json!("auth_required"))
+    );
+
+    // Without a server key, the loopback API refuses cross-site and
+    // rebinding requests.
+    let open = TestServer::start("").await;
+    let body = Some(r#"{"channel":"a","data":1}"#.to_string());
+    let (s, _) = open
+        .request(
+            "POST",
+            "/api/publish",
+            body.clone(),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = open
+        .request(
+            "POST",
+            "/api/publish",
+            body.clone(),
+            &[("host", "evil.example:8000")],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = open
+        .request(
+            "POST",
+            "/api/publish",
+            body,
+            &[("origin", "http://localhost:3000")],
+        )
+        .await;
+    assert_eq!(s, 200);
+}

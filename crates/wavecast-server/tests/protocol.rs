@@ -14,10 +14,14 @@ async fn subscribe_receive_unsubscribe() {
     let r = c
         .call(json!({"type":"subscribe","channels":["news","chat:1"],"id":7}))
         .await;
-    assert_eq!(
-        r,
-        json!({"type":"subscribe_success","channels":["chat:1","news"],"id":7})
-    );
+    assert_eq!(r["type"], "subscribe_success");
+    assert_eq!(r["channels"], json!(["chat:1", "news"]));
+    assert_eq!(r["id"], 7);
+    // The default namespace keeps history: each channel has a position.
+    for ch in ["chat:1", "news"] {
+        assert_eq!(r["positions"][ch]["offset"], 0);
+        assert!(r["positions"][ch]["epoch"].is_string());
+    }
 
     let d = srv.publish("news", json!({"headline":"hi"})).await;
     assert_eq!(d["delivered"], 1);

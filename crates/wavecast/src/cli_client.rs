@@ -94,10 +94,20 @@ pub async fn subscribe(
     channels: &[String],
     count: Option<u64>,
 ) -> Result<(), String> {
-    let url = ws_url(&opts.server);
-    let (mut ws, _) = ClientBuilder::new()
+    let mut url = ws_url(&opts.server);
+    if let Some(t) = &opts.token {
+        url = format!("{url}?token={t}");
+    }
+    let mut builder = ClientBuilder::new()
         .uri(&url)
-        .map_err(|e| format!("bad server URL {url}: {e}"))?
+        .map_err(|e| format!("bad server URL {url}: {e}"))?;
+    if let Some(k) = &opts.api_key {
+        let v = hyper::header::HeaderValue::from_str(k).map_err(|_| "bad --api-key".to_string())?;
+        builder = builder
+            .add_header(hyper::header::HeaderName::from_static("x-api-key"), v)
+            .map_err(|e| e.to_string())?;
+    }
+    let (mut ws, _) = builder
         .connect()
         .await
         .map_err(|e| format!("cannot connect to {url}: {e}"))?;

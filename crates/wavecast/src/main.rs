@@ -54,6 +54,12 @@ pub struct ClientOpts {
     /// The server API key, for publishing over HTTP.
     #[arg(long, env = "WAVECAST_HTTP_API_KEY")]
     pub http_key: Option<String>,
+    /// An API key to authenticate the WebSocket connection.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// A JWT to authenticate the WebSocket connection.
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -131,9 +137,13 @@ async fn shutdown_signal() {
 async fn serve(opts: ServerOpts) -> Result<(), String> {
     let cfg = opts.load()?;
     init_logging(&cfg);
-    let server = Server::bind(cfg.clone())
-        .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port))?;
+    let server = Server::bind(cfg.clone()).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            format!("invalid configuration: {e}")
+        } else {
+            format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port)
+        }
+    })?;
     let addr = server.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         %addr,

@@ -26,9 +26,11 @@ struct ServerProcess {
 impl ServerProcess {
     fn start() -> ServerProcess {
         let port = free_port();
+        let data = std::env::temp_dir().join(format!("wavecast-cli-{port}"));
         let child = Command::new(BIN)
             .args(["serve", "--port", &port.to_string()])
             .env_remove("WAVECAST_CONFIG")
+            .env("WAVECAST_DATA_DIR", &data)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -138,15 +138,21 @@ impl JwtVerifier {
             v.algorithms = entry.algorithms.clone();
             v.leeway = 0;
             v.validate_nbf = true;
+            let mut required = vec!["exp"];
             match &self.audience {
-                Some(a) => v.set_audience(&[a]),
+                Some(a) => {
+                    v.set_audience(&[a]);
+                    required.push("aud");
+                }
                 None => v.validate_aud = false,
             }
             if let Some(i) = &self.issuer {
                 v.set_issuer(&[i]);
+                required.push("iss");
             }
+            v.set_required_spec_claims(&required);
             match decode::<Value>(token, &entry.key, &v) {
-                Ok(data) => return Ok(principal_from_claims(data.claims)),
+                Ok(data) => return principal_from_claims(data.claims),
                 Err(e) => {
                     last = match e.kind() {
                         ErrorKind::ExpiredSignature => {
@@ -172,20 +178,32 @@ impl JwtVerifier {
     }
 }
 
-fn principal_from_claims(claims: Value) -> Principal {
-    let patterns = |key: &str| -> Option<Vec<String>> {
-        claims.get(key).and_then(Value::as_array).map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
+fn principal_from_claims(claims: Value) -> Result<Principal, AuthError> {
+    // `channels` / `rooms` must be arrays of strings: anything else would
+    // silently widen the token, so it is refused.
+    let patterns = |key: &str| -> Result<Option<Vec<String>>, AuthError> {
+        let bad = || {
+            AuthError::new(
+                ErrorCode::InvalidCredentials,
+                format!("the token's {key} claim must be an array of strings"),
+            )
+        };
+        match claims.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(bad),
+            Some(_) => Err(bad()),
+        }
     };
-    let channels = match (patterns("channels"), patterns("rooms")) {
+    let channels = match (patterns("channels")?, patterns("rooms")?) {
         (None, None) => None,
         (a, b) => Some(a.into_iter().chain(b).flatten().collect()),
     };
-    Principal {
+    Ok(Principal {
         authenticated: true,
         user_id: claims.get("sub").and_then(|s| {
             s.as_str()
@@ -195,5 +213,6 @@ fn principal_from_claims(claims: Value) -> Principal {
         channels,
         expires_at: claims.get("exp").and_then(Value::as_u64),
         claims,
-    }
+        via_api_key: false,
+    })
 }

@@ -32,6 +32,9 @@ pub struct Principal {
     pub expires_at: Option<u64>,
     /// The token's claims (empty for API keys), for the connect hook.
     pub claims: Value,
+    /// Authenticated by an API key: the id names an application, not a
+    /// person, so per-user connection limits do not apply.
+    pub via_api_key: bool,
 }
 
 impl Principal {
@@ -117,6 +120,7 @@ impl Authenticator {
             channels: None,
             expires_at: None,
             claims: Value::Null,
+            via_api_key: true,
         }
     }
 
@@ -140,9 +144,10 @@ impl Authenticator {
         }
         let (user, secret) = if let Some(id) = &req.key_id {
             let Some(secret) = self.cfg.keys.get(id) else {
+                // Same answer as a wrong signature, so ids cannot be probed.
                 return Err(AuthError::new(
-                    ErrorCode::InvalidCredentials,
-                    "unknown key_id",
+                    ErrorCode::InvalidSignature,
+                    "signature does not match",
                 ));
             };
             (id.clone(), secret.clone())

@@ -60,6 +60,15 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     })
 }
 
+fn storage_error(e: crate::engine::EngineError) -> Response {
+    tracing::error!(error = %e, "history storage failed");
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "history storage is unavailable; nothing was published, retry",
+    )
+}
+
 fn check_channels<'a>(channels: impl IntoIterator<Item = &'a String>) -> Result<(), Response> {
     for c in channels {
         validate_channel(c)
@@ -92,12 +101,19 @@ pub async fn publish(
     let b: PublishBody = parse_body(body)?;
     check_channels([&b.channel])?;
     check_event(b.event.as_deref())?;
-    let d = state.hub.publish(
-        &b.channel,
-        b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE),
-        b.data.get(),
-    );
-    Ok(Json(json!({"channel": b.channel, "delivered": d.delivered})).into_response())
+    let d = state
+        .hub
+        .publish(
+            &b.channel,
+            b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE),
+            b.data.get(),
+        )
+        .map_err(storage_error)?;
+    let mut body = json!({"channel": b.channel, "delivered": d.delivered});
+    if let Some(o) = d.offset {
+        body["offset"] = json!(o);
+    }
+    Ok(Json(body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -129,7 +145,10 @@ pub async fn broadcast(
     let mut per_channel = serde_json::Map::new();
     let mut total = 0;
     for c in &b.channels {
-        let d = state.hub.publish(c, event, b.data.get());
+        let d = state
+            .hub
+            .publish(c, event, b.data.get())
+            .map_err(storage_error)?;
         total += d.delivered;
         per_channel.insert(c.clone(), d.delivered.into());
     }
@@ -301,4 +320,69 @@ pub async fn disconnect(
     conn.outbound
         .request_close(CloseCode::DisconnectedByServer, true);
     Ok(Json(json!({"connection_id": b.connection_id, "disconnected": true})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/history/{channel}?since=&limit=` → `{channel, offset, epoch,
+/// publications}`; `GET /api/history/{channel}/export` streams the whole
+/// retained history as NDJSON, one publication per line.
+pub async fn history(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let (channel, export) = match rest.strip_suffix("/export") {
+        Some(c) => (c.to_string(), true),
+        None => (rest, false),
+    };
+    check_channels([&channel])?;
+    let q = query.map_err(|e| bad_request(ErrorCode::InvalidField, &e.body_text()))?;
+    let limit = if export {
+        usize::MAX
+    } else {
+        q.limit
+            .unwrap_or(crate::session::handler::MAX_HISTORY_PAGE)
+            .min(crate::session::handler::MAX_HISTORY_PAGE)
+    };
+    let found = state
+        .hub
+        .history(&channel, q.since, limit)
+        .map_err(storage_error)?;
+    let (top, pubs) = match found {
+        Some(h) => h,
+        None => {
+            return Err(error_response(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                &format!("the namespace of {channel:?} keeps no history"),
+            ))
+        }
+    };
+    let items = crate::session::handler::publications_json(&channel, &pubs);
+    if export {
+        let mut body = String::new();
+        for item in items {
+            body.push_str(&item.to_string());
+            body.push('\n');
+        }
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+            body,
+        )
+            .into_response());
+    }
+    Ok(Json(json!({
+        "channel": channel,
+        "offset": top.offset,
+        "epoch": top.epoch,
+        "earliest": top.earliest,
+        "publications": items,
+    }))
+    .into_response())
 }

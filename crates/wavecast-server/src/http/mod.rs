@@ -35,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/ws/subscribe", post(api::subscribe))
         .route("/api/ws/unsubscribe", post(api::unsubscribe))
         .route("/api/disconnect", post(api::disconnect))
+        .route("/api/history/{*channel}", get(api::history))
         .route("/api/ws/stats", get(status::stats))
         .route("/api/ws/streams", get(status::streams))
         .route("/metrics", get(status::metrics))
@@ -137,6 +138,36 @@ impl FromRequestParts<Arc<AppState>> for ApiAccess {
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip().to_canonical());
+            // A web page in a local browser could reach a loopback-only API:
+            // refuse cross-site requests (an Origin that is not local) and
+            // DNS rebinding (a Host that is not a local name).
+            let local_name = |h: &str| {
+                let host = h
+                    .rsplit_once(':')
+                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(h, |(h, _)| h);
+                matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+            };
+            let origin_ok = parts
+                .headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|o| {
+                    o.split_once("://")
+                        .is_some_and(|(_, rest)| local_name(rest))
+                });
+            let host_ok = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(local_name);
+            if !origin_ok || !host_ok {
+                return Err(error_response(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Forbidden,
+                    "without http.api_key the server API refuses browser requests from other sites and non-local Host names",
+                ));
+            }
             return match remote {
                 Some(ip) if ip.is_loopback() => Ok(ApiAccess),
                 _ => Err(error_response(

@@ -39,7 +39,11 @@ pub async fn admit_checks(
     remote: SocketAddr,
 ) -> Result<Vec<String>, AuthError> {
     let limits = &state.limits;
-    if let Some(user) = &principal.user_id {
+    if let Some(user) = principal
+        .user_id
+        .as_ref()
+        .filter(|_| !principal.via_api_key)
+    {
         if !limits.per_user.allow(user, Instant::now()) {
             state.metrics.limit_rejections("connection_rate_user");
             return Err(AuthError::new(
@@ -72,7 +76,11 @@ pub async fn admit_checks(
 /// the limit. False if the `refuse` policy refused it after all (a race
 /// with another connection of the same user).
 pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
-    let Some(user) = conn.user_id() else {
+    let (user, via_key) = {
+        let p = conn.principal.read();
+        (p.user_id.clone(), p.via_api_key)
+    };
+    let Some(user) = user.filter(|_| !via_key) else {
         return true;
     };
     let cfg = &state.limits.cfg;
@@ -102,12 +110,26 @@ pub fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: 
             .config
             .namespace(wavecast_protocol::channel::namespace_of(c))
     };
+    let room = state
+        .config
+        .limits
+        .max_subscriptions
+        .saturating_sub(conn.outbound.subscription_count());
     let ok: Vec<String> = channels
         .iter()
         .filter(|c| wavecast_protocol::channel::validate_channel(c).is_ok())
         .filter(|c| may_subscribe(&principal, c, ns(c)).is_ok())
+        .take(room)
         .cloned()
         .collect();
+    if ok.len() < channels.len() {
+        tracing::warn!(
+            connection_id = %conn.id,
+            asked = channels.len(),
+            joined = ok.len(),
+            "connect hook channels refused (invalid, forbidden or over max_subscriptions)"
+        );
+    }
     if ok.is_empty() {
         return;
     }
@@ -272,6 +294,13 @@ pub fn refresh(
     id: Option<RequestId>,
 ) {
     let id = id.as_ref();
+    if !conn.principal.read().authenticated {
+        let e = AuthError::new(
+            ErrorCode::AuthRequired,
+            "refresh renews a token; authenticate with auth first",
+        );
+        return auth_failed(state, conn, sess, &e, id);
+    }
     let principal = match state.auth.verify_token(token) {
         Ok(p) => p,
         Err(e) => return auth_failed(state, conn, sess, &e, id),

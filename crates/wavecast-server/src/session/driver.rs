@@ -188,11 +188,6 @@ pub async fn run<S>(
                 } else if msg.is_close() {
                     break EndCause::ClientClose(None);
                 }
-                if !(msg.is_text() || msg.is_binary()) {
-                    // Ping frames are answered by the WebSocket layer; pongs
-                    // only count as liveness.
-                    continue;
-                }
                 if let Some(bucket) = rate.as_mut() {
                     if !bucket.take(last_seen) {
                         limited_in_a_row += 1;
@@ -212,6 +207,11 @@ pub async fn run<S>(
                         continue;
                     }
                     limited_in_a_row = 0;
+                }
+                if !(msg.is_text() || msg.is_binary()) {
+                    // Ping frames are answered by the WebSocket layer (and
+                    // count toward the rate above); pongs only show liveness.
+                    continue;
                 }
                 if let Some(text) = msg.as_text() {
                     match handler::handle_text(&state, &conn, text, sess.admitted) {

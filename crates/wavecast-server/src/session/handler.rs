@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use wavecast_protocol::channel::namespace_of;
-use wavecast_protocol::client::{parse_client_message, AuthRequest, ClientRequest, RequestId};
+use wavecast_protocol::client::{
+    parse_client_message, AuthRequest, ClientRequest, RequestId, SubscribeOptions,
+};
 use wavecast_protocol::server::{
     encode_control, encode_error, error_fields, fields, DEFAULT_EVENT_TYPE,
 };
@@ -16,6 +18,7 @@ use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_MAJOR, PROTOCOL_VERSION};
 use super::Connection;
 use crate::audit;
 use crate::auth::policy::{may_publish, may_subscribe};
+use crate::hub::JoinResult;
 use crate::state::AppState;
 
 /// The feature list announced in `init` and `/ws/config`.
@@ -80,7 +83,14 @@ pub fn handle_text(
         ClientRequest::Auth(req) => return Some(Deferred::Auth(req, msg.id)),
         ClientRequest::Refresh { token } => return Some(Deferred::Refresh(token, msg.id)),
         ClientRequest::Init { protocol_version } => init(conn, protocol_version, id),
-        ClientRequest::Subscribe { channels } => subscribe(state, conn, channels, id),
+        ClientRequest::Subscribe { channels, options } => {
+            subscribe(state, conn, channels, &options, id)
+        }
+        ClientRequest::History {
+            channel,
+            since,
+            limit,
+        } => history(state, conn, &channel, since, limit, id),
         ClientRequest::Unsubscribe { channels } => unsubscribe(state, conn, channels, id),
         ClientRequest::Publish {
             channel,
@@ -145,6 +155,7 @@ fn subscribe(
     state: &AppState,
     conn: &Arc<Connection>,
     channels: Vec<String>,
+    options: &SubscribeOptions,
     id: Option<&RequestId>,
 ) {
     let current = conn.outbound.subscription_count();
@@ -174,14 +185,134 @@ fn subscribe(
     }
     // The reply is queued before the subscription takes effect, so no
     // publication of these channels can overtake it.
-    conn.outbound.push_control(encode_control(
-        "subscribe_success",
-        fields([("channels", Value::from(channels.clone()))]),
-        id,
-    ));
-    for c in &channels {
-        state.hub.subscribe(conn, c);
+    let joined = state
+        .hub
+        .subscribe_many(conn, &channels, options, |results| {
+            encode_control(
+                "subscribe_success",
+                success_fields(&channels, results, false),
+                id,
+            )
+        });
+    if let Err(e) = joined {
+        tracing::error!(error = %e, "history read failed during subscribe");
+        conn.outbound.push_control(failed(
+            "subscribe_failed",
+            ErrorCode::Unavailable,
+            "history storage is unavailable; retry",
+            id,
+        ));
     }
+}
+
+/// The fields of `subscribe_success`: the channels, and for channels with
+/// history their `positions` {offset, epoch, recovered?}; with a single
+/// channel these are also given at the top level.
+pub fn success_fields(
+    channels: &[String],
+    results: &[JoinResult],
+    server_side: bool,
+) -> serde_json::Map<String, Value> {
+    let mut f = fields([("channels", Value::from(channels.to_vec()))]);
+    if server_side {
+        f.insert("server_side".into(), Value::from(true));
+    }
+    let mut positions = serde_json::Map::new();
+    for r in results {
+        let mut p = serde_json::Map::new();
+        if let Some((offset, epoch)) = &r.position {
+            p.insert("offset".into(), Value::from(*offset));
+            p.insert("epoch".into(), Value::from(epoch.as_str()));
+        }
+        if let Some(rec) = r.recovered {
+            p.insert("recovered".into(), Value::from(rec));
+        }
+        if !p.is_empty() {
+            positions.insert(r.channel.clone(), Value::Object(p));
+        }
+    }
+    if results.len() == 1 {
+        if let Some(Value::Object(p)) = positions.get(&results[0].channel) {
+            for (k, v) in p {
+                f.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !positions.is_empty() {
+        f.insert("positions".into(), Value::Object(positions));
+    }
+    f
+}
+
+/// The publications of a stored history as JSON objects.
+pub fn publications_json(channel: &str, pubs: &[crate::engine::StoredPublication]) -> Vec<Value> {
+    pubs.iter()
+        .map(|p| {
+            serde_json::json!({
+                "type": p.event,
+                "channel": channel,
+                "data": serde_json::from_str::<Value>(&p.data).unwrap_or(Value::Null),
+                "offset": p.offset,
+                "timestamp": wavecast_protocol::time::format_millis(p.ts_ms),
+            })
+        })
+        .collect()
+}
+
+/// Largest page a `history` request returns.
+pub const MAX_HISTORY_PAGE: usize = 1000;
+
+fn history(
+    state: &AppState,
+    conn: &Connection,
+    channel: &str,
+    since: Option<u64>,
+    limit: Option<usize>,
+    id: Option<&RequestId>,
+) {
+    let principal = conn.principal.read().clone();
+    if let Err(why) = may_subscribe(
+        &principal,
+        channel,
+        state.config.namespace(namespace_of(channel)),
+    ) {
+        conn.outbound
+            .push_control(encode_error(ErrorCode::Forbidden, &why, id));
+        return;
+    }
+    let limit = limit.unwrap_or(MAX_HISTORY_PAGE).min(MAX_HISTORY_PAGE);
+    let reply = match state.hub.history(channel, since, limit) {
+        Ok(Some((top, pubs))) => encode_control(
+            "history",
+            fields([
+                ("channel", Value::from(channel)),
+                ("offset", Value::from(top.offset)),
+                ("epoch", Value::from(top.epoch)),
+                (
+                    "publications",
+                    Value::from(publications_json(channel, &pubs)),
+                ),
+            ]),
+            id,
+        ),
+        Ok(None) => encode_control(
+            "history",
+            fields([
+                ("channel", Value::from(channel)),
+                ("publications", Value::Array(Vec::new())),
+            ]),
+            id,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "history read failed");
+            encode_error(
+                ErrorCode::Unavailable,
+                "history storage is unavailable; retry",
+                id,
+            )
+        }
+    };
+    conn.outbound.push_control(reply);
 }
 
 fn unsubscribe(state: &AppState, conn: &Connection, channels: Vec<String>, id: Option<&RequestId>) {
@@ -226,15 +357,28 @@ fn publish(
         return;
     }
     let data_json = data.to_string();
-    let d = state
+    let reply = match state
         .hub
-        .publish(channel, event.unwrap_or(DEFAULT_EVENT_TYPE), &data_json);
-    conn.outbound.push_control(encode_control(
-        "publish_success",
-        fields([
-            ("channel", Value::from(channel)),
-            ("delivered", Value::from(d.delivered)),
-        ]),
-        id,
-    ));
+        .publish(channel, event.unwrap_or(DEFAULT_EVENT_TYPE), &data_json)
+    {
+        Ok(d) => {
+            let mut f = fields([
+                ("channel", Value::from(channel)),
+                ("delivered", Value::from(d.delivered)),
+            ]);
+            if let Some(o) = d.offset {
+                f.insert("offset".into(), Value::from(o));
+            }
+            encode_control("publish_success", f, id)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "history append failed");
+            encode_error(
+                ErrorCode::Unavailable,
+                "history storage is unavailable; retry",
+                id,
+            )
+        }
+    };
+    conn.outbound.push_control(reply);
 }

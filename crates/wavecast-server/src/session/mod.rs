@@ -56,10 +56,16 @@ impl Connection {
     }
 }
 
-/// A random UUID v4 string.
+/// A random UUID v4 string, from the operating system's CSPRNG (so ids
+/// cannot be predicted from other ids).
 pub fn new_connection_id() -> String {
-    let hi = fastrand::u64(..);
-    let lo = fastrand::u64(..);
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // No OS randomness: fall back to the (seeded, non-crypto) PRNG.
+        fastrand::fill(&mut b);
+    }
+    let hi = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let lo = u64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
     let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x4000; // version 4
     let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000; // variant
     format!(

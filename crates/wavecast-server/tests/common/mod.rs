@@ -35,6 +35,9 @@ impl TestServer {
     /// Starts a server with the defaults plus `toml` on 127.0.0.1:0.
     pub async fn start(toml: &str) -> TestServer {
         let mut cfg = Config::from_toml_str(toml).expect("test config");
+        if !toml.contains("engine") {
+            cfg.engine = wavecast_server::config::EngineKind::Memory;
+        }
         cfg.port = 0;
         cfg.bind = [127, 0, 0, 1].into();
         let server = Server::bind(cfg).await.expect("bind");
