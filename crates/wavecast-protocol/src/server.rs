@@ -26,21 +26,40 @@ pub fn encode_publication(
     offset: Option<u64>,
     timestamp: &str,
 ) -> Bytes {
-    let mut out = String::with_capacity(64 + event.len() + channel.len() + data_json.len());
-    out.push_str("{\"type\":");
-    push_json_str(&mut out, event);
-    out.push_str(",\"channel\":");
-    push_json_str(&mut out, channel);
-    out.push_str(",\"data\":");
-    out.push_str(data_json);
+    let (mut head, tail) =
+        publication_parts(event, channel, data_json, offset.is_some(), timestamp);
     if let Some(o) = offset {
-        out.push_str(",\"offset\":");
-        out.push_str(&o.to_string());
+        head.push_str(&o.to_string());
     }
-    out.push_str(",\"timestamp\":\"");
-    out.push_str(timestamp);
-    out.push_str("\"}");
-    Bytes::from(out)
+    head.push_str(&tail);
+    Bytes::from(head)
+}
+
+/// A publication split where its offset goes: `head + offset + tail` (or
+/// `head + tail` without `with_offset`) is the encoded frame. Lets a store
+/// that assigns offsets (the redis engine's script) finish the encoding.
+pub fn publication_parts(
+    event: &str,
+    channel: &str,
+    data_json: &str,
+    with_offset: bool,
+    timestamp: &str,
+) -> (String, String) {
+    let mut head = String::with_capacity(64 + event.len() + channel.len() + data_json.len());
+    head.push_str("{\"type\":");
+    push_json_str(&mut head, event);
+    head.push_str(",\"channel\":");
+    push_json_str(&mut head, channel);
+    head.push_str(",\"data\":");
+    head.push_str(data_json);
+    if with_offset {
+        head.push_str(",\"offset\":");
+    }
+    let mut tail = String::with_capacity(40);
+    tail.push_str(",\"timestamp\":\"");
+    tail.push_str(timestamp);
+    tail.push_str("\"}");
+    (head, tail)
 }
 
 fn push_json_str(out: &mut String, s: &str) {

@@ -101,6 +101,8 @@ pub enum EngineKind {
     Embedded,
     /// In memory; lost on restart.
     Memory,
+    /// Redis: history in streams, publications shared by every node.
+    Redis,
 }
 
 impl Default for NamespaceConfig {
@@ -337,6 +339,13 @@ pub struct Config {
     /// Group-commit interval of the embedded engine (`5ms`), or `always`
     /// to fsync every write.
     pub fsync: String,
+    /// Redis for `engine = "redis"` (env WAVECAST_REDIS_URL).
+    pub redis_url: String,
+    /// Prefix of every Redis key and pub/sub channel.
+    pub redis_prefix: String,
+    /// The address other nodes and clients reach this node at, shown in
+    /// the node registry (default: the bound address).
+    pub advertise_address: String,
     pub bind: IpAddr,
     pub port: u16,
     #[serde(with = "duration_str")]
@@ -367,6 +376,9 @@ impl Default for Config {
             engine: EngineKind::Embedded,
             data_dir: "./data".into(),
             fsync: "5ms".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "wavecast".into(),
+            advertise_address: String::new(),
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 8000,
             heartbeat_interval: Duration::from_secs(30),

@@ -33,6 +33,12 @@ impl Server {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.0))?;
         let addr = SocketAddr::new(state.config.bind, state.config.port);
         let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        *state.advertise.lock() = if state.config.advertise_address.is_empty() {
+            bound.to_string()
+        } else {
+            state.config.advertise_address.clone()
+        };
         Ok(Server { state, listener })
     }
 

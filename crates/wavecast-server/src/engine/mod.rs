@@ -8,6 +8,7 @@
 
 pub mod embedded;
 pub mod memory;
+pub mod redis;
 
 use std::time::Duration;
 

@@ -103,13 +103,17 @@ pub async fn publish(
     check_event(b.event.as_deref())?;
     let d = state
         .hub
-        .publish(
+        .publish_async(
             &b.channel,
             b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE),
             b.data.get(),
         )
+        .await
         .map_err(storage_error)?;
-    let mut body = json!({"channel": b.channel, "delivered": d.delivered});
+    let mut body = match d.nodes {
+        Some(n) => json!({"channel": b.channel, "nodes": n}),
+        None => json!({"channel": b.channel, "delivered": d.delivered}),
+    };
     if let Some(o) = d.offset {
         body["offset"] = json!(o);
     }
@@ -147,7 +151,8 @@ pub async fn broadcast(
     for c in &b.channels {
         let d = state
             .hub
-            .publish(c, event, b.data.get())
+            .publish_async(c, event, b.data.get())
+            .await
             .map_err(storage_error)?;
         total += d.delivered;
         per_channel.insert(c.clone(), d.delivered.into());
@@ -264,14 +269,17 @@ pub async fn subscribe(
             &format!("{r:?} is another user's personal channel"),
         ));
     }
-    conn.outbound.push_control(encode_control(
-        "subscribe_success",
-        fields([("channels", json!(rooms)), ("server_side", json!(true))]),
-        None,
-    ));
-    for r in &rooms {
-        state.hub.subscribe(&conn, r);
-    }
+    state
+        .hub
+        .subscribe_many_async(&conn, &rooms, &Default::default(), |results| {
+            encode_control(
+                "subscribe_success",
+                crate::session::handler::success_fields(&rooms, results, true),
+                None,
+            )
+        })
+        .await
+        .map_err(storage_error)?;
     Ok(Json(json!({"connection_id": id, "rooms": rooms})).into_response())
 }
 
@@ -352,7 +360,8 @@ pub async fn history(
     };
     let found = state
         .hub
-        .history(&channel, q.since, limit)
+        .history_async(&channel, q.since, limit)
+        .await
         .map_err(storage_error)?;
     let (top, pubs) = match found {
         Some(h) => h,

@@ -24,7 +24,16 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         .collect();
     let sent = m.messages_sent_total.get();
     let received = m.messages_received_total.get();
+    let nodes = match state.hub.broker() {
+        Some(b) => match b.nodes().await {
+            Ok(n) => json!(n),
+            Err(e) => json!({"error": e.to_string()}),
+        },
+        None => Value::Null,
+    };
     Json(json!({
+        "engine": format!("{:?}", state.config.engine).to_lowercase(),
+        "nodes": nodes,
         "node_id": state.node_id,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "total_connections": m.connections_total.get(),

@@ -103,7 +103,7 @@ pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
 
 /// Subscribes `conn` to channels the server chose (connect hook), telling
 /// the client with a server-side `subscribe_success`.
-pub fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: &[String]) {
+pub async fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: &[String]) {
     let principal = conn.principal.read().clone();
     let ns = |c: &str| {
         state
@@ -133,16 +133,18 @@ pub fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: 
     if ok.is_empty() {
         return;
     }
-    conn.outbound.push_control(encode_control(
-        "subscribe_success",
-        fields([
-            ("channels", Value::from(ok.clone())),
-            ("server_side", Value::from(true)),
-        ]),
-        None,
-    ));
-    for c in &ok {
-        state.hub.subscribe(conn, c);
+    let joined = state
+        .hub
+        .subscribe_many_async(conn, &ok, &Default::default(), |results| {
+            encode_control(
+                "subscribe_success",
+                super::handler::success_fields(&ok, results, true),
+                None,
+            )
+        })
+        .await;
+    if let Err(e) = joined {
+        tracing::error!(error = %e, "server-side subscribe failed");
     }
 }
 
@@ -282,7 +284,7 @@ pub async fn authenticate(
         ]),
         id,
     ));
-    join_server_channels(state, conn, &extra);
+    join_server_channels(state, conn, &extra).await;
 }
 
 /// Handles a `refresh` message: a new token for the same user.

@@ -143,7 +143,7 @@ pub async fn run<S>(
         if principal.authenticated {
             if admission::register_user(&state, &conn) {
                 sess.schedule_token(principal.expires_at, state.config.auth.refresh_before);
-                admission::join_server_channels(&state, &conn, &extra_channels);
+                admission::join_server_channels(&state, &conn, &extra_channels).await;
             } else {
                 conn.outbound.request_close(CloseCode::AuthFailed, true);
             }
@@ -214,7 +214,7 @@ pub async fn run<S>(
                     continue;
                 }
                 if let Some(text) = msg.as_text() {
-                    match handler::handle_text(&state, &conn, text, sess.admitted) {
+                    match handler::handle_text(&state, &conn, text, sess.admitted).await {
                         Some(Deferred::Auth(req, id)) => {
                             admission::authenticate(&state, &conn, &mut sess, req, id).await
                         }

@@ -41,7 +41,7 @@ pub enum Deferred {
 
 /// Handles one text frame from the client. Before the connection is
 /// admitted only `init`, `auth` and `ping` are accepted.
-pub fn handle_text(
+pub async fn handle_text(
     state: &AppState,
     conn: &Arc<Connection>,
     text: &str,
@@ -84,19 +84,19 @@ pub fn handle_text(
         ClientRequest::Refresh { token } => return Some(Deferred::Refresh(token, msg.id)),
         ClientRequest::Init { protocol_version } => init(conn, protocol_version, id),
         ClientRequest::Subscribe { channels, options } => {
-            subscribe(state, conn, channels, &options, id)
+            subscribe(state, conn, channels, &options, id).await
         }
         ClientRequest::History {
             channel,
             since,
             limit,
-        } => history(state, conn, &channel, since, limit, id),
+        } => history(state, conn, &channel, since, limit, id).await,
         ClientRequest::Unsubscribe { channels } => unsubscribe(state, conn, channels, id),
         ClientRequest::Publish {
             channel,
             event,
             data,
-        } => publish(state, conn, &channel, event.as_deref(), &data, id),
+        } => publish(state, conn, &channel, event.as_deref(), &data, id).await,
         ClientRequest::Ping => conn.outbound.push_control(encode_control(
             "pong",
             fields([("timestamp", Value::from(now_rfc3339()))]),
@@ -151,7 +151,7 @@ fn failed(kind: &str, code: ErrorCode, message: &str, id: Option<&RequestId>) ->
     encode_control(kind, error_fields(code, message), id)
 }
 
-fn subscribe(
+async fn subscribe(
     state: &AppState,
     conn: &Arc<Connection>,
     channels: Vec<String>,
@@ -187,13 +187,14 @@ fn subscribe(
     // publication of these channels can overtake it.
     let joined = state
         .hub
-        .subscribe_many(conn, &channels, options, |results| {
+        .subscribe_many_async(conn, &channels, options, |results| {
             encode_control(
                 "subscribe_success",
                 success_fields(&channels, results, false),
                 id,
             )
-        });
+        })
+        .await;
     if let Err(e) = joined {
         tracing::error!(error = %e, "history read failed during subscribe");
         conn.outbound.push_control(failed(
@@ -262,7 +263,7 @@ pub fn publications_json(channel: &str, pubs: &[crate::engine::StoredPublication
 /// Largest page a `history` request returns.
 pub const MAX_HISTORY_PAGE: usize = 1000;
 
-fn history(
+async fn history(
     state: &AppState,
     conn: &Connection,
     channel: &str,
@@ -281,7 +282,7 @@ fn history(
         return;
     }
     let limit = limit.unwrap_or(MAX_HISTORY_PAGE).min(MAX_HISTORY_PAGE);
-    let reply = match state.hub.history(channel, since, limit) {
+    let reply = match state.hub.history_async(channel, since, limit).await {
         Ok(Some((top, pubs))) => encode_control(
             "history",
             fields([
@@ -341,7 +342,7 @@ fn unsubscribe(state: &AppState, conn: &Connection, channels: Vec<String>, id: O
     ));
 }
 
-fn publish(
+async fn publish(
     state: &AppState,
     conn: &Connection,
     channel: &str,
@@ -359,13 +360,15 @@ fn publish(
     let data_json = data.to_string();
     let reply = match state
         .hub
-        .publish(channel, event.unwrap_or(DEFAULT_EVENT_TYPE), &data_json)
+        .publish_async(channel, event.unwrap_or(DEFAULT_EVENT_TYPE), &data_json)
+        .await
     {
         Ok(d) => {
-            let mut f = fields([
-                ("channel", Value::from(channel)),
-                ("delivered", Value::from(d.delivered)),
-            ]);
+            let mut f = fields([("channel", Value::from(channel))]);
+            match d.nodes {
+                Some(n) => f.insert("nodes".into(), Value::from(n)),
+                None => f.insert("delivered".into(), Value::from(d.delivered)),
+            };
             if let Some(o) = d.offset {
                 f.insert("offset".into(), Value::from(o));
             }

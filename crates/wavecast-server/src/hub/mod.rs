@@ -20,13 +20,16 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use wavecast_protocol::channel::namespace_of;
-use wavecast_protocol::client::SubscribeOptions;
+use wavecast_protocol::client::{StreamPosition, SubscribeOptions};
 use wavecast_protocol::server::encode_publication;
 use wavecast_protocol::time::{format_millis, now_millis};
 use wavecast_protocol::CloseCode;
 
 use crate::config::Config;
+use crate::engine::redis::RedisBroker;
 use crate::engine::{Engine, EngineError, StoredPublication, StreamTop};
+
+pub mod remote;
 use crate::metrics::Metrics;
 use crate::session::outbound::SubStats;
 use crate::session::Connection;
@@ -48,6 +51,43 @@ pub fn filter_matches(filter: &Filter, event: &str, data: Option<&Value>) -> boo
             data.and_then(|d| d.get(k)) == Some(v)
         }
     })
+}
+
+/// Where publications and history go.
+pub enum Backend {
+    /// This process alone: memory or embedded history.
+    Local(Arc<dyn Engine>),
+    /// Several nodes through Redis.
+    Redis(Arc<RedisBroker>),
+}
+
+/// What history to fetch for a joining subscriber.
+enum Fetch {
+    Nothing,
+    Latest,
+    Since(u64),
+}
+
+/// Decides recovery: the `recovered` flag to report and what to fetch.
+fn plan(
+    top: &StreamTop,
+    recover: Option<&StreamPosition>,
+    snapshot: bool,
+    already: bool,
+) -> (Option<bool>, Fetch) {
+    match recover {
+        _ if already => (None, Fetch::Nothing),
+        None if snapshot => (None, Fetch::Latest),
+        None => (None, Fetch::Nothing),
+        Some(p) => {
+            let same_epoch = p.epoch.as_deref().is_none_or(|e| e == top.epoch);
+            if !same_epoch || p.offset > top.offset || p.offset + 1 < top.earliest {
+                (Some(false), Fetch::Nothing)
+            } else {
+                (Some(true), Fetch::Since(p.offset))
+            }
+        }
+    }
 }
 
 /// One subscriber of a channel.
@@ -80,7 +120,9 @@ type ChannelMap = HashMap<Arc<str>, Channel>;
 pub struct Hub {
     shards: Box<[RwLock<ChannelMap>]>,
     stripes: Box<[Mutex<()>]>,
-    engine: Arc<dyn Engine>,
+    backend: Backend,
+    /// Redis mode: per-channel node state (see [`remote`]).
+    remote: Mutex<HashMap<String, remote::RemoteChannel>>,
     hasher: std::collections::hash_map::RandomState,
     connections: RwLock<HashMap<Arc<str>, Arc<Connection>>>,
     users: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
@@ -97,14 +139,18 @@ pub struct Delivery {
     pub dropped: u64,
     /// The publication's offset, in a namespace with history.
     pub offset: Option<u64>,
+    /// Redis mode: the nodes that received the publication (local
+    /// deliveries happen on each node and are not counted here).
+    pub nodes: Option<i64>,
 }
 
 impl Hub {
-    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, engine: Arc<dyn Engine>) -> Hub {
+    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, backend: Backend) -> Hub {
         Hub {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            engine,
+            backend,
+            remote: Mutex::new(HashMap::new()),
             hasher: Default::default(),
             connections: RwLock::new(HashMap::new()),
             users: RwLock::new(HashMap::new()),
@@ -235,28 +281,22 @@ impl Hub {
         for c in channels {
             let ns = self.config.namespace(namespace_of(c));
             let already = conn.outbound.is_subscribed(c);
+            let engine = match &self.backend {
+                Backend::Local(e) => e,
+                Backend::Redis(_) => {
+                    return Err(EngineError("subscribe_many needs a local engine".into()))
+                }
+            };
             let (position, recovered, replay) = match ns.retention() {
                 None => (None, opts.recover.get(c).map(|_| false), Vec::new()),
                 Some(r) => {
-                    let top = self.engine.top(c, &r, now_ms)?;
-                    let (recovered, replay) = match opts.recover.get(c) {
-                        _ if already => (None, Vec::new()),
-                        None if opts.snapshot => (
-                            None,
-                            self.engine.latest(c, &r, now_ms)?.into_iter().collect(),
-                        ),
-                        None => (None, Vec::new()),
-                        Some(p) => {
-                            let same_epoch = p.epoch.as_deref().is_none_or(|e| e == top.epoch);
-                            if !same_epoch || p.offset > top.offset || p.offset + 1 < top.earliest {
-                                (Some(false), Vec::new())
-                            } else {
-                                (
-                                    Some(true),
-                                    self.engine.read(c, p.offset, r.size, &r, now_ms)?,
-                                )
-                            }
-                        }
+                    let top = engine.top(c, &r, now_ms)?;
+                    let (recovered, fetch) =
+                        plan(&top, opts.recover.get(c), opts.snapshot, already);
+                    let replay = match fetch {
+                        Fetch::Nothing => Vec::new(),
+                        Fetch::Latest => engine.latest(c, &r, now_ms)?.into_iter().collect(),
+                        Fetch::Since(o) => engine.read(c, o, r.size, &r, now_ms)?,
                     };
                     (Some((top.offset, top.epoch)), recovered, replay)
                 }
@@ -270,39 +310,55 @@ impl Hub {
         }
         conn.outbound.push_control(reply(&results));
         for (c, replay) in channels.iter().zip(replays) {
-            if !self.join(conn, c, filter.clone()) {
-                continue;
-            }
-            if replay.is_empty() {
-                continue;
-            }
-            let ns = self.config.namespace(namespace_of(c));
-            // Replayed frames may exceed the queue bounds once: the client
-            // asked for them and they are bounded by the history size.
-            let bytes: usize = replay.iter().map(|p| p.data.len() + 96).sum();
-            let mut relaxed = ns.clone();
-            relaxed.max_queue_messages += replay.len();
-            relaxed.max_queue_bytes += bytes;
-            let key: Arc<str> = Arc::from(c.as_str());
-            for p in replay {
-                if let Some(f) = &filter {
-                    let data: Option<Value> = serde_json::from_str(&p.data).ok();
-                    if !filter_matches(f, &p.event, data.as_ref()) {
-                        continue;
-                    }
-                }
-                let frame = encode_publication(
-                    &p.event,
-                    c,
-                    &p.data,
-                    Some(p.offset),
-                    &format_millis(p.ts_ms),
-                );
-                conn.outbound
-                    .push_publication(&key, &frame, Instant::now(), &relaxed);
+            if self.join(conn, c, filter.clone()) {
+                self.push_replay(conn, c, &filter, replay.iter().map(|p| (p, None)));
             }
         }
         Ok(())
+    }
+
+    /// Queues stored (or buffered) publications for a just-joined
+    /// subscriber, applying its filter. Replayed frames may exceed the
+    /// queue bounds once: the client asked for them and they are bounded by
+    /// the history size. Items carry an already-encoded frame, or `None`
+    /// to encode the stored publication.
+    fn push_replay<'a>(
+        &self,
+        conn: &Connection,
+        channel: &str,
+        filter: &Option<Arc<Filter>>,
+        items: impl Iterator<Item = (&'a StoredPublication, Option<&'a Bytes>)>,
+    ) {
+        let items: Vec<_> = items.collect();
+        if items.is_empty() {
+            return;
+        }
+        let ns = self.config.namespace(namespace_of(channel));
+        let bytes: usize = items.iter().map(|(p, _)| p.data.len() + 128).sum();
+        let mut relaxed = ns.clone();
+        relaxed.max_queue_messages += items.len();
+        relaxed.max_queue_bytes += bytes;
+        let key: Arc<str> = Arc::from(channel);
+        for (p, frame) in items {
+            if let Some(f) = filter {
+                let data: Option<Value> = serde_json::from_str(&p.data).ok();
+                if !filter_matches(f, &p.event, data.as_ref()) {
+                    continue;
+                }
+            }
+            let frame = match frame {
+                Some(b) => b.clone(),
+                None => encode_publication(
+                    &p.event,
+                    channel,
+                    &p.data,
+                    Some(p.offset),
+                    &format_millis(p.ts_ms),
+                ),
+            };
+            conn.outbound
+                .push_publication(&key, &frame, Instant::now(), &relaxed);
+        }
     }
 
     /// Subscribes without recovery, telling the client with `reply`.
@@ -323,11 +379,14 @@ impl Hub {
             return Ok(None);
         };
         let now_ms = now_millis();
+        let Backend::Local(engine) = &self.backend else {
+            return Err(EngineError(
+                "history needs a local engine; use history_async".into(),
+            ));
+        };
         let _g = self.stripes[self.stripe_of(channel)].lock();
-        let top = self.engine.top(channel, &r, now_ms)?;
-        let pubs = self
-            .engine
-            .read(channel, since.unwrap_or(0), limit, &r, now_ms)?;
+        let top = engine.top(channel, &r, now_ms)?;
+        let pubs = engine.read(channel, since.unwrap_or(0), limit, &r, now_ms)?;
         Ok(Some((top, pubs)))
     }
 
@@ -347,8 +406,10 @@ impl Hub {
             shard.remove(channel);
             self.metrics.channels.dec();
         }
+        drop(shard);
         if was {
             self.metrics.subscriptions.dec();
+            self.release_remote(channel);
         }
         was
     }
@@ -374,14 +435,15 @@ impl Hub {
         let mut result = Delivery::default();
         let _order = self.stripes[self.stripe_of(channel)].lock();
         let ts_ms = now_millis();
+        let Backend::Local(engine) = &self.backend else {
+            return Err(EngineError(
+                "publish needs a local engine; use publish_async".into(),
+            ));
+        };
         if let Some(r) = policy.retention() {
-            result.offset = Some(self.engine.append(channel, event, data_json, ts_ms, &r)?);
+            result.offset = Some(engine.append(channel, event, data_json, ts_ms, &r)?);
         }
         self.metrics.publications_total.inc();
-        let shard = self.shard(channel).read();
-        let Some((key, entry)) = shard.get_key_value(channel) else {
-            return Ok(result);
-        };
         let frame = encode_publication(
             event,
             channel,
@@ -389,13 +451,35 @@ impl Hub {
             result.offset,
             &format_millis(ts_ms),
         );
-        let data: Option<Value> = if entry.filtered > 0 {
-            serde_json::from_str(data_json).ok()
-        } else {
-            None
+        let (delivered, dropped) = self.fan_out(channel, &frame, accepted, || {
+            (event.to_string(), serde_json::from_str(data_json).ok())
+        });
+        result.delivered = delivered;
+        result.dropped = dropped;
+        drop(_order);
+        Ok(result)
+    }
+
+    /// Queues an encoded frame for every local subscriber of `channel`
+    /// whose filter it passes; `parts` gives the event type and parsed data
+    /// (only called when some subscriber has a filter). Returns (queued,
+    /// dropped).
+    fn fan_out(
+        &self,
+        channel: &str,
+        frame: &Bytes,
+        accepted: Instant,
+        parts: impl FnOnce() -> (String, Option<Value>),
+    ) -> (usize, u64) {
+        let policy = self.config.namespace(namespace_of(channel));
+        let shard = self.shard(channel).read();
+        let Some((key, entry)) = shard.get_key_value(channel) else {
+            return (0, 0);
         };
+        let parsed = (entry.filtered > 0).then(parts);
+        let (mut delivered, mut dropped) = (0, 0);
         for sub in entry.subscribers.values() {
-            if let Some(f) = &sub.filter {
+            if let (Some(f), Some((event, data))) = (&sub.filter, &parsed) {
                 if !filter_matches(f, event, data.as_ref()) {
                     continue;
                 }
@@ -403,18 +487,17 @@ impl Hub {
             let out = sub
                 .conn
                 .outbound
-                .push_publication(key, &frame, accepted, policy);
+                .push_publication(key, frame, accepted, policy);
             if out.queued {
-                result.delivered += 1;
+                delivered += 1;
             }
-            result.dropped += out.dropped;
+            dropped += out.dropped;
         }
         drop(shard);
-        drop(_order);
-        if result.dropped > 0 {
-            self.metrics.buffer_overflow_total.inc_by(result.dropped);
+        if dropped > 0 {
+            self.metrics.buffer_overflow_total.inc_by(dropped);
         }
-        Ok(result)
+        (delivered, dropped)
     }
 
     /// Queues a frame for one connection (personal message).

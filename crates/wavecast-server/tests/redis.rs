@@ -1,0 +1,211 @@
+//! Several wavecast nodes on one real redis-server (started by the test on
+//! a free port): shared publications in order, atomic offsets, recovery
+//! across nodes, the node registry, and a Redis restart.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Event, RedisProcess, TestServer, WsClient};
+use serde_json::{json, Value};
+
+fn cfg(redis: &RedisProcess) -> String {
+    format!(
+        "engine = \"redis\"\nredis_url = \"{}\"\n[namespaces.h]\nhistory_size = 5000\nmax_queue_messages = 5000\n",
+        redis.url()
+    )
+}
+
+async fn subscribe(c: &mut WsClient, req: Value) -> Value {
+    let r = c.call(req).await;
+    assert_eq!(r["type"], "subscribe_success", "{r}");
+    r
+}
+
+async fn offsets_until(c: &mut WsClient, last: u64) -> Vec<u64> {
+    let mut got = Vec::new();
+    loop {
+        let v = c.recv().await;
+        assert_eq!(v["type"], "publication", "{v}");
+        let o = v["offset"].as_u64().expect("offset");
+        got.push(o);
+        if o >= last {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_nodes_share_publications_in_order_with_atomic_offsets() {
+    let redis = RedisProcess::start(false);
+    let nodes = [
+        Arc::new(TestServer::start(&cfg(&redis)).await),
+        Arc::new(TestServer::start(&cfg(&redis)).await),
+        Arc::new(TestServer::start(&cfg(&redis)).await),
+    ];
+    let mut on_a = nodes[0].client().await;
+    subscribe(&mut on_a, json!({"type":"subscribe","channel":"h:x"})).await;
+    let mut on_c = nodes[2].client().await;
+    subscribe(&mut on_c, json!({"type":"subscribe","channel":"h:x"})).await;
+    // Nodes B and C publish concurrently: offsets must be unique and dense.
+    let mut tasks = Vec::new();
+    for n in [1usize, 2] {
+        let node = nodes[n].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut offsets = Vec::new();
+            for i in 0..100 {
+                let (s, v) = node
+                    .post(
+                        "/api/publish",
+                        json!({"channel":"h:x","data":{"node":n,"i":i}}),
+                    )
+                    .await;
+                assert_eq!(s, 200, "{v}");
+                offsets.push(v["offset"].as_u64().expect("offset"));
+            }
+            offsets
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("publisher"));
+    }
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=200).collect::<Vec<_>>(),
+        "offsets not unique and dense"
+    );
+    // Subscribers on A and C see every publication, in offset order.
+    assert_eq!(
+        offsets_until(&mut on_a, 200).await,
+        (1..=200).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        offsets_until(&mut on_c, 200).await,
+        (1..=200).collect::<Vec<_>>()
+    );
+
+    // The registry lists the three nodes.
+    let (_, stats) = nodes[0].get("/api/ws/stats").await;
+    assert_eq!(stats["engine"], "redis");
+    assert_eq!(stats["nodes"].as_array().map(Vec::len), Some(3), "{stats}");
+}
+
+#[tokio::test]
+async fn recovery_across_nodes_during_publishing() {
+    let redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let b = Arc::new(TestServer::start(&cfg(&redis)).await);
+    let mut c = a.client().await;
+    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:r"})).await;
+    let epoch = r["epoch"].as_str().expect("epoch").to_string();
+    for i in 0..10 {
+        b.publish("h:r", json!(i)).await;
+    }
+    assert_eq!(offsets_until(&mut c, 10).await.len(), 10);
+    drop(c);
+    // While away: 300 more, and publishing continues during the recovery.
+    for i in 10..310 {
+        b.publish("h:r", json!(i)).await;
+    }
+    let publisher = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            for i in 310..500 {
+                b.publish("h:r", json!(i)).await;
+            }
+        })
+    };
+    // Reconnect to the other node and recover.
+    let mut c = b.client().await;
+    let r = subscribe(
+        &mut c,
+        json!({"type":"subscribe","channel":"h:r","recover":{"offset":10,"epoch":epoch}}),
+    )
+    .await;
+    assert_eq!(r["recovered"], true, "{r}");
+    let got = offsets_until(&mut c, 500).await;
+    assert_eq!(got, (11..=500).collect::<Vec<_>>(), "gap or duplicate");
+    publisher.await.expect("publisher");
+}
+
+#[tokio::test]
+async fn redis_restart_service_resumes_and_clients_recover() {
+    let mut redis = RedisProcess::start(true);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let mut c = a.client().await;
+    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:s"})).await;
+    let epoch = r["epoch"].as_str().expect("epoch").to_string();
+    for i in 0..5 {
+        a.publish("h:s", json!(i)).await;
+    }
+    assert_eq!(offsets_until(&mut c, 5).await.len(), 5);
+
+    redis.restart(true);
+    // The node tells its client to recover once its pub/sub reconnects.
+    let notice = match c.next_event().await {
+        Event::Json(v) => v,
+        other => panic!("connection lost: {other:?}"),
+    };
+    assert_eq!(notice["type"], "recovery_required", "{notice}");
+    assert_eq!(notice["channels"], json!(["h:s"]));
+    // Service resumes: publishing works again (retry while the pool
+    // reconnects), and the client recovers from its last offset.
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let (s, _) = a
+            .post("/api/publish", json!({"channel":"h:s","data":"after"}))
+            .await;
+        if s == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "publishing did not resume"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = subscribe(
+        &mut c,
+        json!({"type":"subscribe","channel":"h:s","recover":{"offset":5,"epoch":epoch}}),
+    )
+    .await;
+    assert_eq!(r["recovered"], true, "{r}");
+    let v = c.recv().await;
+    assert_eq!(
+        (v["offset"].clone(), v["data"].clone()),
+        (json!(6), json!("after"))
+    );
+}
+
+#[tokio::test]
+async fn lost_redis_history_changes_the_epoch() {
+    let mut redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    for i in 0..3 {
+        a.publish("h:e", json!(i)).await;
+    }
+    let mut c = a.client().await;
+    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:e"})).await;
+    let epoch = r["epoch"].as_str().expect("epoch").to_string();
+    redis.restart(false);
+    let notice = c.recv().await;
+    assert_eq!(notice["type"], "recovery_required");
+    let deadline = std::time::Instant::now() + common::WAIT;
+    let r = loop {
+        let r = c
+            .call(json!({"type":"subscribe","channel":"h:e","recover":{"offset":3,"epoch":epoch}}))
+            .await;
+        if r["type"] == "subscribe_success" {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscribe never succeeded: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(r["recovered"], false);
+    assert_ne!(r["epoch"], json!(epoch));
+}
