@@ -7,7 +7,6 @@
 //!
 //! Prints one JSON line per engine and concurrency.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use wavecast_server::config::{Config, EngineKind};
@@ -77,15 +76,19 @@ async fn main() {
     let size: usize = arg("--size").and_then(|v| v.parse().ok()).unwrap_or(100);
     let dir = std::env::temp_dir().join(format!("wavecast-engine-bench-{}", std::process::id()));
     for tasks in [1, 16] {
-        let mut memory = Config::default();
-        memory.engine = EngineKind::Memory;
+        let memory = Config {
+            engine: EngineKind::Memory,
+            ..Config::default()
+        };
         run("memory", memory, n, size, tasks).await;
 
         for fsync in ["5ms", "always"] {
-            let mut embedded = Config::default();
-            embedded.engine = EngineKind::Embedded;
-            embedded.fsync = fsync.into();
-            embedded.data_dir = dir.join(format!("{fsync}-{tasks}"));
+            let embedded = Config {
+                engine: EngineKind::Embedded,
+                fsync: fsync.into(),
+                data_dir: dir.join(format!("{fsync}-{tasks}")),
+                ..Config::default()
+            };
             // fsync on every write is slow: measure fewer.
             let count = if fsync == "always" { n / 25 } else { n };
             run(
@@ -98,12 +101,13 @@ async fn main() {
             .await;
         }
         if let Some(url) = arg("--redis-url") {
-            let mut redis = Config::default();
-            redis.engine = EngineKind::Redis;
-            redis.redis_url = url;
+            let redis = Config {
+                engine: EngineKind::Redis,
+                redis_url: url,
+                ..Config::default()
+            };
             run("redis", redis, n / 5, size, tasks).await;
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = Arc::new(());
 }
