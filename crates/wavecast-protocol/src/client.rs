@@ -455,6 +455,7 @@ pub const RESERVED_EVENT_TYPES: &[&str] = &[
     "refresh_required",
     "refresh_success",
     "history",
+    "recovery_required",
 ];
 
 /// Longest allowed event type.

@@ -56,11 +56,13 @@ pub enum ErrorCode {
     OriginNotAllowed,
     /// The process is at `max_connections`, or shutting down.
     Unavailable,
+    /// A connection or the server runs as many streams as allowed.
+    TooManyStreams,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidJson,
         ErrorCode::MissingType,
         ErrorCode::UnknownType,
@@ -85,6 +87,7 @@ impl ErrorCode {
         ErrorCode::TooManyConnections,
         ErrorCode::OriginNotAllowed,
         ErrorCode::Unavailable,
+        ErrorCode::TooManyStreams,
     ];
 
     /// The wire spelling.
@@ -114,6 +117,7 @@ impl ErrorCode {
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::TooManyStreams => "too_many_streams",
         }
     }
 
@@ -159,6 +163,7 @@ impl ErrorCode {
             ErrorCode::TooManyConnections => "close another connection of this user first",
             ErrorCode::OriginNotAllowed => "the page's origin is not in origins.allowed",
             ErrorCode::Unavailable => "retry later, or on another node",
+            ErrorCode::TooManyStreams => "unsubscribe a stream first, or retry later",
         }
     }
 }

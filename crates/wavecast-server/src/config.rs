@@ -308,6 +308,53 @@ impl Default for LimitsConfig {
     }
 }
 
+/// A simulation that runs with the server and publishes its features
+/// into an ordinary channel (`[[streams.rooms]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedSimulation {
+    /// The channel, e.g. `mfn:features`.
+    pub channel: String,
+    /// Time between `feature_update` publications.
+    #[serde(with = "duration_str", default = "default_room_interval")]
+    pub interval: Duration,
+    /// Model parameters (as in a stream's `params`).
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_room_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Limits of the simulation streams (`[streams]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamsConfig {
+    /// Streams one connection may run at once.
+    pub max_per_connection: usize,
+    /// Streams the process runs at once.
+    pub max_running: usize,
+    /// Largest grid side a client may ask for.
+    pub max_grid_size: usize,
+    /// Most steps of one `simulation_live` run.
+    pub max_steps: u64,
+    /// Simulations published into channels.
+    pub rooms: Vec<PublishedSimulation>,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            max_per_connection: 4,
+            max_running: 16,
+            max_grid_size: 512,
+            max_steps: 1_000_000,
+            rooms: Vec::new(),
+        }
+    }
+}
+
 /// Logging options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -361,6 +408,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub origins: OriginConfig,
     pub limits: LimitsConfig,
+    pub streams: StreamsConfig,
     pub log: LogConfig,
     /// Per-namespace options; `default` applies to channels with no
     /// namespace of their own.
@@ -389,6 +437,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             origins: OriginConfig::default(),
             limits: LimitsConfig::default(),
+            streams: StreamsConfig::default(),
             log: LogConfig::default(),
             namespaces,
         }
@@ -492,7 +541,7 @@ impl Config {
                 self.log.format
             ));
         }
-        if self.fsync != "always" && parse_duration(&self.fsync).is_err() {
+        if self.fsync != "always" && parse_duration(&self.fsync).map_or(true, |d| d.is_zero()) {
             return err(format!(
                 "fsync {:?}: use a duration like 5ms, or always",
                 self.fsync
@@ -516,6 +565,17 @@ impl Config {
                 "env = production needs http.api_key (WAVECAST_HTTP_API_KEY) for the server API"
                     .into(),
             );
+        }
+        for room in &self.streams.rooms {
+            if crate::protocol::channel::validate_channel(&room.channel).is_err() {
+                return err(format!(
+                    "streams.rooms: {:?} is not a valid channel",
+                    room.channel
+                ));
+            }
+            if let Err(e) = crate::streams::params::features(room.params.clone(), usize::MAX) {
+                return err(format!("streams.rooms {}: {e}", room.channel));
+            }
         }
         for (name, ns) in &self.namespaces {
             if ns.max_queue_messages == 0 || ns.max_queue_bytes == 0 {
@@ -553,6 +613,12 @@ impl Config {
         };
         redact(&mut c.http.api_key);
         redact(&mut c.auth.jwt_secret);
+        // redis://user:password@host → keep the host, hide the credentials.
+        if let Some((scheme, rest)) = c.redis_url.split_once("://") {
+            if let Some((_, host)) = rest.rsplit_once('@') {
+                c.redis_url = format!("{scheme}://[redacted]@{host}");
+            }
+        }
         c.auth.api_keys.iter_mut().for_each(redact);
         c.auth.keys.values_mut().for_each(redact);
         c

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod streams;
 
 pub use config::Config;
 pub use server::Server;

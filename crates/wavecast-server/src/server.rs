@@ -58,6 +58,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let state = self.state;
         let app = crate::http::router(state.clone());
+        crate::streams::spawn_rooms(&state);
         let watcher = {
             let state = state.clone();
             tokio::spawn(async move {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub started: Instant,
     /// This process's id, shown in stats and the node registry.
     pub node_id: String,
+    /// Simulation streams running in this process.
+    pub stream_counter: crate::streams::StreamCounter,
     /// The address shown in the node registry.
     pub advertise: parking_lot::Mutex<String>,
 }
@@ -73,6 +75,7 @@ impl AppState {
             started: Instant::now(),
             node_id: crate::session::new_connection_id(),
             advertise: parking_lot::Mutex::new(String::new()),
+            stream_counter: Default::default(),
         });
         if let Some(mut rx) = events {
             // Remote publications: delivered by a task that holds only a

@@ -20,6 +20,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::session::admission::{self, Admission};
 use crate::session::{driver, Connection};
 use crate::state::AppState;
+use crate::streams::Mode;
 
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -124,10 +125,47 @@ fn auth_status(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// `GET /ws`, `GET /api/ws/connect`: the channel protocol.
 pub async fn ws_upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade(state, remote, req, Mode::Channels).await
+}
+
+/// `GET /ws/stream_features`.
+pub async fn stream_features(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade(state, remote, req, Mode::Features).await
+}
+
+/// `GET /ws/simulation_live`.
+pub async fn simulation_live(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade(state, remote, req, Mode::Simulation).await
+}
+
+/// `GET /ws/heartbeat`.
+pub async fn heartbeat(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade(state, remote, req, Mode::Heartbeat).await
+}
+
+async fn upgrade(
+    state: Arc<AppState>,
+    remote: SocketAddr,
     mut req: Request,
+    mode: Mode,
 ) -> Response {
     if state.shutdown.is_cancelled() {
         return error_response(
@@ -235,7 +273,7 @@ pub async fn ws_upgrade(
     }
     let admitted = principal.authenticated || !state.config.auth.require_auth;
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let conn = Arc::new(Connection::new(remote, principal));
+    let conn = Arc::new(Connection::new(remote, principal, mode));
     let max_message = state.config.limits.max_message_size;
     let task_state = state.clone();
     let admission = Admission {

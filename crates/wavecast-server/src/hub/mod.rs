@@ -90,6 +90,16 @@ fn plan(
     }
 }
 
+/// Whether `rows` (read after offset `from`, with the top at `top`) are
+/// exactly `from+1, from+2, …`: anything else (entries expired by TTL,
+/// trimmed, or lost) means recovery cannot be exact.
+pub(crate) fn contiguous(from: u64, top: u64, rows: &[StoredPublication]) -> bool {
+    if top > from && rows.first().map(|p| p.offset) != Some(from + 1) {
+        return false;
+    }
+    rows.windows(2).all(|w| w[1].offset == w[0].offset + 1)
+}
+
 /// One subscriber of a channel.
 struct Subscriber {
     conn: Arc<Connection>,
@@ -291,12 +301,20 @@ impl Hub {
                 None => (None, opts.recover.get(c).map(|_| false), Vec::new()),
                 Some(r) => {
                     let top = engine.top(c, &r, now_ms)?;
-                    let (recovered, fetch) =
+                    let (mut recovered, fetch) =
                         plan(&top, opts.recover.get(c), opts.snapshot, already);
                     let replay = match fetch {
                         Fetch::Nothing => Vec::new(),
                         Fetch::Latest => engine.latest(c, &r, now_ms)?.into_iter().collect(),
-                        Fetch::Since(o) => engine.read(c, o, r.size, &r, now_ms)?,
+                        Fetch::Since(o) => {
+                            let rows = engine.read(c, o, r.size, &r, now_ms)?;
+                            if contiguous(o, top.offset, &rows) {
+                                rows
+                            } else {
+                                recovered = Some(false);
+                                Vec::new()
+                            }
+                        }
                     };
                     (Some((top.offset, top.epoch)), recovered, replay)
                 }
@@ -541,5 +559,33 @@ impl Hub {
             .collect();
         out.sort();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contiguous;
+    use crate::engine::StoredPublication;
+
+    fn rows(offsets: &[u64]) -> Vec<StoredPublication> {
+        offsets
+            .iter()
+            .map(|o| StoredPublication {
+                offset: *o,
+                event: "p".into(),
+                data: "1".into(),
+                ts_ms: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recovery_needs_an_unbroken_run() {
+        assert!(contiguous(5, 8, &rows(&[6, 7, 8])));
+        assert!(contiguous(8, 8, &rows(&[])));
+        // The first ones expired (e.g. by TTL in redis): not exact.
+        assert!(!contiguous(5, 8, &rows(&[7, 8])));
+        assert!(!contiguous(5, 8, &rows(&[])));
+        assert!(!contiguous(5, 9, &rows(&[6, 8, 9])));
     }
 }

@@ -36,6 +36,9 @@ pub struct RemoteChannel {
     last: u64,
     /// Live frames buffered for joiners, by connection key.
     pending: HashMap<u64, Vec<(u64, Bytes)>>,
+    /// Joiners whose buffer may have missed frames (a reconnect or gap
+    /// happened while they joined): they are told to recover instead.
+    poisoned: std::collections::HashSet<u64>,
 }
 
 impl Hub {
@@ -180,7 +183,7 @@ impl Hub {
                         return Ok((None, opts.recover.get(c).map(|_| false), Vec::new(), 0));
                     };
                     let top = broker.top(c).await?;
-                    let (recovered, fetch) =
+                    let (mut recovered, fetch) =
                         plan(&top, opts.recover.get(c), opts.snapshot, already);
                     let (replay, seen) = match fetch {
                         Fetch::Nothing => (Vec::new(), top.offset),
@@ -190,8 +193,13 @@ impl Hub {
                         ),
                         Fetch::Since(o) => {
                             let rows = broker.read(c, o, r.size, &r, now_ms).await?;
-                            let last = rows.last().map_or(o, |p| p.offset);
-                            (rows, last)
+                            if super::contiguous(o, top.offset, &rows) {
+                                let last = rows.last().map_or(o, |p| p.offset);
+                                (rows, last)
+                            } else {
+                                recovered = Some(false);
+                                (Vec::new(), top.offset)
+                            }
                         }
                     };
                     Ok::<_, EngineError>((Some((top.offset, top.epoch)), recovered, replay, seen))
@@ -230,21 +238,30 @@ impl Hub {
         stripes.sort_unstable();
         stripes.dedup();
         let _guards: Vec<_> = stripes.iter().map(|i| self.stripes[*i].lock()).collect();
+        let mut poisoned = vec![false; channels.len()];
         let mut buffered: Vec<Vec<(u64, Bytes)>> = {
             let mut remote = self.remote.lock();
             channels
                 .iter()
-                .map(|c| {
-                    remote
-                        .get_mut(c)
-                        .and_then(|rc| rc.pending.remove(&conn.key))
-                        .unwrap_or_default()
+                .enumerate()
+                .map(|(i, c)| match remote.get_mut(c) {
+                    Some(rc) => {
+                        poisoned[i] = rc.poisoned.remove(&conn.key);
+                        rc.pending.remove(&conn.key).unwrap_or_default()
+                    }
+                    None => Vec::new(),
                 })
                 .collect()
         };
         conn.outbound.push_control(reply(&results));
         let filter: Option<Arc<Filter>> = opts.filter.clone().map(Arc::new);
         for (i, c) in channels.iter().enumerate() {
+            if poisoned[i] {
+                self.release_remote(c);
+                conn.outbound
+                    .push_control(recovery_frame(c, "the node lost redis data while joining"));
+                continue;
+            }
             if !self.join(conn, c, filter.clone()) {
                 // Already subscribed: give back this join's hold.
                 self.release_remote(c);
@@ -314,14 +331,11 @@ impl Hub {
             reason,
             "asking clients to recover"
         );
-        let frame = encode_control(
-            "recovery_required",
-            fields([
-                ("channels", Value::from(vec![channel])),
-                ("reason", Value::from(reason)),
-            ]),
-            None,
-        );
+        let frame = recovery_frame(channel, reason);
+        if let Some(rc) = self.remote.lock().get_mut(channel) {
+            let joining: Vec<u64> = rc.pending.keys().copied().collect();
+            rc.poisoned.extend(joining);
+        }
         for conn in subscribers {
             if let Some(stats) = self.unsubscribe(&conn, channel) {
                 crate::audit::subscription_ended(&conn, channel, &stats, "recovery_required");
@@ -349,6 +363,17 @@ impl Hub {
             }
         }
     }
+}
+
+fn recovery_frame(channel: &str, reason: &str) -> Bytes {
+    encode_control(
+        "recovery_required",
+        fields([
+            ("channels", Value::from(vec![channel])),
+            ("reason", Value::from(reason)),
+        ]),
+        None,
+    )
 }
 
 /// Rebuilds the stored form of a buffered frame (for filtering).

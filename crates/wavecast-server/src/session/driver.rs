@@ -119,27 +119,29 @@ pub async fn run<S>(
     let mut sess = SessionAuth::new(admitted, state.config.auth.auth_timeout);
     if admitted {
         let principal = conn.principal.read().clone();
-        conn.outbound.push_control(encode_control(
-            "connection_established",
-            fields([
-                ("connection_id", Value::from(&*conn.id)),
-                ("protocol_version", Value::from(PROTOCOL_VERSION)),
-                (
-                    "heartbeat_interval_ms",
-                    Value::from(state.config.heartbeat_interval.as_millis() as u64),
-                ),
-                (
-                    "user_id",
-                    principal
-                        .user_id
-                        .clone()
-                        .map(Value::from)
-                        .unwrap_or(Value::Null),
-                ),
-                ("timestamp", Value::from(now_rfc3339())),
-            ]),
-            None,
-        ));
+        if !conn.mode.is_stream() {
+            conn.outbound.push_control(encode_control(
+                "connection_established",
+                fields([
+                    ("connection_id", Value::from(&*conn.id)),
+                    ("protocol_version", Value::from(PROTOCOL_VERSION)),
+                    (
+                        "heartbeat_interval_ms",
+                        Value::from(state.config.heartbeat_interval.as_millis() as u64),
+                    ),
+                    (
+                        "user_id",
+                        principal
+                            .user_id
+                            .clone()
+                            .map(Value::from)
+                            .unwrap_or(Value::Null),
+                    ),
+                    ("timestamp", Value::from(now_rfc3339())),
+                ]),
+                None,
+            ));
+        }
         if principal.authenticated {
             if admission::register_user(&state, &conn) {
                 sess.schedule_token(principal.expires_at, state.config.auth.refresh_before);
@@ -228,7 +230,13 @@ pub async fn run<S>(
                 }
             }
             Event::Tick => {
-                if last_seen.elapsed() >= state.config.heartbeat_timeout {
+                if !conn.initialized.load(std::sync::atomic::Ordering::Acquire) {
+                    // Stream endpoints say nothing before `init`.
+                    if last_seen.elapsed() >= state.config.heartbeat_timeout {
+                        conn.outbound
+                            .request_close(CloseCode::HeartbeatTimeout, false);
+                    }
+                } else if last_seen.elapsed() >= state.config.heartbeat_timeout {
                     conn.outbound
                         .request_close(CloseCode::HeartbeatTimeout, false);
                 } else {
@@ -259,7 +267,9 @@ pub async fn run<S>(
         }
     };
 
-    // Stop new deliveries, but keep what is queued for a flushing close.
+    // Streams stop at once; new deliveries stop, but what is queued stays
+    // for a flushing close.
+    conn.streams.cancel_all();
     for ch in conn.outbound.channels() {
         state.hub.detach(&conn, &ch);
     }

@@ -47,6 +47,48 @@ pub async fn handle_text(
     text: &str,
     admitted: bool,
 ) -> Option<Deferred> {
+    if conn.mode.is_stream() {
+        // Stream endpoints: nothing before `init`; `subscribe` and
+        // `unsubscribe` name streams, not channels.
+        let raw: Option<serde_json::Map<String, Value>> = serde_json::from_str(text).ok();
+        let kind = raw
+            .as_ref()
+            .and_then(|m| m.get("type"))
+            .and_then(Value::as_str);
+        let initialized = conn.initialized.load(std::sync::atomic::Ordering::Acquire);
+        if !initialized && kind != Some("init") {
+            return None;
+        }
+        if let (Some(k @ ("subscribe" | "unsubscribe")), Some(mut obj)) =
+            (kind.map(String::from).as_deref(), raw)
+        {
+            let id = obj
+                .remove("id")
+                .map(|v| RequestId {
+                    key: "id",
+                    value: v,
+                })
+                .or_else(|| {
+                    obj.remove("correlation_id").map(|v| RequestId {
+                        key: "correlation_id",
+                        value: v,
+                    })
+                });
+            obj.remove("type");
+            if !admitted {
+                conn.outbound.push_control(encode_error(
+                    ErrorCode::AuthRequired,
+                    "authenticate with an auth message first",
+                    id.as_ref(),
+                ));
+            } else if k == "subscribe" {
+                crate::streams::subscribe(state, conn, conn.mode, obj, id.as_ref());
+            } else {
+                crate::streams::unsubscribe(conn, obj, id.as_ref());
+            }
+            return None;
+        }
+    }
     let msg = match parse_client_message(text) {
         Ok(m) => m,
         Err(e) => {
@@ -82,7 +124,11 @@ pub async fn handle_text(
     match msg.request {
         ClientRequest::Auth(req) => return Some(Deferred::Auth(req, msg.id)),
         ClientRequest::Refresh { token } => return Some(Deferred::Refresh(token, msg.id)),
-        ClientRequest::Init { protocol_version } => init(conn, protocol_version, id),
+        ClientRequest::Init { protocol_version } => {
+            conn.initialized
+                .store(true, std::sync::atomic::Ordering::Release);
+            init(conn, protocol_version, id)
+        }
         ClientRequest::Subscribe { channels, options } => {
             subscribe(state, conn, channels, &options, id).await
         }

@@ -30,6 +30,12 @@ pub struct Connection {
     pub packets_received: AtomicU64,
     /// Frames written to the client.
     pub packets_sent: AtomicU64,
+    /// The endpoint it came in on.
+    pub mode: crate::streams::Mode,
+    /// Set by the client's `init` (stream endpoints say nothing before).
+    pub initialized: std::sync::atomic::AtomicBool,
+    /// Running simulation streams (stream endpoints).
+    pub streams: crate::streams::ConnStreams,
 }
 
 impl Connection {
@@ -42,7 +48,11 @@ impl Connection {
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 impl Connection {
-    pub fn new(remote: SocketAddr, principal: crate::auth::Principal) -> Connection {
+    pub fn new(
+        remote: SocketAddr,
+        principal: crate::auth::Principal,
+        mode: crate::streams::Mode,
+    ) -> Connection {
         Connection {
             id: new_connection_id().into(),
             key: NEXT_KEY.fetch_add(1, Relaxed),
@@ -52,6 +62,9 @@ impl Connection {
             outbound: Outbound::default(),
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
+            initialized: std::sync::atomic::AtomicBool::new(!mode.is_stream()),
+            mode,
+            streams: Default::default(),
         }
     }
 }

@@ -142,6 +142,12 @@ impl RedisBroker {
 
     /// Runs one command on a pooled connection, reconnecting once.
     async fn cmd(&self, args: &[&[u8]]) -> Result<Value, EngineError> {
+        self.cmd_with(args, true).await
+    }
+
+    /// Like [`Self::cmd`]; with `retry` false a command that may have
+    /// reached Redis is never sent twice (publishes are not idempotent).
+    async fn cmd_with(&self, args: &[&[u8]], retry: bool) -> Result<Value, EngineError> {
         let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % POOL];
         let mut guard = slot.lock().await;
         for attempt in 0..2 {
@@ -158,7 +164,7 @@ impl RedisBroker {
                 Ok(Err(RespError::Server(e))) => return Err(EngineError(format!("redis: {e}"))),
                 Ok(Err(e)) => {
                     *guard = None;
-                    if attempt == 1 {
+                    if attempt == 1 || !retry {
                         return Err(err(e));
                     }
                 }
@@ -191,7 +197,7 @@ impl RedisBroker {
         let Some(r) = retention else {
             let msg = format!("0 {head}{tail}");
             let n = self
-                .cmd(&[b"PUBLISH", ps.as_bytes(), msg.as_bytes()])
+                .cmd_with(&[b"PUBLISH", ps.as_bytes(), msg.as_bytes()], false)
                 .await?
                 .as_int()
                 .unwrap_or(0);
@@ -205,22 +211,25 @@ impl RedisBroker {
             new_epoch(),
         );
         let reply = self
-            .cmd(&[
-                b"EVAL",
-                PUBLISH_SCRIPT.as_bytes(),
-                b"2",
-                meta.as_bytes(),
-                stream.as_bytes(),
-                ps.as_bytes(),
-                event.as_bytes(),
-                data.as_bytes(),
-                ts.as_bytes(),
-                size.as_bytes(),
-                ttl.as_bytes(),
-                epoch.as_bytes(),
-                head.as_bytes(),
-                tail.as_bytes(),
-            ])
+            .cmd_with(
+                &[
+                    b"EVAL",
+                    PUBLISH_SCRIPT.as_bytes(),
+                    b"2",
+                    meta.as_bytes(),
+                    stream.as_bytes(),
+                    ps.as_bytes(),
+                    event.as_bytes(),
+                    data.as_bytes(),
+                    ts.as_bytes(),
+                    size.as_bytes(),
+                    ttl.as_bytes(),
+                    epoch.as_bytes(),
+                    head.as_bytes(),
+                    tail.as_bytes(),
+                ],
+                false,
+            )
             .await?
             .into_array();
         let off = reply.first().and_then(Value::as_int).unwrap_or(0) as u64;
