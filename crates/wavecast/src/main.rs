@@ -1,6 +1,7 @@
-//! The `wavecast` command: `serve`, `config`, and the minimal `pub` / `sub`
-//! client tools.
+//! The `wavecast` command: `serve`, `config`, the client tools `pub`,
+//! `sub`, `token`, `sign` and `replay`, and the load generator `bench`.
 
+mod bench;
 mod cli_client;
 
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ impl ServerOpts {
     }
 }
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct ClientOpts {
     /// Server base URL; the WebSocket URL is derived from it.
     #[arg(long, default_value = "http://127.0.0.1:8000", env = "WAVECAST_SERVER")]
@@ -79,16 +80,72 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
-    /// Subscribe to channels and print every frame as a JSON line.
+    /// Subscribe to channels and print every delivery as a JSON line;
+    /// reconnects by itself and resumes without gaps where history allows.
     Sub {
         #[arg(required = true)]
         channels: Vec<String>,
         /// Exit after this many deliveries.
         #[arg(long)]
         count: Option<u64>,
+        /// Resume after this offset (the last one you saw).
+        #[arg(long)]
+        recover: Option<u64>,
+        /// The epoch of --recover (without it, any epoch is accepted).
+        #[arg(long, requires = "recover")]
+        epoch: Option<String>,
+        /// Authenticate with an HMAC-signed auth message for --api-key.
+        #[arg(long)]
+        signed: bool,
+        /// Exit when the connection is lost instead of reconnecting.
+        #[arg(long)]
+        no_reconnect: bool,
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Mint a development JWT (HS256) with sub, channels and exp.
+    Token {
+        /// The HS256 secret (the server's auth.jwt_secret).
+        #[arg(long, env = "WAVECAST_JWT_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The user id.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Channel patterns the token grants (comma-separated or repeated).
+        #[arg(long)]
+        channels: Vec<String>,
+        /// Lifetime: 3600, 90s, 15m, 2h, 1d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Print a signed HMAC auth message for --api-key, or --key-id with
+    /// --secret.
+    Sign {
+        #[arg(long)]
+        api_key: Option<String>,
+        #[arg(long)]
+        key_id: Option<String>,
+        /// The secret of --key-id.
+        #[arg(long)]
+        secret: Option<String>,
+        /// The timestamp to sign, in ms (default: now).
+        #[arg(long)]
+        timestamp: Option<u64>,
+    },
+    /// Publish an NDJSON recording (GET /api/history/{channel}/export) again.
+    Replay {
+        file: PathBuf,
+        /// The channel to publish into.
+        #[arg(long)]
+        channel: String,
+        /// Pace: a factor on the recorded gaps (2 = twice as fast), or max.
+        #[arg(long, default_value = "1.0")]
+        speed: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Load generator: fanout, throughput, connections, churn, mixed.
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn init_logging(cfg: &Config) {
@@ -189,8 +246,43 @@ fn main() -> ExitCode {
             Command::Sub {
                 channels,
                 count,
+                recover,
+                epoch,
+                signed,
+                no_reconnect,
                 client,
-            } => cli_client::subscribe(&client, &channels, count).await,
+            } => {
+                let args = cli_client::SubArgs {
+                    count,
+                    recover,
+                    epoch,
+                    signed,
+                    no_reconnect,
+                };
+                cli_client::subscribe(&client, &channels, args).await
+            }
+            Command::Token {
+                secret,
+                sub,
+                channels,
+                ttl,
+            } => cli_client::token(&secret, sub, &channels, &ttl),
+            Command::Sign {
+                api_key,
+                key_id,
+                secret,
+                timestamp,
+            } => cli_client::sign(api_key, key_id, secret, timestamp),
+            Command::Replay {
+                file,
+                channel,
+                speed,
+                client,
+            } => {
+                let speed = cli_client::parse_speed(&speed)?;
+                cli_client::replay(&client, &file, &channel, speed).await
+            }
+            Command::Bench(args) => bench::run(*args).await,
         }
     });
     match result {
