@@ -456,6 +456,7 @@ pub const RESERVED_EVENT_TYPES: &[&str] = &[
     "refresh_success",
     "history",
     "recovery_required",
+    "stream_error",
 ];
 
 /// Longest allowed event type.

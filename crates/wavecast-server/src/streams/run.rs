@@ -60,6 +60,18 @@ pub fn field_json(sim: &Simulation) -> Value {
     })
 }
 
+/// Sent (instead of more frames) when a run diverged: accepted parameters
+/// near the stability bounds can still blow up the nonlinear term.
+fn diverged(stream_id: &str, step: u64) -> Bytes {
+    let mut f = wavecast_protocol::server::error_fields(
+        wavecast_protocol::ErrorCode::InvalidField,
+        "params: the simulation diverged (non-finite values); choose parameters further from the stability bounds",
+    );
+    f.insert("stream_id".into(), Value::from(stream_id));
+    f.insert("step".into(), Value::from(step));
+    encode_control("stream_error", f, None)
+}
+
 struct Sink {
     conn: Arc<Connection>,
     key: Arc<str>,
@@ -129,6 +141,10 @@ async fn features(
         if cancel.load(Ordering::Acquire) {
             break;
         }
+        if !sim.is_finite() {
+            sink.push(diverged(&stream_id, sim.step_count()));
+            break;
+        }
         let frame = encode_control(
             "feature_update",
             wavecast_protocol::server::fields([
@@ -148,6 +164,8 @@ async fn features(
         }
         sequence += 1;
     }
+    // Ended by itself (divergence, connection gone) or by unsubscribe.
+    sink.conn.streams.finished(&stream_id);
 }
 
 fn simulation(
@@ -170,6 +188,11 @@ fn simulation(
         sim.step();
         activated_since += sim.growth_events().activated;
         if step % p.update_every == 0 || step == p.steps {
+            if !sim.is_finite() {
+                sink.push(diverged(&stream_id, step));
+                sink.conn.streams.finished(&stream_id);
+                return;
+            }
             let growth = sim.growth_events();
             let mut f = wavecast_protocol::server::fields([
                 ("stream_id", Value::from(stream_id.as_str())),
