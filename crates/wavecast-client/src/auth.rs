@@ -6,9 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::error::Error;
 
@@ -20,20 +18,7 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// `hex(HMAC-SHA256(key, timestamp_ms as decimal))`.
-pub fn sign(key: &str, timestamp_ms: u64) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(timestamp_ms.to_string().as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use wavecast_protocol::signature::sign;
 
 /// `{"type":"auth","api_key","timestamp","signature"}` signed at `timestamp_ms`.
 pub fn signed_api_key_auth(api_key: &str, timestamp_ms: u64) -> Value {

@@ -69,27 +69,7 @@ pub enum Frame {
 }
 
 /// Control frame types; anything else with a `channel` is a delivery.
-const CONTROL: &[&str] = &[
-    "connection_established",
-    "init",
-    "subscribe_success",
-    "subscribe_failed",
-    "unsubscribe_success",
-    "unsubscribe_failed",
-    "publish_success",
-    "pong",
-    "heartbeat",
-    "error",
-    "dropped",
-    "auth",
-    "auth_success",
-    "auth_failed",
-    "refresh",
-    "refresh_required",
-    "refresh_success",
-    "history",
-    "recovery_required",
-];
+const CONTROL: &[&str] = wavecast_protocol::client::RESERVED_EVENT_TYPES;
 
 fn request_id(v: &Value) -> Option<u64> {
     v.get("id").and_then(Value::as_u64)

@@ -5,12 +5,14 @@
 //! - [`codes`]: the stable error codes and WebSocket close codes.
 //! - [`client`]: parsing of client → server frames.
 //! - [`server`]: encoding of server → client frames.
+//! - [`signature`]: the HMAC signature of signed `auth` messages.
 //! - [`time`]: RFC 3339 timestamps with milliseconds.
 
 pub mod channel;
 pub mod client;
 pub mod codes;
 pub mod server;
+pub mod signature;
 pub mod time;
 
 /// The protocol version this crate speaks.

@@ -7,37 +7,17 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TestServer, WsClient};
+use common::{offsets_until, subscribe_ok, TestServer};
 use serde_json::{json, Value};
 
 const CFG: &str =
     "[namespaces.h]\nhistory_size = 5000\nhistory_ttl = \"10m\"\nmax_queue_messages = 5000\n";
 
-async fn subscribe(c: &mut WsClient, req: Value) -> Value {
-    let r = c.call(req).await;
-    assert_eq!(r["type"], "subscribe_success", "{r}");
-    r
-}
-
-/// Reads publications until one with `offset == last`, returning offsets.
-async fn offsets_until(c: &mut WsClient, last: u64) -> Vec<u64> {
-    let mut got = Vec::new();
-    loop {
-        let v = c.recv().await;
-        assert_eq!(v["type"], "publication", "{v}");
-        let o = v["offset"].as_u64().expect("offset");
-        got.push(o);
-        if o >= last {
-            return got;
-        }
-    }
-}
-
 #[tokio::test]
 async fn away_for_1000_publications_recovers_with_zero_loss() {
     let srv = TestServer::start(CFG).await;
     let mut c = srv.client().await;
-    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:feed"})).await;
+    let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:feed"})).await;
     assert_eq!(r["offset"], 0);
     let epoch = r["epoch"].as_str().expect("epoch").to_string();
     srv.publish("h:feed", json!({"n": 0})).await;
@@ -49,7 +29,7 @@ async fn away_for_1000_publications_recovers_with_zero_loss() {
         assert_eq!(d["offset"], n + 1);
     }
     let mut c = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut c,
         json!({"type":"subscribe","channel":"h:feed","recover":{"offset":1,"epoch":epoch}}),
     )
@@ -74,7 +54,7 @@ async fn away_for_1000_publications_recovers_with_zero_loss() {
 async fn recovery_during_concurrent_publishing_has_no_gap_or_duplicate() {
     let srv = std::sync::Arc::new(TestServer::start(CFG).await);
     let mut watcher = srv.client().await;
-    let r = subscribe(&mut watcher, json!({"type":"subscribe","channel":"h:race"})).await;
+    let r = subscribe_ok(&mut watcher, json!({"type":"subscribe","channel":"h:race"})).await;
     let epoch = r["epoch"].as_str().expect("epoch").to_string();
     const TOTAL: u64 = 600;
     let publisher = {
@@ -90,7 +70,7 @@ async fn recovery_during_concurrent_publishing_has_no_gap_or_duplicate() {
     let seen = offsets_until(&mut watcher, 100).await;
     assert_eq!(seen, (1..=100).collect::<Vec<_>>());
     let mut late = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut late,
         json!({"type":"subscribe","channel":"h:race","recover":{"offset":50,"epoch":epoch}}),
     )
@@ -110,12 +90,12 @@ async fn epoch_change_and_retention_give_recovered_false() {
         srv.publish("h:small", json!(n)).await;
     }
     let mut c = srv.client().await;
-    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:small"})).await;
+    let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:small"})).await;
     let epoch = r["epoch"].as_str().expect("epoch").to_string();
     assert_eq!(r["offset"], 50);
     // Offset 5 left retention (only 41..=50 are kept).
     let mut a = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut a,
         json!({"type":"subscribe","channel":"h:small","recover":{"offset":5,"epoch":epoch}}),
     )
@@ -123,7 +103,7 @@ async fn epoch_change_and_retention_give_recovered_false() {
     assert_eq!(r["recovered"], false);
     // 45 is still there: 46..=50 come back.
     let mut b = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut b,
         json!({"type":"subscribe","channel":"h:small","recover":{"offset":45,"epoch":epoch}}),
     )
@@ -132,7 +112,7 @@ async fn epoch_change_and_retention_give_recovered_false() {
     assert_eq!(offsets_until(&mut b, 50).await, vec![46, 47, 48, 49, 50]);
     // Another epoch (the history was lost): not recovered.
     let mut e = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut e,
         json!({"type":"subscribe","channel":"h:small","recover":{"offset":45,"epoch":"0000dead"}}),
     )
@@ -141,7 +121,7 @@ async fn epoch_change_and_retention_give_recovered_false() {
     // A restarted memory-engine server has lost history: a new epoch.
     let srv2 = TestServer::start("[namespaces.h]\nhistory_size = 10\n").await;
     let mut d = srv2.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut d,
         json!({"type":"subscribe","channel":"h:small","recover":{"offset":45,"epoch":epoch}}),
     )
@@ -150,7 +130,7 @@ async fn epoch_change_and_retention_give_recovered_false() {
     assert_ne!(r["epoch"], json!(epoch));
     // `since` ignores the epoch.
     let mut s = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut s,
         json!({"type":"subscribe","channel":"h:small","since":48}),
     )
@@ -166,7 +146,7 @@ async fn snapshot_history_reads_and_export() {
         srv.publish("feed", json!({"n": n})).await;
     }
     let mut c = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut c,
         json!({"type":"subscribe","channel":"feed","snapshot":true}),
     )
@@ -213,13 +193,13 @@ async fn snapshot_history_reads_and_export() {
 async fn filters_apply_before_queuing() {
     let srv = TestServer::start("").await;
     let mut c = srv.client().await;
-    subscribe(
+    subscribe_ok(
         &mut c,
         json!({"type":"subscribe","channel":"events","filter":{"user_id":123}}),
     )
     .await;
     let mut t = srv.client().await;
-    subscribe(
+    subscribe_ok(
         &mut t,
         json!({"type":"subscribe","channel":"events","filter":{"type":"node_created"}}),
     )
@@ -280,7 +260,7 @@ async fn embedded_store_keeps_history_across_restart() {
             srv.publish("persist", json!({"n": n})).await;
         }
         let mut c = srv.client().await;
-        let r = subscribe(&mut c, json!({"type":"subscribe","channel":"persist"})).await;
+        let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":"persist"})).await;
         assert_eq!(r["offset"], 20);
         drop(c);
         srv.stop();
@@ -291,7 +271,7 @@ async fn embedded_store_keeps_history_across_restart() {
     // The store is closed when the last reference to the state goes away.
     let srv = TestServer::start(&cfg).await;
     let mut c = srv.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut c,
         json!({"type":"subscribe","channel":"persist","recover":{"offset":15,"epoch":epoch}}),
     )

@@ -6,33 +6,14 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Event, RedisProcess, TestServer, WsClient};
-use serde_json::{json, Value};
+use common::{offsets_until, subscribe_ok, Event, RedisProcess, TestServer};
+use serde_json::json;
 
 fn cfg(redis: &RedisProcess) -> String {
     format!(
         "engine = \"redis\"\nredis_url = \"{}\"\n[namespaces.h]\nhistory_size = 5000\nmax_queue_messages = 5000\n",
         redis.url()
     )
-}
-
-async fn subscribe(c: &mut WsClient, req: Value) -> Value {
-    let r = c.call(req).await;
-    assert_eq!(r["type"], "subscribe_success", "{r}");
-    r
-}
-
-async fn offsets_until(c: &mut WsClient, last: u64) -> Vec<u64> {
-    let mut got = Vec::new();
-    loop {
-        let v = c.recv().await;
-        assert_eq!(v["type"], "publication", "{v}");
-        let o = v["offset"].as_u64().expect("offset");
-        got.push(o);
-        if o >= last {
-            return got;
-        }
-    }
 }
 
 #[tokio::test]
@@ -44,9 +25,9 @@ async fn three_nodes_share_publications_in_order_with_atomic_offsets() {
         Arc::new(TestServer::start(&cfg(&redis)).await),
     ];
     let mut on_a = nodes[0].client().await;
-    subscribe(&mut on_a, json!({"type":"subscribe","channel":"h:x"})).await;
+    subscribe_ok(&mut on_a, json!({"type":"subscribe","channel":"h:x"})).await;
     let mut on_c = nodes[2].client().await;
-    subscribe(&mut on_c, json!({"type":"subscribe","channel":"h:x"})).await;
+    subscribe_ok(&mut on_c, json!({"type":"subscribe","channel":"h:x"})).await;
     // Nodes B and C publish concurrently: offsets must be unique and dense.
     let mut tasks = Vec::new();
     for n in [1usize, 2] {
@@ -98,7 +79,7 @@ async fn recovery_across_nodes_during_publishing() {
     let a = TestServer::start(&cfg(&redis)).await;
     let b = Arc::new(TestServer::start(&cfg(&redis)).await);
     let mut c = a.client().await;
-    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:r"})).await;
+    let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:r"})).await;
     let epoch = r["epoch"].as_str().expect("epoch").to_string();
     for i in 0..10 {
         b.publish("h:r", json!(i)).await;
@@ -119,7 +100,7 @@ async fn recovery_across_nodes_during_publishing() {
     };
     // Reconnect to the other node and recover.
     let mut c = b.client().await;
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut c,
         json!({"type":"subscribe","channel":"h:r","recover":{"offset":10,"epoch":epoch}}),
     )
@@ -135,7 +116,7 @@ async fn redis_restart_service_resumes_and_clients_recover() {
     let mut redis = RedisProcess::start(true);
     let a = TestServer::start(&cfg(&redis)).await;
     let mut c = a.client().await;
-    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:s"})).await;
+    let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:s"})).await;
     let epoch = r["epoch"].as_str().expect("epoch").to_string();
     for i in 0..5 {
         a.publish("h:s", json!(i)).await;
@@ -166,7 +147,7 @@ async fn redis_restart_service_resumes_and_clients_recover() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let r = subscribe(
+    let r = subscribe_ok(
         &mut c,
         json!({"type":"subscribe","channel":"h:s","recover":{"offset":5,"epoch":epoch}}),
     )
@@ -187,7 +168,7 @@ async fn lost_redis_history_changes_the_epoch() {
         a.publish("h:e", json!(i)).await;
     }
     let mut c = a.client().await;
-    let r = subscribe(&mut c, json!({"type":"subscribe","channel":"h:e"})).await;
+    let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:e"})).await;
     let epoch = r["epoch"].as_str().expect("epoch").to_string();
     redis.restart(false);
     let notice = c.recv().await;

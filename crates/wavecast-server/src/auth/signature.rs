@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
-use sha2::Sha256;
 use wavecast_protocol::ErrorCode;
 
 use super::AuthError;
@@ -18,20 +16,7 @@ const PRUNE_AT: usize = 10_000;
 /// Entries beyond which signed auth is refused (fail closed under flood).
 const MAX_ENTRIES: usize = 200_000;
 
-/// Hex HMAC-SHA256 of `timestamp` (decimal) with `secret`.
-pub fn sign(secret: &str, timestamp_ms: u64) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        // HMAC takes keys of any length; this branch cannot happen.
-        Err(_) => return String::new(),
-    };
-    mac.update(timestamp_ms.to_string().as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use wavecast_protocol::signature::sign;
 
 /// Checks `signature` (hex, either case) for `timestamp_ms`.
 pub fn verify(secret: &str, timestamp_ms: u64, signature: &str) -> Result<(), AuthError> {

@@ -400,3 +400,24 @@ impl Drop for RedisProcess {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Subscribes and asserts success; returns the reply.
+pub async fn subscribe_ok(c: &mut WsClient, req: Value) -> Value {
+    let r = c.call(req).await;
+    assert_eq!(r["type"], "subscribe_success", "{r}");
+    r
+}
+
+/// Reads publications until one with `offset >= last`; returns offsets.
+pub async fn offsets_until(c: &mut WsClient, last: u64) -> Vec<u64> {
+    let mut got = Vec::new();
+    loop {
+        let v = c.recv().await;
+        assert_eq!(v["type"], "publication", "{v}");
+        let o = v["offset"].as_u64().expect("offset");
+        got.push(o);
+        if o >= last {
+            return got;
+        }
+    }
+}
