@@ -87,6 +87,12 @@ impl Sink {
                 .push_publication(&self.key, &frame, Instant::now(), &self.policy);
         out.queued || out.dropped > 0
     }
+
+    /// Queues a stream's last frame (`simulation_complete`,
+    /// `stream_error`) as a control frame, which backpressure never drops.
+    fn push_final(&self, frame: Bytes) {
+        self.conn.outbound.push_control(frame);
+    }
 }
 
 pub fn spawn(
@@ -142,7 +148,7 @@ async fn features(
             break;
         }
         if !sim.is_finite() {
-            sink.push(diverged(&stream_id, sim.step_count()));
+            sink.push_final(diverged(&stream_id, sim.step_count()));
             break;
         }
         let frame = encode_control(
@@ -189,7 +195,7 @@ fn simulation(
         activated_since += sim.growth_events().activated;
         if step % p.update_every == 0 || step == p.steps {
             if !sim.is_finite() {
-                sink.push(diverged(&stream_id, step));
+                sink.push_final(diverged(&stream_id, step));
                 sink.conn.streams.finished(&stream_id);
                 return;
             }
@@ -248,6 +254,6 @@ fn simulation(
         ]),
         None,
     );
-    sink.push(frame);
+    sink.push_final(frame);
     sink.conn.streams.finished(&stream_id);
 }
