@@ -30,6 +30,9 @@ pub const FEATURES: &[&str] = &[
     "personal_messages",
     "heartbeat",
     "backpressure",
+    "history",
+    "recovery",
+    "filters",
 ];
 
 /// Work the driver finishes itself (it may need to wait, or it changes
