@@ -138,7 +138,9 @@ impl Decoder {
         }
     }
 
-    /// Payload bytes held for incomplete messages and control frames.
+    /// Payload bytes held for an incomplete message (at most
+    /// `max_message_size`, + 1 while inflating) and a control frame split
+    /// across reads (at most 125, not counted in the message limit).
     pub fn buffered_len(&self) -> usize {
         self.message.as_ref().map_or(0, |m| m.len())
             + self.control.as_ref().map_or(0, |c| usize::from(c.len))

@@ -66,6 +66,28 @@ fn deflate_params(no_takeover: bool) -> DeflateParams {
 }
 
 #[test]
+fn decoder_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Decoder>();
+}
+
+#[test]
+fn no_limit_does_not_overflow() {
+    let z = client_deflate(b"unlimited");
+    let mut dec = Decoder::new(usize::MAX).with_deflate(&deflate_params(true));
+    assert_eq!(
+        decode(&mut dec, &frame(FIN | RSV1 | TEXT, &z)),
+        (vec![text("unlimited")], None)
+    );
+    let mut dec = Decoder::new(usize::MAX);
+    let input = [frame(BINARY, b"a"), frame(FIN | CONT, b"b")].concat();
+    assert_eq!(
+        decode(&mut dec, &input).0,
+        vec![Message::Binary(Bytes::from_static(b"ab"))]
+    );
+}
+
+#[test]
 fn idle_decoder_is_small() {
     assert!(
         std::mem::size_of::<Decoder>() <= 64,

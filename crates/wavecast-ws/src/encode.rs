@@ -43,6 +43,15 @@ pub fn encode_close_empty() -> Bytes {
     Bytes::from_static(&[0x88, 0x00])
 }
 
+/// The answer to a received [`crate::Message::Close`]: the same code
+/// (RFC 6455 §5.5.1), or an empty close when the client sent none.
+pub fn encode_close_reply(close: &Option<(u16, String)>) -> Bytes {
+    match close {
+        Some((code, _)) => encode_close(*code, ""),
+        None => encode_close_empty(),
+    }
+}
+
 /// A ping frame (payload truncated to 125 bytes).
 pub fn encode_ping(payload: &[u8]) -> Bytes {
     encode_frame(
@@ -94,6 +103,9 @@ mod tests {
     fn close_frames() {
         assert_eq!(&encode_close(1000, "bye")[..], b"\x88\x05\x03\xe8bye");
         assert_eq!(&encode_close_empty()[..], b"\x88\x00");
+        assert_eq!(&encode_close_reply(&None)[..], b"\x88\x00");
+        let reply = encode_close_reply(&Some((4001, "client reason".to_owned())));
+        assert_eq!(&reply[..], b"\x88\x02\x0f\xa1");
         // 61 two-byte chars = 122 bytes fit; 62 = 124 bytes are cut to 122.
         let long = "é".repeat(62);
         let frame = encode_close(1009, &long);

@@ -57,7 +57,10 @@ impl Inflater {
                 return Err(WsError::MessageTooBig);
             }
             let start = out.len();
-            let room = (limit + 1 - start).min(growth(start, input.len()));
+            let room = limit
+                .saturating_add(1)
+                .saturating_sub(start)
+                .min(growth(start, input.len()));
             out.reserve_exact(room);
             out.resize(start + room, 0);
             let (in0, out0) = (self.inner.total_in(), self.inner.total_out());

@@ -21,8 +21,8 @@
 //!
 //! Integration, in short: for each read, `loop { let (n, r) =
 //! decoder.feed(&mut buf[off..len]); off += n; ... }` until the input is
-//! used up; answer `Ping(p)` with [`encode_pong`]`(&p)`; answer `Close` with
-//! the same code (or [`encode_close_empty`]) then close the socket; on
+//! used up; answer `Ping(p)` with [`encode_pong`]`(&p)`; answer `Close(c)`
+//! with [`encode_close_reply`]`(&c)` then close the socket; on
 //! `Err(e)` send [`encode_close`]`(e.close_code(), e.reason())` and close.
 
 #![warn(clippy::too_many_lines)]
@@ -50,7 +50,8 @@ pub use close::valid_close_code;
 pub use compress::{compress_message, encode_compressed_frame, Compressor};
 pub use decoder::{Decoder, Feed, DEFAULT_MAX_MESSAGE_SIZE};
 pub use encode::{
-    encode_close, encode_close_empty, encode_frame, encode_frame_with, encode_ping, encode_pong,
+    encode_close, encode_close_empty, encode_close_reply, encode_frame, encode_frame_with,
+    encode_ping, encode_pong,
 };
 pub use error::{close_code, WsError};
 pub use frame::{frame_header, Opcode};
