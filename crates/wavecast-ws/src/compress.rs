@@ -20,8 +20,9 @@ use crate::frame::{frame_header, Opcode, MAX_SERVER_HEADER};
 /// The compression level used by [`compress_message`] (zlib's 1..=9).
 pub const DEFAULT_LEVEL: u32 = 6;
 
-/// A reusable raw-deflate compressor (the zlib state is allocated once:
-/// about 256 KiB at window 15, level 6; it is reset between messages).
+/// A reusable raw-deflate compressor. Its zlib-rs state is allocated once
+/// (measured: about 370 KiB at window 15, 250 KiB at window 9) and reset
+/// between messages, so keep one per thread, not one per connection.
 pub struct Compressor {
     inner: Compress,
     window_bits: u8,

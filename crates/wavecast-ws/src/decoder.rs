@@ -10,9 +10,11 @@
 //! - the payload of an incomplete message ([`Partial`]), allocated only
 //!   while a message spans several frames or reads, dropped when it ends;
 //! - a control frame split across reads (at most 125 bytes, boxed);
-//! - the inflate state, only while a compressed message is in progress
-//!   (client_no_context_takeover) or for the connection's life (context
-//!   takeover).
+//! - the inflate state (about 47 KiB), only while a compressed message is
+//!   in progress (client_no_context_takeover) or for the connection's life
+//!   (context takeover: avoid it for idle-heavy servers, which is why
+//!   [`crate::DeflateConfig`] asks for client_no_context_takeover by
+//!   default).
 //!
 //! Invariants: an idle decoder owns no heap memory unless deflate context
 //! takeover is in use; the payload buffered for a message never exceeds
