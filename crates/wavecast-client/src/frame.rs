@@ -69,7 +69,7 @@ pub enum Frame {
 }
 
 /// Control frame types; anything else with a `channel` is a delivery.
-const CONTROL: &[&str] = wavecast_protocol::client::RESERVED_EVENT_TYPES;
+const CONTROL: &[&str] = wavecast_protocol::to_server::RESERVED_EVENT_TYPES;
 
 fn request_id(v: &Value) -> Option<u64> {
     v.get("id").and_then(Value::as_u64)

@@ -168,6 +168,31 @@ impl ErrorCode {
     }
 }
 
+/// A code string that names no [`ErrorCode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownErrorCode(pub String);
+
+impl std::fmt::Display for UnknownErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown error code {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownErrorCode {}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    /// Parses the wire spelling (as sent in `code`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownErrorCode(s.to_string()))
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -259,5 +284,18 @@ impl CloseCode {
             CloseCode::RateLimit => "rate_limit",
             CloseCode::Replaced => "replaced",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_round_trip() {
+        for c in ErrorCode::ALL {
+            assert_eq!(c.as_str().parse::<ErrorCode>(), Ok(c));
+        }
+        assert!("nope".parse::<ErrorCode>().is_err());
     }
 }

@@ -3,17 +3,21 @@
 //!
 //! - [`channel`]: channel-name rules and namespaces.
 //! - [`codes`]: the stable error codes and WebSocket close codes.
-//! - [`client`]: parsing of client → server frames.
-//! - [`server`]: encoding of server → client frames.
+//! - [`to_server`]: client → server messages (envelope, typed requests).
+//! - [`to_client`]: server → client messages (publications, control frames).
+//! - [`replies`]: reply bodies shared by the WebSocket and HTTP sides.
+//! - [`json`]: checks on raw JSON (nesting depth).
 //! - [`signature`]: the HMAC signature of signed `auth` messages.
 //! - [`time`]: RFC 3339 timestamps with milliseconds.
 
 pub mod channel;
-pub mod client;
 pub mod codes;
-pub mod server;
+pub mod json;
+pub mod replies;
 pub mod signature;
 pub mod time;
+pub mod to_client;
+pub mod to_server;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: &str = "1.0";
@@ -21,3 +25,4 @@ pub const PROTOCOL_VERSION: &str = "1.0";
 pub const PROTOCOL_MAJOR: u32 = 1;
 
 pub use codes::{CloseCode, ErrorCode};
+pub use to_client::Publication;

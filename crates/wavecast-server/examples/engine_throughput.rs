@@ -1,4 +1,4 @@
-//! Publish throughput into each history engine: `Hub::publish_async` on a
+//! Publish throughput into each history engine: `Hub::publish` on a
 //! channel with history and no subscribers (so it measures encode +
 //! append), with 1 and 16 concurrent publishers.
 //!
@@ -42,7 +42,7 @@ async fn run(label: &str, mut cfg: Config, n: usize, size: usize, tasks: usize) 
             for _ in 0..per {
                 if state
                     .hub
-                    .publish_async(&channel, "publication", &data)
+                    .publish(&channel, "publication", bytes::Bytes::from(data.clone()), None)
                     .await
                     .is_err()
                 {

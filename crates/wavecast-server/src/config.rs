@@ -84,11 +84,25 @@ pub struct NamespaceConfig {
 
 impl NamespaceConfig {
     /// The retention, or `None` without history.
-    pub fn retention(&self) -> Option<crate::engine::Retention> {
-        (self.history_size > 0).then_some(crate::engine::Retention {
+    pub fn retention(&self) -> Option<Retention> {
+        (self.history_size > 0).then_some(Retention {
             size: self.history_size,
             ttl: self.history_ttl,
         })
+    }
+}
+
+/// How much history a namespace keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub size: usize,
+    pub ttl: Duration,
+}
+
+impl Retention {
+    /// Whether `ts_ms` is still within the TTL at `now_ms`.
+    pub fn keeps(&self, ts_ms: u64, now_ms: u64) -> bool {
+        self.ttl.is_zero() || now_ms.saturating_sub(ts_ms) <= self.ttl.as_millis() as u64
     }
 }
 

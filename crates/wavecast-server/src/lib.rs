@@ -1,23 +1,46 @@
 //! wavecast-server: the real-time WebSocket streaming server as a library.
 //!
-//! - [`config`]: configuration (defaults, TOML, `WAVECAST_…` env).
-//! - [`hub`]: channels → subscribers, and fan-out.
-//! - [`session`]: one connection: outbound queue, driver, message handling.
-//! - [`http`]: the HTTP routes, including the WebSocket upgrade.
-//! - [`auth`]: credentials, permissions, origins, connect hook.
-//! - [`limits`]: admission and rate limits.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`audit`]: the audit log.
-//! - [`server`]: binding, running and graceful shutdown.
+//! Layout, top down (a module imports only from modules below it):
+//!
+//! - [`server`]: binding, the accept loop, graceful shutdown.
+//! - [`http`]: the routes: WebSocket upgrades (each path gets its endpoint
+//!   handler), the server API, status, static assets.
+//! - Endpoints, each a [`session::Handler`]:
+//!   - [`channels`]: the channel protocol (`subscribe`, `publish`, …);
+//!   - [`streams`]: the MFN simulation streams.
+//! - [`session`]: one task per connection: socket I/O, heartbeats, the
+//!   messages every endpoint shares (`init`, `auth`, `ping`, `close`), the
+//!   admission checks.
+//! - [`state`]: what the session core and the endpoints share.
+//! - [`hub`]: connections and channel subscribers on this node, and the one
+//!   delivery path of every broker.
+//! - [`broker`]: where publications get their offsets: local (over a
+//!   [`history`] store) or Redis (several nodes).
+//! - [`history`]: history stores (memory, embedded) and epochs.
+//! - [`recovery`]: pure recovery planning for joining subscribers.
+//! - [`conn`]: a connection's handle, wire format and bounded queue.
+//! - [`auth`], [`limits`]: credentials, permissions, origins; rate limits.
+//! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`].
+//!
+//! A publication's path: `POST /api/publish` ([`http::api`]) →
+//! [`hub::Hub::publish`] → the broker appends to history and calls
+//! [`broker::BrokerEvents::deliver`] → [`hub::channels`] pushes one shared
+//! frame per format into each subscriber's [`conn::outbound`] queue → the
+//! subscriber's session ([`session::io`]) writes it to the socket.
 
 pub mod audit;
 pub mod auth;
+pub mod broker;
+pub mod channels;
 pub mod config;
-pub mod engine;
+pub mod conn;
+pub mod history;
 pub mod http;
 pub mod hub;
+pub mod ids;
 pub mod limits;
 pub mod metrics;
+pub mod recovery;
 pub mod server;
 pub mod session;
 pub mod state;

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub delivery_latency: LatencyHistogram,
     pub limit_rejections_total: Family<LimitLabel, Counter>,
     pub auth_attempts_total: Family<ResultLabel, Counter>,
+    /// Socket writes (system calls) for WebSocket connections.
+    pub socket_writes_total: Counter,
+    /// Channel logs held by the local history store.
+    pub history_channels: Gauge,
 }
 
 /// Label set of `auth_attempts_total`.
@@ -70,6 +74,8 @@ impl Metrics {
             delivery_latency: LatencyHistogram::default(),
             limit_rejections_total: Family::default(),
             auth_attempts_total: Family::default(),
+            socket_writes_total: Counter::default(),
+            history_channels: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -137,6 +143,16 @@ impl Metrics {
             "auth_attempts",
             "Authentications, by result (success, refresh, or the error code)",
             m.auth_attempts_total.clone(),
+        );
+        registry.register(
+            "socket_writes",
+            "Socket writes (system calls) for WebSocket connections; frames per write = messages_sent / socket_writes",
+            m.socket_writes_total.clone(),
+        );
+        registry.register(
+            "history_channels",
+            "Channel logs held by the local history store (bounded by history.max_channels)",
+            m.history_channels.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -1,28 +1,33 @@
 //! Running a server: bind the listener, serve HTTP and WebSocket upgrades,
-//! and shut down gracefully: stop accepting, flush every queue, close every
+//! run the background chores (history sweep, published simulations), and
+//! shut down gracefully: stop accepting, flush every queue, close every
 //! client with 1001, and return within `shutdown_timeout`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use wavecast_protocol::CloseCode;
 
 use crate::config::Config;
+use crate::http::assets::Assets;
+use crate::http::App;
 use crate::state::AppState;
+
+/// How often idle history logs are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// A bound, not yet running server.
 pub struct Server {
-    state: Arc<AppState>,
+    app: App,
     listener: TcpListener,
 }
 
@@ -34,12 +39,23 @@ impl Server {
         let addr = SocketAddr::new(state.config.bind, state.config.port);
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
-        *state.advertise.lock() = if state.config.advertise_address.is_empty() {
+        *state.node.address.lock() = if state.config.advertise_address.is_empty() {
             bound.to_string()
         } else {
             state.config.advertise_address.clone()
         };
-        Ok(Server { state, listener })
+        let app = App {
+            core: state,
+            streams: Arc::default(),
+            assets: Arc::default(),
+        };
+        Ok(Server { app, listener })
+    }
+
+    /// Serves `assets` at `/` (the binary gives the dashboard).
+    pub fn with_assets(mut self, assets: Assets) -> Server {
+        self.app.assets = Arc::new(assets);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -47,7 +63,12 @@ impl Server {
     }
 
     pub fn state(&self) -> Arc<AppState> {
-        self.state.clone()
+        self.app.core.clone()
+    }
+
+    /// The simulation streams running in this process.
+    pub fn streams(&self) -> Arc<crate::streams::StreamCounter> {
+        self.app.streams.clone()
     }
 
     /// Serves until `shutdown` completes (or [`AppState::shutdown`] is
@@ -56,23 +77,12 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let state = self.state;
-        let app = crate::http::router(state.clone());
-        crate::streams::spawn_rooms(&state);
-        let watcher = {
-            let state = state.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = state.shutdown.cancelled() => {}
-                }
-                tracing::info!("shutting down: closing every connection with 1001");
-                state.shutdown.cancel();
-                state.hub.close_all(CloseCode::GoingAway);
-            })
-        };
+        let state = self.app.core.clone();
+        let router = crate::http::router(self.app.clone());
+        crate::streams::rooms::spawn_rooms(&state);
+        spawn_sweeper(&state);
+        let watcher = spawn_shutdown_watcher(&state, shutdown);
         let http_conns = TaskTracker::new();
-        let handshake_timeout = state.config.limits.handshake_timeout;
         loop {
             let (stream, remote) = tokio::select! {
                 _ = state.shutdown.cancelled() => break,
@@ -86,29 +96,7 @@ impl Server {
                     }
                 },
             };
-            let _ = stream.set_nodelay(true);
-            let app = app.clone();
-            let token = state.shutdown.clone();
-            http_conns.spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                        req.extensions_mut().insert(ConnectInfo(remote));
-                        app.clone().oneshot(req)
-                    });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(handshake_timeout)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::pin!(conn);
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    _ = token.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                    }
-                }
-            });
+            http_conns.spawn(serve_http(state.clone(), router.clone(), stream, remote));
         }
         drop(self.listener);
         let _ = watcher.await;
@@ -128,4 +116,65 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// One HTTP connection (until it upgrades or closes).
+async fn serve_http(state: Arc<AppState>, router: axum::Router, stream: TcpStream, remote: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(remote));
+        router.clone().oneshot(req)
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.limits.handshake_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = state.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
+    }
+}
+
+/// Closes every connection with 1001 once `shutdown` completes.
+fn spawn_shutdown_watcher(
+    state: &Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = state.shutdown.cancelled() => {}
+        }
+        tracing::info!("shutting down: closing every connection with 1001");
+        state.shutdown.cancel();
+        state.hub.close_all(CloseCode::GoingAway);
+    })
+}
+
+/// Drops idle history logs whose publications expired, until shutdown.
+fn spawn_sweeper(state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            let Some(state) = weak.upgrade() else { return };
+            if state.shutdown.is_cancelled() {
+                return;
+            }
+            let hub = state.hub.clone();
+            let gone = tokio::task::spawn_blocking(move || hub.sweep_history())
+                .await
+                .unwrap_or(0);
+            state.metrics.history_channels.set(state.hub.history_channels() as i64);
+            if gone > 0 {
+                tracing::debug!(gone, "idle history logs dropped");
+            }
+        }
+    });
 }

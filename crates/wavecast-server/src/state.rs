@@ -1,6 +1,7 @@
-//! The state shared by every part of a running server: configuration, hub,
-//! metrics, authentication, limits, and the shutdown signal and task
-//! tracker of its sessions.
+//! The state shared by the session core and every endpoint: configuration,
+//! hub (and through it the broker), metrics, authentication, limits, and
+//! the shutdown signal and task tracker of the sessions. Domain parts
+//! (streams, monitoring, agents) keep their own state beside it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,17 +12,23 @@ use tokio_util::task::TaskTracker;
 use crate::auth::hook::{self, HookClient};
 use crate::auth::origin::OriginPolicy;
 use crate::auth::Authenticator;
+use crate::broker::local::LocalBroker;
+use crate::broker::redis::addr::RedisAddr;
+use crate::broker::redis::{NodeSelf, RedisBroker};
+use crate::broker::Brokers;
 use crate::config::{Config, ConfigError, EngineKind};
-use crate::engine::embedded::EmbeddedEngine;
-use crate::engine::memory::MemoryEngine;
-use crate::engine::redis::{NodeInfo, RedisBroker};
-use crate::hub::{Backend, Hub};
+use crate::history::embedded::EmbeddedStore;
+use crate::history::memory::MemoryStore;
+use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 
+/// Channel logs a history store holds at most.
+pub const MAX_HISTORY_CHANNELS: usize = 100_000;
+
 pub struct AppState {
     pub config: Arc<Config>,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub auth: Authenticator,
     pub origins: OriginPolicy,
@@ -32,12 +39,8 @@ pub struct AppState {
     /// Every session task, so shutdown can wait for them.
     pub sessions: TaskTracker,
     pub started: Instant,
-    /// This process's id, shown in stats and the node registry.
-    pub node_id: String,
-    /// Simulation streams running in this process.
-    pub stream_counter: crate::streams::StreamCounter,
-    /// The address shown in the node registry.
-    pub advertise: parking_lot::Mutex<String>,
+    /// This process, as the node registry shows it.
+    pub node: NodeSelf,
 }
 
 impl AppState {
@@ -46,24 +49,13 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<AppState>, ConfigError> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new(&config.metrics_prefix));
-        let mut events = None;
-        let backend = match config.engine {
-            EngineKind::Memory => Backend::Local(Arc::new(MemoryEngine::default())),
-            EngineKind::Embedded => Backend::Local(Arc::new(
-                EmbeddedEngine::open(&config.data_dir, config.fsync_interval())
-                    .map_err(|e| ConfigError(e.to_string()))?,
-            )),
-            EngineKind::Redis => {
-                if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(ConfigError("the redis engine needs a Tokio runtime".into()));
-                }
-                let (broker, rx) = RedisBroker::start(&config.redis_url, &config.redis_prefix);
-                events = Some(rx);
-                Backend::Redis(Arc::new(broker))
-            }
+        let node = NodeSelf {
+            id: crate::ids::new_connection_id(),
+            address: Arc::new(parking_lot::Mutex::new(String::new())),
         };
-        let state = Arc::new(AppState {
-            hub: Hub::new(config.clone(), metrics.clone(), backend),
+        let broker = broker(&config, &node)?;
+        Ok(Arc::new(AppState {
+            hub: Hub::new(config.clone(), metrics.clone(), broker),
             auth: Authenticator::new(&config.auth)?,
             origins: OriginPolicy::new(&config.origins, config.env).map_err(ConfigError)?,
             limits: Limits::new(&config.limits),
@@ -73,46 +65,32 @@ impl AppState {
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
             started: Instant::now(),
-            node_id: crate::session::new_connection_id(),
-            advertise: parking_lot::Mutex::new(String::new()),
-            stream_counter: Default::default(),
-        });
-        if let Some(mut rx) = events {
-            // Remote publications: delivered by a task that holds only a
-            // weak reference, so dropping the server stops it.
-            let weak = Arc::downgrade(&state);
-            tokio::spawn(async move {
-                while let Some(ev) = rx.recv().await {
-                    match weak.upgrade() {
-                        Some(s) => s.hub.handle_remote(ev),
-                        None => return,
-                    }
-                }
-            });
-            let weak = Arc::downgrade(&state);
-            tokio::spawn(async move {
-                let every = std::time::Duration::from_secs(2);
-                loop {
-                    let Some(s) = weak.upgrade() else { return };
-                    if s.shutdown.is_cancelled() {
-                        return;
-                    }
-                    if let Some(b) = s.hub.broker() {
-                        let node = NodeInfo {
-                            id: s.node_id.clone(),
-                            address: s.advertise.lock().clone(),
-                            connections: s.hub.connection_count() as u64,
-                            last_heartbeat_ms: wavecast_protocol::time::now_millis(),
-                        };
-                        if let Err(e) = b.heartbeat(&node, every * 3).await {
-                            tracing::debug!(error = %e, "node registry heartbeat failed");
-                        }
-                    }
-                    drop(s);
-                    tokio::time::sleep(every).await;
-                }
-            });
-        }
-        Ok(state)
+            node,
+        }))
     }
+}
+
+/// The broker the configuration asks for.
+fn broker(config: &Config, node: &NodeSelf) -> Result<Brokers, ConfigError> {
+    Ok(match config.engine {
+        EngineKind::Memory => Brokers::Local(LocalBroker::new(Arc::new(MemoryStore::new(
+            MAX_HISTORY_CHANNELS,
+        )))),
+        EngineKind::Embedded => {
+            let store = EmbeddedStore::open(
+                &config.data_dir,
+                config.fsync_interval(),
+                MAX_HISTORY_CHANNELS,
+            )
+            .map_err(|e| ConfigError(e.to_string()))?;
+            Brokers::Local(LocalBroker::new(Arc::new(store)))
+        }
+        EngineKind::Redis => {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(ConfigError("the redis engine needs a Tokio runtime".into()));
+            }
+            let addr = RedisAddr::parse(&config.redis_url).map_err(ConfigError)?;
+            Brokers::Redis(RedisBroker::start(addr, &config.redis_prefix, node.clone()))
+        }
+    })
 }

@@ -1,7 +1,7 @@
 //! Authentication, authorization, origins and limits, over real sockets:
 //! every credential branch, every limit tripping with its code.
 
-mod common;
+use wavecast_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! Invariant checked for the dropping strategies: publications received +
 //! the sum of `dropped` counts = publications published.
 
-mod common;
+use wavecast_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! history reads and export, filters, and the embedded store across a
 //! restart.
 
-mod common;
+use wavecast_testkit as common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Graceful shutdown: queued frames are flushed, clients get 1001, and the
 //! server returns within `shutdown_timeout` even with a stalled client.
 
-mod common;
+use wavecast_testkit as common;
 
 use std::time::{Duration, Instant};
 

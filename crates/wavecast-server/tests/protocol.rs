@@ -1,8 +1,9 @@
 //! Protocol v1 over real sockets: subscribe/receive, several channels,
 //! unsubscribe, ping/pong, init, ids, heartbeats, and every error code.
 
-mod common;
+use wavecast_testkit as common;
 
+use common::raw::RawEvent;
 use common::{Event, TestServer};
 use serde_json::json;
 use tokio_websockets::Message;
@@ -184,7 +185,8 @@ async fn api_ws_connect_is_the_same_protocol() {
 async fn heartbeat_timeout_closes_silent_client() {
     let srv =
         TestServer::start("heartbeat_interval = \"100ms\"\nheartbeat_timeout = \"300ms\"").await;
-    let mut silent = srv.client().await;
+    // A raw client that never answers anything, not even protocol pings.
+    let mut silent = srv.raw("/ws").await;
     let mut alive = srv.client().await;
     let started = std::time::Instant::now();
     // The live client answers every heartbeat; the silent one never speaks.
@@ -204,17 +206,22 @@ async fn heartbeat_timeout_closes_silent_client() {
     });
     let mut heartbeats = 0;
     let code = loop {
-        match silent.next_event().await {
-            Event::Json(v) => {
+        match silent.next().await {
+            RawEvent::Frame(f) if f.opcode == 1 => {
+                let v = f.json();
+                if v["type"] == "connection_established" {
+                    continue;
+                }
                 assert_eq!(v["type"], "heartbeat");
                 assert!(v["timestamp"].is_string());
                 heartbeats += 1;
             }
-            Event::Close(code, reason) => {
-                assert_eq!(reason, "heartbeat timeout");
-                break code;
+            RawEvent::Frame(f) if f.opcode == 9 => {}
+            RawEvent::Frame(f) if f.opcode == 8 => {
+                assert_eq!(&f.payload[2..], b"heartbeat timeout");
+                break f.close_code();
             }
-            Event::End => panic!("closed without a close frame"),
+            other => panic!("unexpected {other:?}"),
         }
     };
     let elapsed = started.elapsed();
@@ -232,6 +239,32 @@ async fn heartbeat_timeout_closes_silent_client() {
     )
     .await;
     assert_eq!(srv.metric("wavecast_connections").await, 1.0);
+}
+
+#[tokio::test]
+async fn listen_only_clients_stay_connected_by_answering_pings() {
+    let srv =
+        TestServer::start("heartbeat_interval = \"100ms\"\nheartbeat_timeout = \"300ms\"").await;
+    // A raw client that answers protocol pings, as RFC 6455 clients do,
+    // and sends nothing else: pongs alone keep it alive.
+    let mut c = srv.raw("/ws").await;
+    c.send_text(r#"{"type":"subscribe","channel":"quiet"}"#).await;
+    let mut pings = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1200) {
+        match c.next().await {
+            RawEvent::Frame(f) if f.opcode == 9 => {
+                pings += 1;
+                c.send_frame(true, 0, 10, &f.payload).await;
+            }
+            RawEvent::Frame(f) if f.opcode == 1 => {}
+            other => panic!("a listen-only client was dropped: {other:?}"),
+        }
+    }
+    assert!(pings >= 8, "the server sent {pings} pings in 1.2 s");
+    srv.publish("quiet", json!("still here")).await;
+    let v = c.next_json().await;
+    assert_eq!((v["type"].clone(), v["data"].clone()), (json!("publication"), json!("still here")));
 }
 
 async fn expect_error(c: &mut common::WsClient, frame: &str, kind: &str, code: &str) {

@@ -2,7 +2,7 @@
 //! a free port): shared publications in order, atomic offsets, recovery
 //! across nodes, the node registry, and a Redis restart.
 
-mod common;
+use wavecast_testkit as common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! feature cadence, live simulation frames, invalid params, limits,
 //! cancellation freeing the CPU, `/ws/heartbeat`, and published rooms.
 
-mod common;
+use wavecast_testkit as common;
 
 use std::time::{Duration, Instant};
 
@@ -174,7 +174,7 @@ async fn cancelling_frees_the_cpu_and_disconnect_cancels() {
     assert_eq!(r["type"], "unsubscribe_success");
     // The slot is freed once the computation has seen its cancel flag.
     let deadline = Instant::now() + common::WAIT;
-    while srv.state.stream_counter.running() > 0 {
+    while srv.streams.running() > 0 {
         assert!(Instant::now() < deadline, "the simulation kept running");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -193,10 +193,10 @@ async fn cancelling_frees_the_cpu_and_disconnect_cancels() {
         )
         .await;
     assert_eq!(r["type"], "subscribe_success");
-    assert_eq!(srv.state.stream_counter.running(), 1);
+    assert_eq!(srv.streams.running(), 1);
     drop(c);
     let deadline = Instant::now() + common::WAIT;
-    while srv.state.stream_counter.running() > 0 {
+    while srv.streams.running() > 0 {
         assert!(
             Instant::now() < deadline,
             "disconnect did not cancel the stream"

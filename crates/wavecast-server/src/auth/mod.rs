@@ -4,6 +4,7 @@
 //! ([`policy`]), origin checks ([`origin`]) and the optional backend
 //! connect hook ([`hook`]).
 
+pub mod ct;
 pub mod hook;
 pub mod jwt;
 pub mod origin;
@@ -12,11 +13,11 @@ pub mod policy;
 pub mod signature;
 
 use serde_json::Value;
-use wavecast_protocol::client::AuthRequest;
+use wavecast_protocol::to_server::AuthRequest;
 use wavecast_protocol::ErrorCode;
 
 use crate::config::{AuthConfig, ConfigError};
-use crate::http::constant_time_eq;
+use crate::auth::ct::constant_time_eq;
 
 /// Who a connection is, and what its credentials allow.
 #[derive(Debug, Clone, Default, PartialEq)]

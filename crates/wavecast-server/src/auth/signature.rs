@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use wavecast_protocol::ErrorCode;
 
 use super::AuthError;
-use crate::http::constant_time_eq;
+use crate::auth::ct::constant_time_eq;
 
 /// Entries kept before expired ones are pruned.
 const PRUNE_AT: usize = 10_000;

@@ -1,6 +1,8 @@
 //! The server-side API, protected by [`ApiAccess`]: publish, broadcast,
-//! personal messages, server-side subscription management and disconnect.
-//! Bodies are JSON; bad bodies get 400 with the protocol's error shape.
+//! personal messages, server-side subscription management, disconnect and
+//! history. Bodies are JSON; bad bodies get 400 with the protocol's error
+//! shape. Publish replies are built by the same function as the
+//! WebSocket's `publish_success`.
 
 // Handlers return `Result<Response, Response>`: the error side is a ready
 // HTTP reply, built only on the (cold) error path.
@@ -19,24 +21,23 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use wavecast_protocol::channel::validate_channel;
-
-use crate::auth::policy::personal_owner;
-use wavecast_protocol::client::validate_event_type;
-use wavecast_protocol::server::{encode_control, fields, DEFAULT_EVENT_TYPE};
+use wavecast_protocol::replies::{success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES};
 use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::to_client::{fields, publications_array, DEFAULT_EVENT_TYPE};
+use wavecast_protocol::to_server::validate_event_type;
 use wavecast_protocol::{CloseCode, ErrorCode};
 
+use super::errors::bad_request;
 use super::{error_response, ApiAccess};
+use crate::channels::{check_depth, publish_reply, storage_error_message};
+use crate::history::StoreError;
+use crate::session::admission::{check_subscribe, Requester};
 use crate::state::AppState;
 
 /// The default `type` of a personal message sent with `/api/send`.
 pub const DEFAULT_MESSAGE_TYPE: &str = "message";
 
 type ApiResult = Result<Response, Response>;
-
-fn bad_request(code: ErrorCode, message: &str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, code, message)
-}
 
 /// Reads a JSON body into `T`, mapping every failure to a JSON error.
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
@@ -60,13 +61,13 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     })
 }
 
-fn storage_error(e: crate::engine::EngineError) -> Response {
+fn storage_error(e: &StoreError) -> Response {
     tracing::error!(error = %e, "history storage failed");
-    error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Unavailable,
-        "history storage is unavailable; nothing was published, retry",
-    )
+    let status = match e {
+        StoreError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error_response(status, ErrorCode::Unavailable, storage_error_message(e))
 }
 
 fn check_channels<'a>(channels: impl IntoIterator<Item = &'a String>) -> Result<(), Response> {
@@ -84,15 +85,21 @@ fn check_event(event: Option<&str>) -> Result<(), Response> {
     }
 }
 
+fn check_data(state: &AppState, data: &RawValue) -> Result<Bytes, Response> {
+    check_depth(state, data.get().as_bytes()).map_err(|m| bad_request(ErrorCode::InvalidField, &m))?;
+    Ok(Bytes::copy_from_slice(data.get().as_bytes()))
+}
+
 #[derive(Deserialize)]
 pub struct PublishBody {
     channel: String,
     #[serde(rename = "type")]
     event: Option<String>,
     data: Box<RawValue>,
+    idempotency_key: Option<String>,
 }
 
-/// `POST /api/publish {channel, type?, data}` → `{delivered}`.
+/// `POST /api/publish {channel, type?, data, idempotency_key?}`.
 pub async fn publish(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -101,23 +108,14 @@ pub async fn publish(
     let b: PublishBody = parse_body(body)?;
     check_channels([&b.channel])?;
     check_event(b.event.as_deref())?;
-    let d = state
+    let data = check_data(&state, &b.data)?;
+    let event = b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE);
+    let p = state
         .hub
-        .publish_async(
-            &b.channel,
-            b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE),
-            b.data.get(),
-        )
+        .publish(&b.channel, event, data, b.idempotency_key.as_deref())
         .await
-        .map_err(storage_error)?;
-    let mut body = match d.nodes {
-        Some(n) => json!({"channel": b.channel, "nodes": n}),
-        None => json!({"channel": b.channel, "delivered": d.delivered}),
-    };
-    if let Some(o) = d.offset {
-        body["offset"] = json!(o);
-    }
-    Ok(Json(body).into_response())
+        .map_err(|e| storage_error(&e))?;
+    Ok(Json(Value::Object(publish_reply(&b.channel, &p))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -128,7 +126,11 @@ pub struct BroadcastBody {
     data: Box<RawValue>,
 }
 
-/// `POST /api/broadcast {channels, type?, data}` → `{delivered, channels}`.
+/// `POST /api/broadcast {channels, type?, data}` → `{channels, delivered,
+/// offsets, nodes?}`: per channel the subscribers that got it here
+/// (`null` in redis mode, where each node delivers later), its offset, and
+/// with redis the nodes that received it. A failure part-way answers 503
+/// naming the channels published and those that were not.
 pub async fn broadcast(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -138,26 +140,79 @@ pub async fn broadcast(
     b.channels.sort_unstable();
     b.channels.dedup();
     if b.channels.is_empty() {
-        return Err(bad_request(
-            ErrorCode::InvalidField,
-            "\"channels\" is empty",
-        ));
+        return Err(bad_request(ErrorCode::InvalidField, "\"channels\" is empty"));
     }
     check_channels(&b.channels)?;
     check_event(b.event.as_deref())?;
+    let data = check_data(&state, &b.data)?;
     let event = b.event.as_deref().unwrap_or(DEFAULT_EVENT_TYPE);
-    let mut per_channel = serde_json::Map::new();
-    let mut total = 0;
-    for c in &b.channels {
-        let d = state
-            .hub
-            .publish_async(c, event, b.data.get())
-            .await
-            .map_err(storage_error)?;
-        total += d.delivered;
-        per_channel.insert(c.clone(), d.delivered.into());
+    let mut done = Broadcasted::default();
+    for (i, c) in b.channels.iter().enumerate() {
+        match state.hub.publish(c, event, data.clone(), None).await {
+            Ok(p) => done.add(c, &p),
+            Err(e) => return Err(partial_broadcast(&e, done, &b.channels[i..])),
+        }
     }
-    Ok(Json(json!({"delivered": total, "channels": per_channel})).into_response())
+    Ok(Json(done.body()).into_response())
+}
+
+/// What a broadcast did so far.
+#[derive(Default)]
+struct Broadcasted {
+    channels: serde_json::Map<String, Value>,
+    offsets: serde_json::Map<String, Value>,
+    nodes: serde_json::Map<String, Value>,
+    delivered: Option<usize>,
+    any: bool,
+}
+
+impl Broadcasted {
+    fn add(&mut self, channel: &str, p: &crate::broker::Published) {
+        self.delivered = match (self.any, self.delivered, p.delivered) {
+            (false, _, d) => d,
+            (true, t, d) => t.zip(d).map(|(t, d)| t + d),
+        };
+        self.any = true;
+        self.channels.insert(channel.into(), json!(p.delivered));
+        if let Some(o) = p.offset {
+            self.offsets.insert(channel.into(), json!(o));
+        }
+        if let Some(n) = p.nodes {
+            self.nodes.insert(channel.into(), json!(n));
+        }
+    }
+
+    fn body(self) -> Value {
+        let mut body = json!({
+            "channels": self.channels,
+            "delivered": self.delivered,
+            "offsets": self.offsets,
+        });
+        if !self.nodes.is_empty() {
+            body["nodes"] = Value::Object(self.nodes);
+        }
+        body
+    }
+}
+
+/// 503 (or 504) naming what a failed broadcast published and what not.
+fn partial_broadcast(e: &StoreError, done: Broadcasted, rest: &[String]) -> Response {
+    tracing::error!(error = %e, "broadcast stopped part-way");
+    let mut body = wavecast_protocol::to_client::error_fields(
+        ErrorCode::Unavailable,
+        &format!(
+            "published to {} channels, then storage failed; the channels under \"not_published\" got nothing",
+            done.channels.len()
+        ),
+    );
+    body.insert("type".into(), "error".into());
+    body.insert("published".into(), done.body());
+    body.insert("not_published".into(), json!(rest));
+    let status = match e {
+        StoreError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(Value::Object(body))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -179,21 +234,18 @@ pub async fn send(
 ) -> ApiResult {
     let b: SendBody = parse_body(body)?;
     check_event(b.event.as_deref())?;
-    let frame = encode_control(
-        b.event.as_deref().unwrap_or(DEFAULT_MESSAGE_TYPE),
-        fields([("data", b.data), ("timestamp", Value::from(now_rfc3339()))]),
-        None,
-    );
+    let kind = b.event.as_deref().unwrap_or(DEFAULT_MESSAGE_TYPE);
+    let message = fields([("data", b.data), ("timestamp", Value::from(now_rfc3339()))]);
     match (&b.connection_id, &b.user_id) {
         (Some(id), None) => {
-            if state.hub.send_to(id, frame) {
-                Ok(Json(json!({"delivered": 1})).into_response())
-            } else {
-                Err(not_found(id))
-            }
+            let conn = state.hub.connection(id).ok_or_else(|| not_found(id))?;
+            conn.send(kind, message, None);
+            Ok(Json(json!({"delivered": 1})).into_response())
         }
         (None, Some(user)) => {
-            let n = state.hub.send_to_user(user, &frame);
+            let n = state
+                .hub
+                .send_to_user(user, |c| c.format.control(kind, message.clone(), None));
             Ok(Json(json!({"delivered": n, "user_id": user})).into_response())
         }
         _ => Err(bad_request(
@@ -244,42 +296,22 @@ pub async fn subscribe(
 ) -> ApiResult {
     let (id, rooms) = parse_body::<RoomsBody>(body)?.all()?;
     let conn = state.hub.connection(&id).ok_or_else(|| not_found(&id))?;
-    let current = conn.outbound.subscription_count();
-    let new = rooms
-        .iter()
-        .filter(|r| !conn.outbound.is_subscribed(r))
-        .count();
-    let max = state.config.limits.max_subscriptions;
-    if current + new > max {
-        state.metrics.limit_rejections("subscriptions");
-        return Err(error_response(
-            StatusCode::CONFLICT,
-            ErrorCode::TooManySubscriptions,
-            &format!("the connection has {current} subscriptions; the limit is {max}"),
-        ));
-    }
-    let user = conn.user_id();
-    if let Some(r) = rooms
-        .iter()
-        .find(|r| personal_owner(r).is_some_and(|o| Some(o) != user.as_deref()))
-    {
-        return Err(error_response(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            &format!("{r:?} is another user's personal channel"),
-        ));
+    if let Err(r) = check_subscribe(&state, &conn, &rooms, Requester::Server) {
+        let status = match r.code {
+            ErrorCode::TooManySubscriptions => StatusCode::CONFLICT,
+            ErrorCode::InvalidChannel => StatusCode::BAD_REQUEST,
+            _ => StatusCode::FORBIDDEN,
+        };
+        return Err(error_response(status, r.code, &r.message));
     }
     state
         .hub
-        .subscribe_many_async(&conn, &rooms, &Default::default(), |results| {
-            encode_control(
-                "subscribe_success",
-                crate::session::handler::success_fields(&rooms, results, true),
-                None,
-            )
+        .subscribe(&conn, &rooms, &Default::default(), |results| {
+            conn.format
+                .control("subscribe_success", success_fields(&rooms, results, true), None)
         })
         .await
-        .map_err(storage_error)?;
+        .map_err(|e| storage_error(&e))?;
     Ok(Json(json!({"connection_id": id, "rooms": rooms})).into_response())
 }
 
@@ -295,16 +327,16 @@ pub async fn unsubscribe(
     let mut left = Vec::new();
     for r in &rooms {
         if let Some(stats) = state.hub.unsubscribe(&conn, r) {
-            crate::audit::subscription_ended(&conn, r, &stats, "server_unsubscribe");
+            crate::hub::subscription_ended(&conn, r, &stats, "server_unsubscribe");
             left.push(r.clone());
         }
     }
     if !left.is_empty() {
-        conn.outbound.push_control(encode_control(
+        conn.send(
             "unsubscribe_success",
             fields([("channels", json!(left)), ("server_side", json!(true))]),
             None,
-        ));
+        );
     }
     Ok(Json(json!({"connection_id": id, "rooms": left})).into_response())
 }
@@ -325,8 +357,7 @@ pub async fn disconnect(
         .hub
         .connection(&b.connection_id)
         .ok_or_else(|| not_found(&b.connection_id))?;
-    conn.outbound
-        .request_close(CloseCode::DisconnectedByServer, true);
+    conn.close(CloseCode::DisconnectedByServer, true);
     Ok(Json(json!({"connection_id": b.connection_id, "disconnected": true})).into_response())
 }
 
@@ -337,8 +368,9 @@ pub struct HistoryQuery {
 }
 
 /// `GET /api/history/{channel}?since=&limit=` → `{channel, offset, epoch,
-/// publications}`; `GET /api/history/{channel}/export` streams the whole
-/// retained history as NDJSON, one publication per line.
+/// earliest, publications}`; `GET /api/history/{channel}/export` streams
+/// the whole retained history as NDJSON, one publication per line. Stored
+/// data is served as stored.
 pub async fn history(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -351,33 +383,30 @@ pub async fn history(
     };
     check_channels([&channel])?;
     let q = query.map_err(|e| bad_request(ErrorCode::InvalidField, &e.body_text()))?;
-    let limit = if export {
-        usize::MAX
+    let (limit, max_bytes) = if export {
+        (usize::MAX, usize::MAX)
     } else {
-        q.limit
-            .unwrap_or(crate::session::handler::MAX_HISTORY_PAGE)
-            .min(crate::session::handler::MAX_HISTORY_PAGE)
+        (
+            q.limit.unwrap_or(MAX_HISTORY_PAGE).min(MAX_HISTORY_PAGE),
+            MAX_HISTORY_PAGE_BYTES,
+        )
     };
     let found = state
         .hub
-        .history_async(&channel, q.since, limit)
+        .history(&channel, q.since, limit, max_bytes)
         .await
-        .map_err(storage_error)?;
-    let (top, pubs) = match found {
-        Some(h) => h,
-        None => {
-            return Err(error_response(
-                StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
-                &format!("the namespace of {channel:?} keeps no history"),
-            ))
-        }
+        .map_err(|e| storage_error(&e))?;
+    let Some((top, pubs)) = found else {
+        return Err(error_response(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            &format!("the namespace of {channel:?} keeps no history"),
+        ));
     };
-    let items = crate::session::handler::publications_json(&channel, &pubs);
     if export {
         let mut body = String::new();
-        for item in items {
-            body.push_str(&item.to_string());
+        for p in &pubs {
+            body.push_str(&p.json_text());
             body.push('\n');
         }
         return Ok((
@@ -386,12 +415,21 @@ pub async fn history(
         )
             .into_response());
     }
-    Ok(Json(json!({
+    let head = json!({
         "channel": channel,
         "offset": top.offset,
         "epoch": top.epoch,
         "earliest": top.earliest,
-        "publications": items,
-    }))
-    .into_response())
+    })
+    .to_string();
+    let body = format!(
+        "{},\"publications\":{}}}",
+        &head[..head.len() - 1],
+        publications_array(&pubs)
+    );
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }

@@ -1,34 +1,55 @@
-//! The HTTP side of the server: the router, the server-API key check, and
-//! JSON error replies in the protocol's error shape.
+//! The HTTP side of the server: the router and its shared state.
 //!
-//! - [`upgrade`]: `GET /ws` and `GET /api/ws/connect` (WebSocket upgrade).
+//! - [`upgrade`]: WebSocket upgrades; each path gets its endpoint handler
+//!   (the channel protocol, or a stream endpoint).
 //! - [`api`]: the server-side API (publish, broadcast, send, subscribe…).
-//! - [`status`]: stats, streams, metrics, health, readiness, discovery.
+//! - [`status`]: stats, channels, metrics, health, readiness, discovery.
+//! - [`access`]: who may use the server API.
+//! - [`errors`]: JSON errors in the protocol's error shape.
+//! - [`assets`]: static files (the dashboard) given by the binary.
 
+pub mod access;
 pub mod api;
+pub mod assets;
+pub mod errors;
 pub mod status;
 pub mod upgrade;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use wavecast_protocol::server::error_fields;
 use wavecast_protocol::ErrorCode;
 
+pub use access::ApiAccess;
+pub use errors::error_response;
+
 use crate::state::AppState;
+use crate::streams::StreamCounter;
+
+/// What every route can reach: the core state and the domain parts' own.
+#[derive(Clone)]
+pub struct App {
+    pub core: Arc<AppState>,
+    pub streams: Arc<StreamCounter>,
+    pub assets: Arc<assets::Assets>,
+}
+
+impl FromRef<App> for Arc<AppState> {
+    fn from_ref(app: &App) -> Arc<AppState> {
+        app.core.clone()
+    }
+}
 
 /// Builds the router of a server.
-pub fn router(state: Arc<AppState>) -> Router {
-    let body_limit = state.config.http.max_body_bytes;
-    Router::new()
-        .route("/ws", get(upgrade::ws_upgrade))
-        .route("/api/ws/connect", get(upgrade::ws_upgrade))
+pub fn router(app: App) -> Router {
+    let body_limit = app.core.config.http.max_body_bytes;
+    Router::<App>::new()
+        .route("/ws", get(upgrade::channels))
+        .route("/api/ws/connect", get(upgrade::channels))
         .route("/ws/stream_features", get(upgrade::stream_features))
         .route("/ws/simulation_live", get(upgrade::simulation_live))
         .route("/ws/heartbeat", get(upgrade::heartbeat))
@@ -40,16 +61,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/disconnect", post(api::disconnect))
         .route("/api/history/{*channel}", get(api::history))
         .route("/api/ws/stats", get(status::stats))
-        .route("/api/ws/streams", get(status::streams))
+        .route("/api/ws/streams", get(status::channels))
         .route("/metrics", get(status::metrics))
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
         .route("/ws/config", get(status::ws_config))
+        .route("/", get(assets::serve))
+        .route("/{file}", get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(app.core.clone(), cors))
+        .with_state(app)
 }
 
 async fn not_found() -> Response {
@@ -115,123 +138,4 @@ async fn cors(
         }
     }
     resp
-}
-
-/// A JSON error reply: `{"type":"error","code","error","recoverable","help","timestamp"}`.
-pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let mut body = error_fields(code, message);
-    body.insert("type".into(), "error".into());
-    (status, axum::Json(serde_json::Value::Object(body))).into_response()
-}
-
-/// Proof that a request may use the server API: it carries the configured
-/// API key, or no key is configured and it comes from a loopback address.
-pub struct ApiAccess;
-
-impl FromRequestParts<Arc<AppState>> for ApiAccess {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let key = &state.config.http.api_key;
-        if key.is_empty() {
-            let remote = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_canonical());
-            // A web page in a local browser could reach a loopback-only API:
-            // refuse cross-site requests (an Origin that is not local) and
-            // DNS rebinding (a Host that is not a local name).
-            let local_name = |h: &str| {
-                let host = h
-                    .rsplit_once(':')
-                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                    .map_or(h, |(h, _)| h);
-                matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
-            };
-            let origin_ok = parts
-                .headers
-                .get(header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .is_none_or(|o| {
-                    o.split_once("://")
-                        .is_some_and(|(_, rest)| local_name(rest))
-                });
-            let host_ok = parts
-                .headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .is_none_or(local_name);
-            if !origin_ok || !host_ok {
-                return Err(error_response(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::Forbidden,
-                    "without http.api_key the server API refuses browser requests from other sites and non-local Host names",
-                ));
-            }
-            return match remote {
-                Some(ip) if ip.is_loopback() => Ok(ApiAccess),
-                _ => Err(error_response(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthorized,
-                    "no http.api_key is configured, so the server API answers loopback clients only",
-                )),
-            };
-        }
-        match presented_key(&parts.headers) {
-            Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()) => Ok(ApiAccess),
-            Some(_) => Err(error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "wrong API key",
-            )),
-            None => Err(error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "missing API key",
-            )),
-        }
-    }
-}
-
-/// The key from `Authorization: Bearer <key>` or `X-API-Key`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(k) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-        {
-            return Some(k.trim());
-        }
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ct_eq() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
 }

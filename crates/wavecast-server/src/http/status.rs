@@ -1,5 +1,6 @@
 //! Read-only endpoints: `/api/ws/stats` and `/api/ws/streams` (server API
-//! key), and the public `/metrics`, `/health`, `/ready` and `/ws/config`.
+//! key; the latter lists channels), and the public `/metrics`, `/health`,
+//! `/ready` (which reflects the broker's health) and `/ws/config`.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use serde_json::{json, Map, Value};
 use wavecast_protocol::PROTOCOL_VERSION;
 
 use super::ApiAccess;
+use crate::broker::Broker;
 use crate::state::AppState;
 
 /// `GET /api/ws/stats`.
@@ -24,17 +26,15 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         .collect();
     let sent = m.messages_sent_total.get();
     let received = m.messages_received_total.get();
-    let nodes = match state.hub.broker() {
-        Some(b) => match b.nodes().await {
-            Ok(n) => json!(n),
-            Err(e) => json!({"error": e.to_string()}),
-        },
+    let nodes = match state.hub.nodes().await {
+        Some(Ok(n)) => json!(n),
+        Some(Err(e)) => json!({"error": e.to_string()}),
         None => Value::Null,
     };
     Json(json!({
         "engine": format!("{:?}", state.config.engine).to_lowercase(),
         "nodes": nodes,
-        "node_id": state.node_id,
+        "node_id": state.node.id,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "total_connections": m.connections_total.get(),
         "active_connections": state.hub.connection_count(),
@@ -49,7 +49,7 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
 }
 
 /// `GET /api/ws/streams`: channels with their subscriber counts.
-pub async fn streams(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
     let list: Vec<Value> = state
         .hub
         .channel_counts()
@@ -76,14 +76,20 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"status": "ok", "uptime_seconds": state.started.elapsed().as_secs()}))
 }
 
-/// `GET /ready`: 200 while accepting connections, 503 while shutting down.
+/// `GET /ready`: 200 while accepting connections and the broker can
+/// publish; 503 while shutting down or while the broker is unreachable.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if state.shutdown.is_cancelled() {
+    let unavailable = |status: &str| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "shutting_down"})),
+            Json(json!({"status": status, "engine": state.hub.broker().name()})),
         )
             .into_response()
+    };
+    if state.shutdown.is_cancelled() {
+        unavailable("shutting_down")
+    } else if !state.hub.broker().healthy() {
+        unavailable("engine_unavailable")
     } else {
         Json(json!({"status": "ready"})).into_response()
     }

@@ -1,6 +1,7 @@
-//! The WebSocket upgrade (`GET /ws`, `GET /api/ws/connect`): checks the
-//! handshake, answers 101 and hands the upgraded socket, through hyper's
-//! `OnUpgrade`, to a session task built on tokio-websockets.
+//! The WebSocket upgrade of every endpoint, in phases: the handshake
+//! checks (origin, headers, key, connection rate and count), the
+//! credentials sent with the request (checked before upgrading), then the
+//! 101 answer and a session task for the endpoint's handler.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,26 +11,125 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use hyper_util::rt::TokioIo;
-use tokio_websockets::{Config as WsConfig, Limits, ServerBuilder};
+use tokio::net::TcpStream;
 use wavecast_protocol::ErrorCode;
+use wavecast_ws::{accept_key, valid_key, Decoder};
 
-use super::error_response;
-use crate::auth::{Authenticator, Principal};
-use crate::session::admission::{self, Admission};
-use crate::session::{driver, Connection};
+use super::{error_response, App};
+use crate::audit::{self, AuthVia};
+use crate::auth::{AuthError, Authenticator, Principal};
+use crate::channels::ChannelProtocol;
+use crate::conn::format::Format;
+use crate::conn::Connection;
+use crate::limits::ConnectionSlot;
+use crate::session::admission::{admit_checks, Admission};
+use crate::session::driver;
+use crate::session::io::SocketIo;
+use crate::session::Handler;
 use crate::state::AppState;
-use crate::streams::Mode;
+use crate::streams::{StreamEndpoint, StreamsHandler};
 
-const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// The endpoint an upgrade is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Channels,
+    Stream(StreamEndpoint),
+}
 
-/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
-pub fn accept_key(key: &[u8]) -> String {
-    let mut sha = sha1_smol::Sha1::new();
-    sha.update(key);
-    sha.update(WS_GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes())
+/// `GET /ws`, `GET /api/ws/connect`: the channel protocol.
+pub async fn channels(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    upgrade(app, remote, req, Endpoint::Channels).await
+}
+
+/// `GET /ws/stream_features`.
+pub async fn stream_features(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Features)).await
+}
+
+/// `GET /ws/simulation_live`.
+pub async fn simulation_live(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Simulation)).await
+}
+
+/// `GET /ws/heartbeat`.
+pub async fn heartbeat(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Heartbeat)).await
+}
+
+async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpoint) -> Response {
+    let state = app.core.clone();
+    let (accept, slot) = match handshake(&state, remote, req.headers()) {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    let creds = upgrade_credentials(&req);
+    let (principal, extra_channels) = match credentials(&state, creds, remote).await {
+        Ok(ok) => ok,
+        Err(e) => return error_response(auth_status(e.code), e.code, &e.message),
+    };
+    let admission = Admission {
+        slot,
+        admitted: principal.authenticated || !state.config.auth.require_auth,
+        extra_channels,
+    };
+    let conn = Arc::new(Connection::new(
+        crate::ids::new_connection_id(),
+        remote,
+        principal,
+        Format::NATIVE,
+        usize::MAX,
+    ));
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let max_message = state.config.limits.max_message_size;
+    let task_state = state.clone();
+    state.sessions.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => return tracing::debug!(error = %e, "websocket upgrade failed"),
+        };
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            return tracing::error!("websocket upgrade on an unexpected transport");
+        };
+        let mut early = parts.read_buf.to_vec();
+        let io = match SocketIo::new(parts.io.into_inner(), Decoder::new(max_message), &mut early) {
+            Ok(io) => io,
+            Err(e) => return tracing::debug!(error = %e, "bad first websocket frame"),
+        };
+        match endpoint {
+            Endpoint::Channels => {
+                run(task_state, io, conn, ChannelProtocol, admission, "/ws").await
+            }
+            Endpoint::Stream(e) => {
+                let h = StreamsHandler::new(e, app.streams.clone());
+                run(task_state, io, conn, h, admission, e.path()).await
+            }
+        }
+    });
+    switching_protocols(&accept)
+}
+
+async fn run<H: Handler>(
+    state: Arc<AppState>,
+    io: SocketIo<TcpStream>,
+    conn: Arc<Connection>,
+    handler: H,
+    admission: Admission,
+    endpoint: &'static str,
+) {
+    driver::run(state, io, conn, handler, admission, endpoint).await;
+}
+
+fn switching_protocols(accept: &str) -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
 }
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
@@ -39,6 +139,66 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The handshake checks; returns the accept key and a connection slot.
+#[allow(clippy::result_large_err)]
+fn handshake(
+    state: &AppState,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(String, ConnectionSlot), Response> {
+    let refuse = |status, code, message: &str| Err(error_response(status, code, message));
+    if state.shutdown.is_cancelled() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the server is shutting down");
+    }
+    let origin = match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(o)) => Some(o),
+        Some(Err(_)) => Some("\u{fffd}"),
+    };
+    if !state.origins.allows(origin) {
+        state.metrics.limit_rejections("origin");
+        audit::origin_refused(remote, origin);
+        return refuse(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OriginNotAllowed,
+            "this origin may not open WebSocket connections here",
+        );
+    }
+    if !header_has_token(headers, header::UPGRADE, "websocket")
+        || !header_has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return refuse(StatusCode::UPGRADE_REQUIRED, ErrorCode::InvalidField, "this endpoint expects a WebSocket upgrade");
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+        return refuse(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, "Sec-WebSocket-Version must be 13");
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).filter(|k| valid_key(k.as_bytes())) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "Sec-WebSocket-Key must be a base64-encoded 16-byte nonce",
+        );
+    };
+    let accept = accept_key(key.as_bytes());
+    if !state.limits.allow_ip(remote.ip(), Instant::now()) {
+        state.metrics.limit_rejections("connection_rate_ip");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many new connections from this address; retry in a minute",
+        );
+    }
+    let Some(slot) = state.limits.try_admit() else {
+        state.metrics.limit_rejections("max_connections");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "this node is at its connection limit; retry later or elsewhere",
+        );
+    };
+    Ok((accept, slot))
 }
 
 /// Credentials sent with the upgrade request: `?token=`, `?api_key=`,
@@ -81,8 +241,38 @@ fn upgrade_credentials(req: &Request) -> Option<UpgradeCredentials> {
         .map(|k| UpgradeCredentials::ApiKey(k.trim().to_string()))
 }
 
+/// Checks the credentials sent with the upgrade (anonymous without any).
+async fn credentials(
+    state: &AppState,
+    creds: Option<UpgradeCredentials>,
+    remote: SocketAddr,
+) -> Result<(Principal, Vec<String>), AuthError> {
+    let Some(creds) = creds else {
+        return Ok((Principal::anonymous(), Vec::new()));
+    };
+    let checked = match creds {
+        UpgradeCredentials::Token(t) => state.auth.verify_token(&t),
+        UpgradeCredentials::ApiKey(k) => state.auth.verify_api_key(&k),
+    };
+    let checked = match checked {
+        Ok(p) => admit_checks(state, &p, remote).await.map(|extra| (p, extra)),
+        Err(e) => Err(e),
+    };
+    match &checked {
+        Ok((p, _)) => {
+            state.metrics.auth_result("success");
+            audit::auth_success(None, remote, p.user_id.as_deref(), AuthVia::Upgrade);
+        }
+        Err(e) => {
+            state.metrics.auth_result(e.code.as_str());
+            audit::auth_failed(None, remote, e.code.as_str(), &e.message, AuthVia::Upgrade);
+        }
+    }
+    checked
+}
+
 /// Decodes `application/x-www-form-urlencoded` pairs.
-fn form_pairs(q: &str) -> Vec<(String, String)> {
+pub fn form_pairs(q: &str) -> Vec<(String, String)> {
     fn decode(s: &str) -> String {
         let b = s.as_bytes();
         let mut out = Vec::with_capacity(b.len());
@@ -125,186 +315,6 @@ fn auth_status(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// `GET /ws`, `GET /api/ws/connect`: the channel protocol.
-pub async fn ws_upgrade(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(state, remote, req, Mode::Channels).await
-}
-
-/// `GET /ws/stream_features`.
-pub async fn stream_features(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(state, remote, req, Mode::Features).await
-}
-
-/// `GET /ws/simulation_live`.
-pub async fn simulation_live(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(state, remote, req, Mode::Simulation).await
-}
-
-/// `GET /ws/heartbeat`.
-pub async fn heartbeat(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(state, remote, req, Mode::Heartbeat).await
-}
-
-async fn upgrade(
-    state: Arc<AppState>,
-    remote: SocketAddr,
-    mut req: Request,
-    mode: Mode,
-) -> Response {
-    if state.shutdown.is_cancelled() {
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "the server is shutting down",
-        );
-    }
-    let headers = req.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if !state.origins.allows(origin) {
-        state.metrics.limit_rejections("origin");
-        tracing::info!(target: "wavecast::audit", event = "origin_refused", remote_addr = %remote, origin = origin.unwrap_or("(none)"));
-        return error_response(
-            StatusCode::FORBIDDEN,
-            ErrorCode::OriginNotAllowed,
-            "this origin may not open WebSocket connections here",
-        );
-    }
-    if !header_has_token(headers, header::UPGRADE, "websocket")
-        || !header_has_token(headers, header::CONNECTION, "upgrade")
-    {
-        return error_response(
-            StatusCode::UPGRADE_REQUIRED,
-            ErrorCode::InvalidField,
-            "this endpoint expects a WebSocket upgrade",
-        );
-    }
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .map(|v| v.as_bytes())
-        != Some(b"13")
-    {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidField,
-            "Sec-WebSocket-Version must be 13",
-        );
-    }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidField,
-            "missing Sec-WebSocket-Key",
-        );
-    };
-    let accept = accept_key(key.as_bytes());
-    if !state.limits.allow_ip(remote.ip(), Instant::now()) {
-        state.metrics.limit_rejections("connection_rate_ip");
-        return error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::RateLimited,
-            "too many new connections from this address; retry in a minute",
-        );
-    }
-    let Some(slot) = state.limits.try_admit() else {
-        state.metrics.limit_rejections("max_connections");
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "this node is at its connection limit; retry later or elsewhere",
-        );
-    };
-
-    // Credentials sent with the upgrade are checked before upgrading.
-    let mut principal = Principal::anonymous();
-    let mut extra_channels = Vec::new();
-    if let Some(creds) = upgrade_credentials(&req) {
-        let checked = match creds {
-            UpgradeCredentials::Token(t) => state.auth.verify_token(&t),
-            UpgradeCredentials::ApiKey(k) => state.auth.verify_api_key(&k),
-        };
-        let checked = match checked {
-            Ok(p) => admission::admit_checks(&state, &p, remote)
-                .await
-                .map(|extra| (p, extra)),
-            Err(e) => Err(e),
-        };
-        match checked {
-            Ok((p, extra)) => {
-                state.metrics.auth_result("success");
-                tracing::info!(
-                    target: "wavecast::audit",
-                    event = "auth_success",
-                    remote_addr = %remote,
-                    user = p.user_id.as_deref().unwrap_or(""),
-                    via = "upgrade",
-                );
-                principal = p;
-                extra_channels = extra;
-            }
-            Err(e) => {
-                state.metrics.auth_result(e.code.as_str());
-                tracing::info!(
-                    target: "wavecast::audit",
-                    event = "auth_failed",
-                    remote_addr = %remote,
-                    code = e.code.as_str(),
-                    error = %e.message,
-                    via = "upgrade",
-                );
-                return error_response(auth_status(e.code), e.code, &e.message);
-            }
-        }
-    }
-    let admitted = principal.authenticated || !state.config.auth.require_auth;
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let conn = Arc::new(Connection::new(remote, principal, mode));
-    let max_message = state.config.limits.max_message_size;
-    let task_state = state.clone();
-    let admission = Admission {
-        slot,
-        admitted,
-        extra_channels,
-    };
-    state.sessions.spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let ws = ServerBuilder::new()
-                    .limits(Limits::default().max_payload_len(Some(max_message)))
-                    .config(WsConfig::default())
-                    .serve(TokioIo::new(upgraded));
-                driver::run(task_state, ws, conn, admission).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-        }
-    });
-
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-    }
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -315,13 +325,5 @@ mod tests {
         assert_eq!(p[2], ("bad".into(), "%zz".into()));
         assert_eq!(p[3], ("api_key".into(), "".into()));
         assert_eq!(p[4].1, "%\u{e9}x");
-    }
-
-    #[test]
-    fn rfc6455_example_key() {
-        assert_eq!(
-            super::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
     }
 }

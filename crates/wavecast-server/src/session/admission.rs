@@ -1,22 +1,22 @@
-//! Admitting a principal: the checks shared by credentials sent with the
-//! upgrade and `auth` messages (per-user connection rate and limit, the
-//! connect hook), the `auth` and `refresh` exchanges, and the per-user
-//! connection registry (replacing the oldest connection over the limit).
+//! Admitting a principal and its subscriptions: the checks shared by
+//! credentials sent with the upgrade and by `auth` messages (per-user
+//! connection rate and limit, the connect hook), the per-user connection
+//! registry (replacing the oldest connection over the limit), and the one
+//! subscribe check every path uses (client `subscribe`, the server API,
+//! the connect hook's channels).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::Value;
-use wavecast_protocol::client::{AuthRequest, RequestId};
-use wavecast_protocol::server::{encode_control, error_fields, fields};
-use wavecast_protocol::time::{format_millis, now_millis};
+use wavecast_protocol::channel::{namespace_of, validate_channel};
+use wavecast_protocol::replies::success_fields;
 use wavecast_protocol::{CloseCode, ErrorCode};
 
-use super::Connection;
-use crate::auth::policy::may_subscribe;
+use crate::auth::policy::{may_subscribe, personal_owner};
 use crate::auth::{hook, AuthError, Principal};
 use crate::config::UserLimitPolicy;
+use crate::conn::Connection;
 use crate::limits::ConnectionSlot;
 use crate::state::AppState;
 
@@ -93,7 +93,7 @@ pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
         Some(evicted) => {
             for old in evicted {
                 state.metrics.limit_rejections("connections_per_user");
-                old.outbound.request_close(CloseCode::Replaced, true);
+                old.close(CloseCode::Replaced, true);
             }
             true
         }
@@ -101,27 +101,84 @@ pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
     }
 }
 
-/// Subscribes `conn` to channels the server chose (connect hook), telling
-/// the client with a server-side `subscribe_success`.
-pub async fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: &[String]) {
+/// Who asks for a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// The client itself: namespace and token rules apply.
+    Client,
+    /// The server (HTTP API, connect hook): trusted, but never into another
+    /// user's personal channel.
+    Server,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The one subscribe check: valid names, permissions, and
+/// `max_subscriptions` (counting only channels not yet subscribed).
+pub fn check_subscribe(
+    state: &AppState,
+    conn: &Connection,
+    channels: &[String],
+    by: Requester,
+) -> Result<(), Refusal> {
     let principal = conn.principal.read().clone();
-    let ns = |c: &str| {
-        state
-            .config
-            .namespace(wavecast_protocol::channel::namespace_of(c))
-    };
-    let room = state
-        .config
-        .limits
-        .max_subscriptions
-        .saturating_sub(conn.outbound.subscription_count());
-    let ok: Vec<String> = channels
+    for c in channels {
+        if let Err(e) = validate_channel(c) {
+            return Err(refuse(ErrorCode::InvalidChannel, format!("{c:?}: {e}")));
+        }
+        let allowed = match by {
+            Requester::Client => {
+                may_subscribe(&principal, c, state.config.namespace(namespace_of(c)))
+            }
+            Requester::Server => match personal_owner(c) {
+                Some(owner) if Some(owner) != principal.user_id.as_deref() => {
+                    Err(format!("{c:?} is another user's personal channel"))
+                }
+                _ => Ok(()),
+            },
+        };
+        if let Err(why) = allowed {
+            state.metrics.limit_rejections("permission");
+            return Err(refuse(ErrorCode::Forbidden, why));
+        }
+    }
+    let current = conn.outbound.subscription_count();
+    let new = channels
         .iter()
-        .filter(|c| wavecast_protocol::channel::validate_channel(c).is_ok())
-        .filter(|c| may_subscribe(&principal, c, ns(c)).is_ok())
-        .take(room)
-        .cloned()
-        .collect();
+        .filter(|c| !conn.outbound.is_subscribed(c))
+        .count();
+    let max = state.config.limits.max_subscriptions;
+    if current + new > max {
+        state.metrics.limit_rejections("subscriptions");
+        return Err(refuse(
+            ErrorCode::TooManySubscriptions,
+            format!("this connection has {current} subscriptions; {new} more would pass the limit of {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn refuse(code: ErrorCode, message: String) -> Refusal {
+    Refusal { code, message }
+}
+
+/// Subscribes `conn` to channels the server chose (connect hook), telling
+/// the client with a server-side `subscribe_success`. Channels that fail
+/// the subscribe check are left out and logged.
+pub async fn join_server_channels(state: &AppState, conn: &Arc<Connection>, channels: &[String]) {
+    let mut ok: Vec<String> = Vec::new();
+    for c in channels {
+        let mut with = ok.clone();
+        with.push(c.clone());
+        if check_subscribe(state, conn, &with, Requester::Server).is_ok() {
+            ok = with;
+        }
+    }
     if ok.len() < channels.len() {
         tracing::warn!(
             connection_id = %conn.id,
@@ -135,227 +192,12 @@ pub async fn join_server_channels(state: &AppState, conn: &Arc<Connection>, chan
     }
     let joined = state
         .hub
-        .subscribe_many_async(conn, &ok, &Default::default(), |results| {
-            encode_control(
-                "subscribe_success",
-                super::handler::success_fields(&ok, results, true),
-                None,
-            )
+        .subscribe(conn, &ok, &Default::default(), |results| {
+            conn.format
+                .control("subscribe_success", success_fields(&ok, results, true), None)
         })
         .await;
     if let Err(e) = joined {
         tracing::error!(error = %e, "server-side subscribe failed");
     }
-}
-
-/// Per-session authentication state, owned by the driver.
-#[derive(Debug)]
-pub struct SessionAuth {
-    pub admitted: bool,
-    pub failures: u32,
-    /// Close with 4001 at this instant unless admitted (auth_timeout).
-    pub auth_deadline: Option<Instant>,
-    /// Send `refresh_required` at this instant.
-    pub refresh_at: Option<Instant>,
-    /// Close with 4001 "token expired" at this instant.
-    pub expires_at: Option<Instant>,
-}
-
-impl SessionAuth {
-    pub fn new(admitted: bool, auth_timeout: Duration) -> SessionAuth {
-        SessionAuth {
-            admitted,
-            failures: 0,
-            auth_deadline: (!admitted).then(|| Instant::now() + auth_timeout),
-            refresh_at: None,
-            expires_at: None,
-        }
-    }
-
-    /// Schedules refresh and expiry for a token expiring at `exp` (s).
-    pub fn schedule_token(&mut self, exp: Option<u64>, refresh_before: Duration) {
-        let Some(exp) = exp else {
-            self.refresh_at = None;
-            self.expires_at = None;
-            return;
-        };
-        let now_ms = now_millis();
-        let left = Duration::from_millis((exp * 1000).saturating_sub(now_ms));
-        let now = Instant::now();
-        self.expires_at = Some(now + left);
-        self.refresh_at = Some(now + left.saturating_sub(refresh_before));
-    }
-
-    /// The next instant the driver must wake for.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        [self.auth_deadline, self.refresh_at, self.expires_at]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-}
-
-fn expires_value(exp: Option<u64>) -> Value {
-    exp.map(|s| Value::from(format_millis(s * 1000)))
-        .unwrap_or(Value::Null)
-}
-
-fn auth_failed(
-    state: &AppState,
-    conn: &Connection,
-    sess: &mut SessionAuth,
-    e: &AuthError,
-    id: Option<&RequestId>,
-) {
-    state.metrics.auth_result(e.code.as_str());
-    tracing::info!(
-        target: "wavecast::audit",
-        event = "auth_failed",
-        connection_id = %conn.id,
-        remote_addr = %conn.remote,
-        code = e.code.as_str(),
-        error = %e.message,
-    );
-    conn.outbound.push_control(encode_control(
-        "auth_failed",
-        error_fields(e.code, &e.message),
-        id,
-    ));
-    sess.failures += 1;
-    if sess.failures >= state.config.auth.max_auth_failures.max(1) {
-        conn.outbound.request_close(CloseCode::AuthFailed, true);
-    }
-}
-
-/// Handles an `auth` message.
-pub async fn authenticate(
-    state: &AppState,
-    conn: &Arc<Connection>,
-    sess: &mut SessionAuth,
-    req: AuthRequest,
-    id: Option<RequestId>,
-) {
-    let id = id.as_ref();
-    let principal = match state.auth.verify_message(&req, now_millis()) {
-        Ok(p) => p,
-        Err(e) => return auth_failed(state, conn, sess, &e, id),
-    };
-    let current = conn.principal.read().clone();
-    if current.authenticated && current.user_id != principal.user_id {
-        let e = AuthError::new(
-            ErrorCode::Forbidden,
-            "already authenticated as another user",
-        );
-        return auth_failed(state, conn, sess, &e, id);
-    }
-    let extra = match admit_checks(state, &principal, conn.remote).await {
-        Ok(extra) => extra,
-        Err(e) => return auth_failed(state, conn, sess, &e, id),
-    };
-    let exp = principal.expires_at;
-    let user = principal.user_id.clone();
-    *conn.principal.write() = principal;
-    if !register_user(state, conn) {
-        let e = AuthError::new(
-            ErrorCode::TooManyConnections,
-            "this user has too many connections",
-        );
-        *conn.principal.write() = current;
-        return auth_failed(state, conn, sess, &e, id);
-    }
-    sess.admitted = true;
-    sess.auth_deadline = None;
-    sess.schedule_token(exp, state.config.auth.refresh_before);
-    state.metrics.auth_result("success");
-    tracing::info!(
-        target: "wavecast::audit",
-        event = "auth_success",
-        connection_id = %conn.id,
-        remote_addr = %conn.remote,
-        user = user.as_deref().unwrap_or(""),
-        via = "message",
-    );
-    conn.outbound.push_control(encode_control(
-        "auth_success",
-        fields([
-            ("connection_id", Value::from(&*conn.id)),
-            ("user_id", user.map(Value::from).unwrap_or(Value::Null)),
-            ("expires_at", expires_value(exp)),
-        ]),
-        id,
-    ));
-    join_server_channels(state, conn, &extra).await;
-}
-
-/// Handles a `refresh` message: a new token for the same user.
-pub fn refresh(
-    state: &AppState,
-    conn: &Arc<Connection>,
-    sess: &mut SessionAuth,
-    token: &str,
-    id: Option<RequestId>,
-) {
-    let id = id.as_ref();
-    if !conn.principal.read().authenticated {
-        let e = AuthError::new(
-            ErrorCode::AuthRequired,
-            "refresh renews a token; authenticate with auth first",
-        );
-        return auth_failed(state, conn, sess, &e, id);
-    }
-    let principal = match state.auth.verify_token(token) {
-        Ok(p) => p,
-        Err(e) => return auth_failed(state, conn, sess, &e, id),
-    };
-    if conn.principal.read().user_id != principal.user_id {
-        let e = AuthError::new(ErrorCode::Forbidden, "the new token is for another user");
-        return auth_failed(state, conn, sess, &e, id);
-    }
-    let exp = principal.expires_at;
-    *conn.principal.write() = principal.clone();
-    sess.schedule_token(exp, state.config.auth.refresh_before);
-    // A narrower token ends the subscriptions it no longer grants.
-    let ns = |c: &str| {
-        state
-            .config
-            .namespace(wavecast_protocol::channel::namespace_of(c))
-    };
-    let revoked: Vec<String> = conn
-        .outbound
-        .channels()
-        .into_iter()
-        .filter(|c| may_subscribe(&principal, c, ns(c)).is_err())
-        .map(|c| c.to_string())
-        .collect();
-    for c in &revoked {
-        if let Some(stats) = state.hub.unsubscribe(conn, c) {
-            crate::audit::subscription_ended(conn, c, &stats, "refresh_revoked");
-        }
-    }
-    if !revoked.is_empty() {
-        conn.outbound.push_control(encode_control(
-            "unsubscribe_success",
-            fields([
-                ("channels", Value::from(revoked)),
-                ("server_side", Value::from(true)),
-            ]),
-            None,
-        ));
-    }
-    state.metrics.auth_result("refresh");
-    conn.outbound.push_control(encode_control(
-        "refresh_success",
-        fields([("expires_at", expires_value(exp))]),
-        id,
-    ));
-}
-
-/// Sends `refresh_required` for the current token.
-pub fn refresh_required(conn: &Connection) {
-    let exp = conn.principal.read().expires_at;
-    conn.outbound.push_control(encode_control(
-        "refresh_required",
-        fields([("expires_at", expires_value(exp))]),
-        None,
-    ));
 }

@@ -1,92 +1,91 @@
-//! One WebSocket connection: its identity and counters ([`Connection`]),
-//! its outbound queue ([`outbound`]), and the task that drives it
-//! ([`driver`]): reading client frames, writing queued frames in batches,
-//! heartbeats and the close handshake.
+//! The session core: one task per WebSocket connection, whatever endpoint
+//! it came in on. It owns the socket and does what every endpoint shares:
+//!
+//! - [`driver`]: the task itself — reads, batched writes, heartbeats
+//!   (a WebSocket Ping and the endpoint's keepalive every interval), the
+//!   auth and token timers, the close handshake;
+//! - [`io`]: the socket side: frames decoded from a per-thread read buffer
+//!   (an idle connection holds no read buffer), queued frames written many
+//!   per vectored write;
+//! - [`core`]: the messages every endpoint understands (`init`, `auth`,
+//!   `refresh`, `ping`, `pong`, `close`) and the gates before `init` and
+//!   before authentication;
+//! - [`auth`]: the `auth`/`refresh` exchange and the session's deadlines;
+//! - [`admission`]: per-user limits, the connect hook, server-side joins.
+//!
+//! Everything else a client sends goes to the endpoint's [`Handler`],
+//! chosen at the upgrade: the channel protocol ([`crate::channels`]) or an
+//! application endpoint ([`crate::streams`]). The core knows nothing of
+//! either.
 
 pub mod admission;
+pub mod auth;
+pub mod core;
 pub mod driver;
-pub mod handler;
-pub mod outbound;
+pub mod io;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
-use outbound::Outbound;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use wavecast_protocol::to_server::{Envelope, RequestId};
+use wavecast_protocol::ErrorCode;
 
-/// A live connection, shared by its driver task, the hub and the HTTP API.
-pub struct Connection {
-    /// The public connection id (a random UUID v4).
-    pub id: Arc<str>,
-    /// A process-unique number, used as the hub's subscriber key.
-    pub key: u64,
-    pub remote: SocketAddr,
-    /// Who the connection is; set at upgrade or by `auth` / `refresh`.
-    pub principal: parking_lot::RwLock<crate::auth::Principal>,
-    pub connected_at: Instant,
-    pub outbound: Outbound,
-    /// Frames received from the client.
-    pub packets_received: AtomicU64,
-    /// Frames written to the client.
-    pub packets_sent: AtomicU64,
-    /// The endpoint it came in on.
-    pub mode: crate::streams::Mode,
-    /// Set by the client's `init` (stream endpoints say nothing before).
-    pub initialized: std::sync::atomic::AtomicBool,
-    /// Running simulation streams (stream endpoints).
-    pub streams: crate::streams::ConnStreams,
+use crate::conn::Connection;
+use crate::state::AppState;
+
+/// What one endpoint does with the messages the core leaves to it.
+pub trait Handler: Send + 'static {
+    /// The connection is registered (and admitted, if credentials came
+    /// with the upgrade); say hello if the endpoint does.
+    fn on_open(&mut self, s: &mut Session) -> impl Future<Output = ()> + Send;
+
+    /// A message whose type the core does not handle, from an admitted
+    /// (and, where required, initialized) client.
+    fn on_message(&mut self, s: &mut Session, env: Envelope) -> impl Future<Output = ()> + Send;
+
+    /// A binary message.
+    fn on_binary(&mut self, s: &mut Session, data: Bytes);
+
+    /// Whether the endpoint speaks (replies, keepalives) before the
+    /// client's `init`. The MFN stream endpoints say nothing before it.
+    fn speaks_before_init(&self) -> bool {
+        true
+    }
+
+    /// The endpoint's keepalive frame, sent every heartbeat interval next
+    /// to the WebSocket Ping (`None`: the Ping alone).
+    fn keepalive(&self, s: &Session) -> Option<Bytes>;
+
+    /// The connection is closing: stop whatever runs for it.
+    fn on_close(&mut self, s: &Session);
 }
 
-impl Connection {
-    /// The user id, if authenticated.
-    pub fn user_id(&self) -> Option<String> {
-        self.principal.read().user_id.clone()
-    }
+/// What the core knows of a connection, lent to its handler.
+pub struct Session {
+    pub state: Arc<AppState>,
+    pub conn: Arc<Connection>,
+    /// The path it came in on, for the audit log.
+    pub endpoint: &'static str,
+    pub auth: auth::SessionAuth,
+    /// The client sent `init`.
+    pub initialized: bool,
 }
 
-static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
-
-impl Connection {
-    pub fn new(
-        remote: SocketAddr,
-        principal: crate::auth::Principal,
-        mode: crate::streams::Mode,
-    ) -> Connection {
-        Connection {
-            id: new_connection_id().into(),
-            key: NEXT_KEY.fetch_add(1, Relaxed),
-            remote,
-            principal: parking_lot::RwLock::new(principal),
-            connected_at: Instant::now(),
-            outbound: Outbound::default(),
-            packets_received: AtomicU64::new(0),
-            packets_sent: AtomicU64::new(0),
-            initialized: std::sync::atomic::AtomicBool::new(!mode.is_stream()),
-            mode,
-            streams: Default::default(),
-        }
+impl Session {
+    /// Queues a control frame in the connection's format.
+    pub fn send(&self, kind: &str, fields: Map<String, Value>, id: Option<&RequestId>) {
+        self.conn.send(kind, fields, id);
     }
-}
 
-/// A random UUID v4 string, from the operating system's CSPRNG (so ids
-/// cannot be predicted from other ids).
-pub fn new_connection_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::getrandom(&mut b).is_err() {
-        // No OS randomness: fall back to the (seeded, non-crypto) PRNG.
-        fastrand::fill(&mut b);
+    /// Queues an `error` frame.
+    pub fn send_error(&self, code: ErrorCode, message: &str, id: Option<&RequestId>) {
+        self.conn.send_error(code, message, id);
     }
-    let hi = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let lo = u64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-    let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x4000; // version 4
-    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000; // variant
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+
+    /// Whether replies may be sent now (see [`Handler::speaks_before_init`]).
+    pub fn may_speak<H: Handler>(&self, h: &H) -> bool {
+        self.initialized || h.speaks_before_init()
+    }
 }

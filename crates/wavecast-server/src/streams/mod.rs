@@ -1,36 +1,44 @@
-//! The MFN simulation streams: `/ws/stream_features`, `/ws/simulation_live`
-//! and `/ws/heartbeat`. Their protocol is INIT → AUTH → SUBSCRIBE →
-//! STREAM → END: the server says nothing before the client's `init`; a
-//! `subscribe` {stream_type, stream_id, params} starts a computation whose
-//! frames go through the connection's normal outbound queue (so the
-//! namespace `stream`'s backpressure and the audit log apply), and
-//! `unsubscribe` {stream_id} or a disconnect stops it at once.
+//! The MFN simulation streams, an application endpoint on the session core:
+//! `/ws/stream_features`, `/ws/simulation_live` and `/ws/heartbeat`.
+//! Their protocol is INIT → AUTH → SUBSCRIBE → STREAM → END: the server
+//! says nothing before the client's `init`; a `subscribe` {stream_type,
+//! stream_id, params} starts a computation whose frames go through the
+//! connection's normal outbound queue (so the namespace `stream`'s
+//! backpressure applies), and `unsubscribe` {stream_id} or a disconnect
+//! stops it at once.
+//!
+//! - [`params`]: validation of stream parameters.
+//! - `run`: the computations (feature ticker, live simulation).
+//! - [`rooms`]: simulations published into channels through the hub.
 //!
 //! Computation runs off the async workers: each feature tick and each
 //! simulation run executes on the blocking pool (and rayon for large
 //! grids), checking a cancel flag between steps.
 
 pub mod params;
+pub mod rooms;
 mod run;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
-use wavecast_protocol::client::RequestId;
-use wavecast_protocol::server::{encode_control, error_fields, fields};
+use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::to_client::{error_fields, fields};
+use wavecast_protocol::to_server::{Envelope, RequestId};
 use wavecast_protocol::ErrorCode;
 
-use crate::session::Connection;
-use crate::state::AppState;
+use crate::audit;
+use crate::conn::Connection;
+use crate::session::{Handler, Session};
 
-/// Which endpoint a connection came in on.
+/// Which stream endpoint a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `/ws`, `/api/ws/connect`: the channel protocol.
-    Channels,
+pub enum StreamEndpoint {
     /// `/ws/stream_features`.
     Features,
     /// `/ws/simulation_live`.
@@ -39,17 +47,21 @@ pub enum Mode {
     Heartbeat,
 }
 
-impl Mode {
-    /// Whether this is one of the MFN stream endpoints.
-    pub fn is_stream(self) -> bool {
-        self != Mode::Channels
-    }
-
+impl StreamEndpoint {
     fn stream_type(self) -> &'static str {
         match self {
-            Mode::Features => "stream_features",
-            Mode::Simulation => "simulation_live",
-            _ => "",
+            StreamEndpoint::Features => "stream_features",
+            StreamEndpoint::Simulation => "simulation_live",
+            StreamEndpoint::Heartbeat => "",
+        }
+    }
+
+    /// The endpoint's path.
+    pub fn path(self) -> &'static str {
+        match self {
+            StreamEndpoint::Features => "/ws/stream_features",
+            StreamEndpoint::Simulation => "/ws/simulation_live",
+            StreamEndpoint::Heartbeat => "/ws/heartbeat",
         }
     }
 }
@@ -59,36 +71,29 @@ pub fn queue_key(stream_id: &str) -> String {
     format!("stream:{stream_id}")
 }
 
-/// A running stream's cancel flag.
-pub struct StreamHandle {
-    pub cancel: Arc<AtomicBool>,
+/// A running stream.
+struct StreamHandle {
+    cancel: Arc<AtomicBool>,
+    started: Instant,
+    stream_type: &'static str,
 }
 
-/// The streams of one connection.
+/// The streams of one connection, shared with their tasks.
 #[derive(Default)]
 pub struct ConnStreams {
     running: Mutex<HashMap<String, StreamHandle>>,
 }
 
 impl ConnStreams {
-    /// Stops every stream (on disconnect).
-    pub fn cancel_all(&self) {
-        for (_, h) in self.running.lock().drain() {
-            h.cancel.store(true, Ordering::Release);
-        }
-    }
-
-    pub fn count(&self) -> usize {
+    fn count(&self) -> usize {
         self.running.lock().len()
     }
 
-    /// Forgets a stream that ended by itself.
-    pub fn finished(&self, id: &str) {
-        self.running.lock().remove(id);
-    }
-
-    fn remove(&self, id: &str) -> Option<StreamHandle> {
-        self.running.lock().remove(id)
+    /// Forgets a stream that ended by itself, with its audit record.
+    pub fn finished(&self, conn: &Connection, id: &str, reason: &str) {
+        if let Some(h) = self.running.lock().remove(id) {
+            end_record(conn, id, &h, reason);
+        }
     }
 }
 
@@ -127,240 +132,245 @@ impl StreamCounter {
     }
 }
 
-fn failed(
-    code: ErrorCode,
-    message: &str,
-    stream_id: Option<&str>,
-    id: Option<&RequestId>,
-) -> bytes::Bytes {
-    let mut f = error_fields(code, message);
-    if let Some(s) = stream_id {
-        f.insert("stream_id".into(), Value::from(s));
-    }
-    encode_control("subscribe_failed", f, id)
+/// The handler of one stream-endpoint connection.
+pub struct StreamsHandler {
+    endpoint: StreamEndpoint,
+    streams: Arc<ConnStreams>,
+    counter: Arc<StreamCounter>,
 }
 
-/// Handles `subscribe` on a stream endpoint: `obj` is the message without
-/// `type` and `id`.
-pub fn subscribe(
-    state: &AppState,
-    conn: &Arc<Connection>,
-    mode: Mode,
-    mut obj: Map<String, Value>,
-    id: Option<&RequestId>,
-) {
-    if mode == Mode::Heartbeat {
-        conn.outbound.push_control(failed(
-            ErrorCode::Forbidden,
-            "/ws/heartbeat carries no streams; use /ws/stream_features or /ws/simulation_live",
+impl StreamsHandler {
+    pub fn new(endpoint: StreamEndpoint, counter: Arc<StreamCounter>) -> StreamsHandler {
+        StreamsHandler {
+            endpoint,
+            streams: Arc::default(),
+            counter,
+        }
+    }
+}
+
+impl Handler for StreamsHandler {
+    async fn on_open(&mut self, _s: &mut Session) {}
+
+    async fn on_message(&mut self, s: &mut Session, env: Envelope) {
+        let Envelope { kind, id, fields } = env;
+        match kind.as_str() {
+            "subscribe" => self.subscribe(s, fields, id.as_ref()),
+            "unsubscribe" => self.unsubscribe(s, fields, id.as_ref()),
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                s.send_error(
+                    ErrorCode::UnknownType,
+                    &format!("unknown message type {shown:?} on a stream endpoint; known: init, auth, subscribe, unsubscribe, ping, pong, close"),
+                    id.as_ref(),
+                );
+            }
+        }
+    }
+
+    fn on_binary(&mut self, s: &mut Session, _data: Bytes) {
+        s.send_error(
+            ErrorCode::UnsupportedFrame,
+            "binary frames are not supported; send JSON in text frames",
             None,
-            id,
-        ));
-        return;
+        );
     }
-    let stream_id = match obj.remove("stream_id") {
-        Some(Value::String(s)) if params::valid_stream_id(&s) => s,
-        _ => {
-            conn.outbound.push_control(failed(
-                ErrorCode::InvalidField,
-                "stream_id: 1-64 letters, digits and _ - . : are required",
-                None,
-                id,
-            ));
-            return;
-        }
-    };
-    let sid = Some(stream_id.as_str());
-    match obj.remove("stream_type") {
-        Some(Value::String(t)) if t == mode.stream_type() => {}
-        other => {
-            let got = other
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "nothing".into());
-            conn.outbound.push_control(failed(
-                ErrorCode::InvalidField,
-                &format!(
-                    "stream_type: this endpoint serves {:?}, got {got}",
-                    mode.stream_type()
-                ),
-                sid,
-                id,
-            ));
-            return;
+
+    fn speaks_before_init(&self) -> bool {
+        false
+    }
+
+    fn keepalive(&self, s: &Session) -> Option<Bytes> {
+        Some(s.conn.format.control(
+            "heartbeat",
+            fields([("timestamp", Value::from(now_rfc3339()))]),
+            None,
+        ))
+    }
+
+    fn on_close(&mut self, s: &Session) {
+        for (id, h) in self.streams.running.lock().drain() {
+            h.cancel.store(true, Ordering::Release);
+            end_record(&s.conn, &id, &h, "disconnect");
         }
     }
-    let raw = match obj.remove("params") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            conn.outbound.push_control(failed(
-                ErrorCode::InvalidField,
-                "params: must be an object",
-                sid,
-                id,
-            ));
-            return;
-        }
-    };
-    let cfg = &state.config.streams;
-    let parsed = match mode {
-        Mode::Features => params::features(raw, cfg.max_grid_size).map(run::Plan::Features),
-        _ => params::simulation(raw, cfg.max_grid_size, cfg.max_steps).map(run::Plan::Simulation),
-    };
-    let plan = match parsed {
-        Ok(p) => p,
-        Err(message) => {
-            conn.outbound
-                .push_control(failed(ErrorCode::InvalidField, &message, sid, id));
-            return;
-        }
-    };
-    // Limits: per connection, then per process.
-    if conn.streams.count() >= cfg.max_per_connection {
-        state.metrics.limit_rejections("streams_per_connection");
-        conn.outbound.push_control(failed(
-            ErrorCode::TooManyStreams,
-            &format!(
-                "this connection already runs {} streams",
-                cfg.max_per_connection
-            ),
-            sid,
-            id,
-        ));
-        return;
-    }
-    if conn.streams.running.lock().contains_key(&stream_id) {
-        conn.outbound.push_control(failed(
-            ErrorCode::InvalidField,
-            "stream_id: a stream with this id is already running",
-            sid,
-            id,
-        ));
-        return;
-    }
-    let Some(slot) = state.stream_counter.try_take(cfg.max_running) else {
-        state.metrics.limit_rejections("streams_per_server");
-        conn.outbound.push_control(failed(
-            ErrorCode::TooManyStreams,
-            &format!(
-                "the server already runs {} streams; retry later",
-                cfg.max_running
-            ),
-            sid,
-            id,
-        ));
-        return;
-    };
-    let key = queue_key(&stream_id);
-    conn.outbound.add_sub(key.as_str().into());
-    let cancel = Arc::new(AtomicBool::new(false));
-    conn.streams.running.lock().insert(
-        stream_id.clone(),
-        StreamHandle {
-            cancel: cancel.clone(),
-        },
-    );
-    conn.outbound.push_control(encode_control(
-        "subscribe_success",
-        fields([
-            ("stream_id", Value::from(stream_id.as_str())),
-            ("stream_type", Value::from(mode.stream_type())),
-            ("params", plan.echo()),
-        ]),
-        id,
-    ));
-    run::spawn(state, conn.clone(), stream_id, plan, cancel, slot);
 }
 
-/// Handles `unsubscribe` {stream_id} on a stream endpoint.
-pub fn unsubscribe(conn: &Connection, mut obj: Map<String, Value>, id: Option<&RequestId>) {
-    let stream_id = match obj.remove("stream_id") {
-        Some(Value::String(s)) => s,
-        _ => {
-            conn.outbound.push_control(encode_control(
+fn failed(code: ErrorCode, message: &str, stream_id: Option<&str>) -> Map<String, Value> {
+    let mut f = error_fields(code, message);
+    if let Some(sid) = stream_id {
+        f.insert("stream_id".into(), Value::from(sid));
+    }
+    f
+}
+
+/// The audit record of a stream that ended.
+fn end_record(conn: &Connection, stream_id: &str, h: &StreamHandle, reason: &str) {
+    let key = queue_key(stream_id);
+    let stats = conn.outbound.remove_sub(&key);
+    audit::stream_ended(&audit::StreamEnded {
+        connection_id: &conn.id,
+        stream_id,
+        stream_type: h.stream_type,
+        stream_duration_seconds: h.started.elapsed().as_secs_f64(),
+        packets_sent: stats.map_or(0, |s| s.sent),
+        dropped_frames: stats.map_or(0, |s| s.dropped),
+        reason,
+    });
+}
+
+impl StreamsHandler {
+    /// `subscribe` {stream_type, stream_id, params}.
+    fn subscribe(&mut self, s: &Session, mut obj: Map<String, Value>, id: Option<&RequestId>) {
+        let reply = |f| s.send("subscribe_failed", f, id);
+        if self.endpoint == StreamEndpoint::Heartbeat {
+            return reply(failed(
+                ErrorCode::Forbidden,
+                "/ws/heartbeat carries no streams; use /ws/stream_features or /ws/simulation_live",
+                None,
+            ));
+        }
+        let stream_id = match obj.remove("stream_id") {
+            Some(Value::String(sid)) if params::valid_stream_id(&sid) => sid,
+            _ => {
+                return reply(failed(
+                    ErrorCode::InvalidField,
+                    "stream_id: 1-64 letters, digits and _ - . : are required",
+                    None,
+                ))
+            }
+        };
+        let sid = Some(stream_id.as_str());
+        let plan = match self.plan(s, &mut obj) {
+            Ok(p) => p,
+            Err(message) => return reply(failed(ErrorCode::InvalidField, &message, sid)),
+        };
+        let slot = match self.admit(s, &stream_id) {
+            Ok(slot) => slot,
+            Err((code, message)) => return reply(failed(code, &message, sid)),
+        };
+        self.start(s, stream_id, plan, slot, id);
+    }
+
+    /// Parses `stream_type` and `params`.
+    fn plan(&self, s: &Session, obj: &mut Map<String, Value>) -> Result<run::Plan, String> {
+        match obj.remove("stream_type") {
+            Some(Value::String(t)) if t == self.endpoint.stream_type() => {}
+            other => {
+                let got = other.map_or_else(|| "nothing".into(), |v| v.to_string());
+                return Err(format!(
+                    "stream_type: this endpoint serves {:?}, got {got}",
+                    self.endpoint.stream_type()
+                ));
+            }
+        }
+        let raw = match obj.remove("params") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err("params: must be an object".into()),
+        };
+        let cfg = &s.state.config.streams;
+        match self.endpoint {
+            StreamEndpoint::Features => {
+                params::features(raw, cfg.max_grid_size).map(run::Plan::Features)
+            }
+            _ => params::simulation(raw, cfg.max_grid_size, cfg.max_steps)
+                .map(run::Plan::Simulation),
+        }
+    }
+
+    /// The per-connection and per-process limits.
+    fn admit(&self, s: &Session, stream_id: &str) -> Result<StreamSlot, (ErrorCode, String)> {
+        let cfg = &s.state.config.streams;
+        if self.streams.count() >= cfg.max_per_connection {
+            s.state.metrics.limit_rejections("streams_per_connection");
+            return Err((
+                ErrorCode::TooManyStreams,
+                format!("this connection already runs {} streams", cfg.max_per_connection),
+            ));
+        }
+        if self.streams.running.lock().contains_key(stream_id) {
+            return Err((
+                ErrorCode::InvalidField,
+                "stream_id: a stream with this id is already running".into(),
+            ));
+        }
+        self.counter.try_take(cfg.max_running).ok_or_else(|| {
+            s.state.metrics.limit_rejections("streams_per_server");
+            (
+                ErrorCode::TooManyStreams,
+                format!("the server already runs {} streams; retry later", cfg.max_running),
+            )
+        })
+    }
+
+    fn start(
+        &mut self,
+        s: &Session,
+        stream_id: String,
+        plan: run::Plan,
+        slot: StreamSlot,
+        id: Option<&RequestId>,
+    ) {
+        s.conn.outbound.add_sub(queue_key(&stream_id).as_str().into());
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.streams.running.lock().insert(
+            stream_id.clone(),
+            StreamHandle {
+                cancel: cancel.clone(),
+                started: Instant::now(),
+                stream_type: self.endpoint.stream_type(),
+            },
+        );
+        s.send(
+            "subscribe_success",
+            fields([
+                ("stream_id", Value::from(stream_id.as_str())),
+                ("stream_type", Value::from(self.endpoint.stream_type())),
+                ("params", plan.echo()),
+            ]),
+            id,
+        );
+        let ctx = run::StreamCtx {
+            conn: s.conn.clone(),
+            streams: self.streams.clone(),
+            policy: s.state.config.namespace("stream").clone(),
+            stream_id,
+            cancel,
+            _slot: slot,
+        };
+        run::spawn(ctx, plan);
+    }
+
+    /// `unsubscribe` {stream_id}.
+    fn unsubscribe(&mut self, s: &Session, mut obj: Map<String, Value>, id: Option<&RequestId>) {
+        let Some(Value::String(stream_id)) = obj.remove("stream_id") else {
+            s.send(
                 "unsubscribe_failed",
                 error_fields(ErrorCode::InvalidField, "stream_id is required"),
                 id,
-            ));
+            );
             return;
-        }
-    };
-    match conn.streams.remove(&stream_id) {
-        Some(h) => {
-            h.cancel.store(true, Ordering::Release);
-            if let Some(stats) = conn.outbound.remove_sub(&queue_key(&stream_id)) {
-                crate::audit::subscription_ended(
-                    conn,
-                    &queue_key(&stream_id),
-                    &stats,
-                    "unsubscribe",
+        };
+        let handle = self.streams.running.lock().remove(&stream_id);
+        match handle {
+            Some(h) => {
+                h.cancel.store(true, Ordering::Release);
+                end_record(&s.conn, &stream_id, &h, "unsubscribe");
+                s.send(
+                    "unsubscribe_success",
+                    fields([("stream_id", Value::from(stream_id))]),
+                    id,
                 );
             }
-            conn.outbound.push_control(encode_control(
-                "unsubscribe_success",
-                fields([("stream_id", Value::from(stream_id))]),
+            None => s.send(
+                "unsubscribe_failed",
+                error_fields(
+                    ErrorCode::NotSubscribed,
+                    &format!("no running stream {stream_id:?}"),
+                ),
                 id,
-            ));
-        }
-        None => conn.outbound.push_control(encode_control(
-            "unsubscribe_failed",
-            error_fields(
-                ErrorCode::NotSubscribed,
-                &format!("no running stream {stream_id:?}"),
             ),
-            id,
-        )),
-    }
-}
-
-/// Starts the configured published simulations: each steps on the
-/// blocking pool and publishes `feature_update` into its channel through
-/// the normal publish path, until shutdown.
-pub fn spawn_rooms(state: &Arc<AppState>) {
-    for room in state.config.streams.rooms.clone() {
-        let sim_cfg = match params::features(room.params.clone(), usize::MAX) {
-            Ok(p) => p.sim,
-            Err(e) => {
-                tracing::error!(channel = %room.channel, error = %e, "published simulation not started");
-                continue;
-            }
-        };
-        let weak = Arc::downgrade(state);
-        tokio::spawn(async move {
-            let Ok(mut sim) = wavecast_sim::Simulation::new(sim_cfg) else {
-                return;
-            };
-            let mut ticker = tokio::time::interval(room.interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let mut sequence = 0u64;
-            loop {
-                ticker.tick().await;
-                let Some(state) = weak.upgrade() else { return };
-                if state.shutdown.is_cancelled() {
-                    return;
-                }
-                let stepped = tokio::task::spawn_blocking(move || {
-                    sim.step();
-                    let f = sim.features();
-                    (sim, f)
-                })
-                .await;
-                let Ok((s, features)) = stepped else { return };
-                sim = s;
-                let data = serde_json::json!({
-                    "sequence": sequence,
-                    "step": sim.step_count(),
-                    "features": features,
-                });
-                if let Err(e) = state
-                    .hub
-                    .publish_async(&room.channel, "feature_update", &data.to_string())
-                    .await
-                {
-                    tracing::warn!(channel = %room.channel, error = %e, "published simulation could not publish");
-                }
-                sequence += 1;
-            }
-        });
+        }
     }
 }

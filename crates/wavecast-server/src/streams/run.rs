@@ -1,6 +1,8 @@
 //! Running streams: the feature ticker and the live simulation. Frames
 //! are queued as publications of the stream's key, so backpressure and
-//! per-stream accounting apply.
+//! per-stream accounting apply. A stream that ends by itself (completion,
+//! divergence, connection gone) forgets itself, with its audit record;
+//! one that is cancelled was forgotten by whoever cancelled it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,15 +12,14 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::time::MissedTickBehavior;
-use wavecast_protocol::server::encode_control;
 use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::to_client::{error_fields, fields};
 use wavecast_sim::Simulation;
 
 use super::params::{FeatureParams, SimulationParams};
-use super::{queue_key, StreamSlot};
+use super::{queue_key, ConnStreams, StreamSlot};
 use crate::config::NamespaceConfig;
-use crate::session::Connection;
-use crate::state::AppState;
+use crate::conn::Connection;
 
 /// A validated stream, ready to run.
 pub enum Plan {
@@ -62,30 +63,40 @@ pub fn field_json(sim: &Simulation) -> Value {
 
 /// Sent (instead of more frames) when a run diverged: accepted parameters
 /// near the stability bounds can still blow up the nonlinear term.
-fn diverged(stream_id: &str, step: u64) -> Bytes {
-    let mut f = wavecast_protocol::server::error_fields(
+fn diverged(ctx: &StreamCtx, step: u64) -> Bytes {
+    let mut f = error_fields(
         wavecast_protocol::ErrorCode::InvalidField,
         "params: the simulation diverged (non-finite values); choose parameters further from the stability bounds",
     );
-    f.insert("stream_id".into(), Value::from(stream_id));
+    f.insert("stream_id".into(), Value::from(ctx.stream_id.as_str()));
     f.insert("step".into(), Value::from(step));
-    encode_control("stream_error", f, None)
+    ctx.control("stream_error", f)
 }
 
-struct Sink {
-    conn: Arc<Connection>,
-    key: Arc<str>,
-    policy: NamespaceConfig,
+/// What a running stream needs: where its frames go and when to stop.
+pub struct StreamCtx {
+    pub conn: Arc<Connection>,
+    pub streams: Arc<ConnStreams>,
+    /// The `stream` namespace (backpressure of stream frames).
+    pub policy: NamespaceConfig,
+    pub stream_id: String,
+    pub cancel: Arc<AtomicBool>,
+    /// Held for the stream's life (the per-server limit).
+    pub _slot: StreamSlot,
 }
 
-impl Sink {
+impl StreamCtx {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
     /// Queues a frame; false once the stream's queue entry is gone.
-    fn push(&self, frame: Bytes) -> bool {
-        let out =
-            self.conn
-                .outbound
-                .push_publication(&self.key, &frame, Instant::now(), &self.policy);
-        out.queued || out.dropped > 0
+    fn push(&self, key: &Arc<str>, frame: Bytes) -> bool {
+        let out = self
+            .conn
+            .outbound
+            .push_publication(key, &frame, Instant::now(), &self.policy);
+        out.queued || out.dropped > 0 || self.conn.outbound.is_subscribed(key)
     }
 
     /// Queues a stream's last frame (`simulation_complete`,
@@ -93,47 +104,40 @@ impl Sink {
     fn push_final(&self, frame: Bytes) {
         self.conn.outbound.push_control(frame);
     }
+
+    /// The stream ended by itself.
+    fn finished(&self, reason: &str) {
+        self.streams.finished(&self.conn, &self.stream_id, reason);
+    }
+
+    fn control(&self, kind: &str, f: serde_json::Map<String, Value>) -> Bytes {
+        self.conn.format.control(kind, f, None)
+    }
 }
 
-pub fn spawn(
-    state: &AppState,
-    conn: Arc<Connection>,
-    stream_id: String,
-    plan: Plan,
-    cancel: Arc<AtomicBool>,
-    slot: StreamSlot,
-) {
-    let key: Arc<str> = Arc::from(queue_key(&stream_id).as_str());
-    let policy = state.config.namespace("stream").clone();
-    let sink = Sink { conn, key, policy };
+pub fn spawn(ctx: StreamCtx, plan: Plan) {
     match plan {
         Plan::Features(p) => {
-            tokio::spawn(features(sink, stream_id, p, cancel, slot));
+            tokio::spawn(features(ctx, p));
         }
         Plan::Simulation(p) => {
-            tokio::task::spawn_blocking(move || simulation(sink, stream_id, p, cancel, slot));
+            tokio::task::spawn_blocking(move || simulation(ctx, p));
         }
     }
 }
 
-async fn features(
-    sink: Sink,
-    stream_id: String,
-    p: FeatureParams,
-    cancel: Arc<AtomicBool>,
-    slot: StreamSlot,
-) {
-    let _slot = slot;
+async fn features(ctx: StreamCtx, p: FeatureParams) {
+    let key: Arc<str> = Arc::from(queue_key(&ctx.stream_id).as_str());
     let Ok(mut sim) = Simulation::new(p.sim.clone()) else {
-        return;
+        return ctx.finished("error");
     };
     let mut ticker = tokio::time::interval(p.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut sequence = 0u64;
     loop {
         ticker.tick().await;
-        if cancel.load(Ordering::Acquire) {
-            break;
+        if ctx.cancelled() {
+            return;
         }
         let n = p.steps_per_update;
         let stepped = tokio::task::spawn_blocking(move || {
@@ -142,19 +146,21 @@ async fn features(
             (sim, f)
         })
         .await;
-        let Ok((s, features)) = stepped else { break };
+        let Ok((s, features)) = stepped else {
+            return ctx.finished("error");
+        };
         sim = s;
-        if cancel.load(Ordering::Acquire) {
-            break;
+        if ctx.cancelled() {
+            return;
         }
         if !sim.is_finite() {
-            sink.push_final(diverged(&stream_id, sim.step_count()));
-            break;
+            ctx.push_final(diverged(&ctx, sim.step_count()));
+            return ctx.finished("diverged");
         }
-        let frame = encode_control(
+        let frame = ctx.control(
             "feature_update",
-            wavecast_protocol::server::fields([
-                ("stream_id", Value::from(stream_id.as_str())),
+            fields([
+                ("stream_id", Value::from(ctx.stream_id.as_str())),
                 ("sequence", Value::from(sequence)),
                 ("step", Value::from(sim.step_count())),
                 (
@@ -163,84 +169,78 @@ async fn features(
                 ),
                 ("timestamp", Value::from(now_rfc3339())),
             ]),
-            None,
         );
-        if !sink.push(frame) && !sink.conn.outbound.is_subscribed(&sink.key) {
-            break;
+        if !ctx.push(&key, frame) {
+            return ctx.finished("connection_gone");
         }
         sequence += 1;
     }
-    // Ended by itself (divergence, connection gone) or by unsubscribe.
-    sink.conn.streams.finished(&stream_id);
 }
 
-fn simulation(
-    sink: Sink,
-    stream_id: String,
-    p: SimulationParams,
-    cancel: Arc<AtomicBool>,
-    slot: StreamSlot,
-) {
-    let _slot = slot;
+/// One `simulation_state` frame.
+fn state_frame(ctx: &StreamCtx, sim: &Simulation, p: &SimulationParams, step: u64, activated_since: usize) -> Bytes {
+    let growth = sim.growth_events();
+    let mut f = fields([
+        ("stream_id", Value::from(ctx.stream_id.as_str())),
+        ("step", Value::from(step)),
+        ("total_steps", Value::from(p.steps)),
+        (
+            "progress",
+            Value::from((step as f64 / p.steps as f64 * 1e4).round() / 1e4),
+        ),
+        (
+            "metrics",
+            serde_json::to_value(sim.features()).unwrap_or(Value::Null),
+        ),
+        (
+            "growth_events",
+            json!({
+                "step": growth.step,
+                "activated": growth.activated,
+                "deactivated": growth.deactivated,
+                "active": growth.active,
+                "activated_since_last_update": activated_since,
+                "cells": growth.cells,
+                "truncated": growth.truncated,
+            }),
+        ),
+        ("timestamp", Value::from(now_rfc3339())),
+    ]);
+    if p.include_field {
+        f.insert("field".into(), field_json(sim));
+    }
+    ctx.control("simulation_state", f)
+}
+
+fn simulation(ctx: StreamCtx, p: SimulationParams) {
     let started = Instant::now();
+    let key: Arc<str> = Arc::from(queue_key(&ctx.stream_id).as_str());
     let Ok(mut sim) = Simulation::new(p.sim.clone()) else {
-        return;
+        return ctx.finished("error");
     };
     let mut activated_since = 0usize;
     for step in 1..=p.steps {
-        if cancel.load(Ordering::Acquire) {
+        if ctx.cancelled() {
             return;
         }
         sim.step();
         activated_since += sim.growth_events().activated;
         if step % p.update_every == 0 || step == p.steps {
             if !sim.is_finite() {
-                sink.push_final(diverged(&stream_id, step));
-                sink.conn.streams.finished(&stream_id);
-                return;
+                ctx.push_final(diverged(&ctx, step));
+                return ctx.finished("diverged");
             }
-            let growth = sim.growth_events();
-            let mut f = wavecast_protocol::server::fields([
-                ("stream_id", Value::from(stream_id.as_str())),
-                ("step", Value::from(step)),
-                ("total_steps", Value::from(p.steps)),
-                (
-                    "progress",
-                    Value::from((step as f64 / p.steps as f64 * 1e4).round() / 1e4),
-                ),
-                (
-                    "metrics",
-                    serde_json::to_value(sim.features()).unwrap_or(Value::Null),
-                ),
-                (
-                    "growth_events",
-                    json!({
-                        "step": growth.step,
-                        "activated": growth.activated,
-                        "deactivated": growth.deactivated,
-                        "active": growth.active,
-                        "activated_since_last_update": activated_since,
-                        "cells": growth.cells,
-                        "truncated": growth.truncated,
-                    }),
-                ),
-                ("timestamp", Value::from(now_rfc3339())),
-            ]);
-            if p.include_field {
-                f.insert("field".into(), field_json(&sim));
-            }
+            let frame = state_frame(&ctx, &sim, &p, step, activated_since);
             activated_since = 0;
-            if !sink.push(encode_control("simulation_state", f, None))
-                && !sink.conn.outbound.is_subscribed(&sink.key)
-            {
-                return;
+            if !ctx.push(&key, frame) {
+                return ctx.finished("connection_gone");
             }
         }
     }
-    let frame = encode_control(
+    let frame = ctx.control(
         "simulation_complete",
-        wavecast_protocol::server::fields([
-            ("stream_id", Value::from(stream_id.as_str())),
+        fields([
+            ("stream_id", Value::from(ctx.stream_id.as_str())),
             ("steps", Value::from(p.steps)),
             (
                 "metrics",
@@ -252,8 +252,7 @@ fn simulation(
             ),
             ("timestamp", Value::from(now_rfc3339())),
         ]),
-        None,
     );
-    sink.push_final(frame);
-    sink.conn.streams.finished(&stream_id);
+    ctx.push_final(frame);
+    ctx.finished("complete");
 }

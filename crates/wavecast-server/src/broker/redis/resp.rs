@@ -1,9 +1,11 @@
 //! A minimal RESP2 client: command encoding, an incremental reply parser,
-//! and a connection that sends commands and reads replies. Just what the
-//! redis engine needs (scripts, streams, hashes, pub/sub); no pooling,
-//! no cluster, no TLS.
+//! and a connection that sends commands and reads replies (with AUTH and
+//! SELECT from the URL). Just what the redis broker needs (scripts,
+//! streams, hashes, pub/sub); no cluster.
 
 use bytes::{Buf, BytesMut};
+
+use super::addr::RedisAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -51,6 +53,8 @@ impl Value {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RespError {
     Io(String),
+    /// No reply in time: the command may or may not have run.
+    Timeout,
     /// Redis answered with an error reply.
     Server(String),
     Protocol(String),
@@ -60,6 +64,7 @@ impl std::fmt::Display for RespError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RespError::Io(e) => write!(f, "redis I/O: {e}"),
+            RespError::Timeout => f.write_str("redis command timeout"),
             RespError::Server(e) => write!(f, "redis error: {e}"),
             RespError::Protocol(e) => write!(f, "redis protocol: {e}"),
         }
@@ -159,16 +164,10 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects to `redis://host:port[/db]`.
-    pub async fn connect(url: &str) -> Result<Conn, RespError> {
-        let rest = url.strip_prefix("redis://").ok_or_else(|| {
-            RespError::Protocol(format!("redis_url {url:?} must start with redis://"))
-        })?;
-        let (hostport, db) = match rest.split_once('/') {
-            Some((h, d)) => (h, d.parse::<u32>().ok()),
-            None => (rest, None),
-        };
-        let stream = TcpStream::connect(hostport)
+    /// Connects, authenticates and selects the database of `addr`.
+    pub async fn connect(addr: &RedisAddr) -> Result<Conn, RespError> {
+        let hostport = format!("{}:{}", addr.host, addr.port);
+        let stream = TcpStream::connect(&hostport)
             .await
             .map_err(|e| RespError::Io(format!("connect {hostport}: {e}")))?;
         let _ = stream.set_nodelay(true);
@@ -177,10 +176,23 @@ impl Conn {
             buf: BytesMut::with_capacity(4096),
             out: Vec::new(),
         };
-        if let Some(db) = db.filter(|d| *d != 0) {
-            c.cmd(&[b"SELECT", db.to_string().as_bytes()]).await?;
+        if let Some(pass) = &addr.password {
+            let reply = match &addr.username {
+                Some(user) => c.cmd(&[b"AUTH", user.as_bytes(), pass.as_bytes()]).await,
+                None => c.cmd(&[b"AUTH", pass.as_bytes()]).await,
+            };
+            // Never echo what Redis said about the password.
+            reply.map_err(|_| RespError::Server("AUTH refused: check the user and password".into()))?;
+        }
+        if addr.db != 0 {
+            c.cmd(&[b"SELECT", addr.db.to_string().as_bytes()]).await?;
         }
         Ok(c)
+    }
+
+    /// Splits the connection into its socket and what was read ahead.
+    pub fn into_parts(self) -> (TcpStream, BytesMut) {
+        (self.stream, self.buf)
     }
 
     /// Sends a command without reading the reply.

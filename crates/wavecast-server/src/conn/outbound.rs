@@ -1,17 +1,23 @@
 //! One connection's bounded outbound queue and its backpressure strategies.
 //!
-//! Publishers (the hub, HTTP handlers) push shared, already-encoded frames
+//! Publishers (the hub, handlers, HTTP) push shared, already-encoded frames
 //! under a short per-connection lock; the connection's single writer pops
 //! them in batches. Nobody holds this lock across a socket write.
 //!
-//! Limits (`max_queue_messages`, `max_queue_bytes`) and the strategy come
-//! from the namespace of the publication being pushed. Control frames
-//! (replies, heartbeats) are never dropped. Every dropped publication is
-//! counted per channel, and the client is told with one `dropped` frame
-//! before the next frame it receives on that channel (or as soon as the
-//! queue drains).
+//! Limits:
+//! - per namespace (`max_queue_messages`, `max_queue_bytes`) with its
+//!   backpressure strategy, for publications;
+//! - per connection, every queued byte (control frames included) counts
+//!   against `limits.max_connection_queue_bytes`, and at most
+//!   [`MAX_QUEUED_CONTROL`] control frames may wait. Past either, the
+//!   connection is closed with 4008 "slow consumer".
+//!
+//! Control frames (replies, heartbeats) are never dropped. Every dropped
+//! publication is counted per channel, and the client is told with one
+//! `dropped` frame before the next frame it receives on that channel (or as
+//! soon as the queue drains).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,9 +25,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use wavecast_protocol::server::encode_dropped;
 use wavecast_protocol::CloseCode;
 
+use super::subs::{SubStats, SubTable};
 use crate::config::{Backpressure, NamespaceConfig};
 
 /// Control frames (replies, heartbeats, personal messages) that may wait in
@@ -35,7 +41,10 @@ struct Queued {
     bytes: Bytes,
     /// The channel of a publication; `None` for control frames.
     channel: Option<Arc<str>>,
+    /// When the publication was accepted, for the latency histogram.
     published_at: Option<Instant>,
+    /// A history page: while one is queued, no other page is read.
+    history: bool,
 }
 
 /// A frame handed to the writer.
@@ -65,39 +74,45 @@ pub struct CloseRequest {
     pub flush: bool,
 }
 
-/// Per-subscription accounting, reported in the audit log.
-#[derive(Debug, Clone, Copy)]
-pub struct SubStats {
-    pub since: Instant,
-    /// Publications of this channel handed to the writer.
-    pub sent: u64,
-    /// Publications of this channel dropped by backpressure.
-    pub dropped: u64,
-    /// Drops not yet announced to the client.
-    pending_dropped: u64,
-}
-
 #[derive(Default)]
 struct State {
     frames: VecDeque<Queued>,
     bytes: usize,
     publications: usize,
-    subs: HashMap<Arc<str>, SubStats>,
-    /// Number of subscriptions with `pending_dropped > 0`.
+    subs: SubTable,
+    /// Number of subscriptions with drops not yet announced.
     pending_notices: usize,
     dropped_total: u64,
     close: Option<CloseRequest>,
+    history_queued: bool,
 }
 
 /// The outbound side of one connection.
-#[derive(Default)]
 pub struct Outbound {
     state: Mutex<State>,
     waker: AtomicWaker,
     closing: AtomicBool,
+    /// Bytes this queue may hold in all (control frames included).
+    budget: usize,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound::new(usize::MAX)
+    }
 }
 
 impl Outbound {
+    /// A queue that may hold up to `budget` bytes.
+    pub fn new(budget: usize) -> Outbound {
+        Outbound {
+            state: Mutex::new(State::default()),
+            waker: AtomicWaker::new(),
+            closing: AtomicBool::new(false),
+            budget,
+        }
+    }
+
     /// Registers the writer task to be woken when frames arrive.
     pub fn register(&self, waker: &std::task::Waker) {
         self.waker.register(waker);
@@ -105,24 +120,11 @@ impl Outbound {
 
     /// Adds a subscription; false if it already existed.
     pub fn add_sub(&self, channel: Arc<str>) -> bool {
-        let mut st = self.state.lock();
-        if st.subs.contains_key(&channel) {
-            return false;
-        }
-        st.subs.insert(
-            channel,
-            SubStats {
-                since: Instant::now(),
-                sent: 0,
-                dropped: 0,
-                pending_dropped: 0,
-            },
-        );
-        true
+        self.state.lock().subs.insert(channel)
     }
 
     pub fn is_subscribed(&self, channel: &str) -> bool {
-        self.state.lock().subs.contains_key(channel)
+        self.state.lock().subs.contains(channel)
     }
 
     pub fn subscription_count(&self) -> usize {
@@ -156,12 +158,12 @@ impl Outbound {
     pub fn take_subs(&self) -> Vec<(Arc<str>, SubStats)> {
         let mut st = self.state.lock();
         st.pending_notices = 0;
-        st.subs.drain().collect()
+        st.subs.drain()
     }
 
     /// The channels this connection is subscribed to.
     pub fn channels(&self) -> Vec<Arc<str>> {
-        self.state.lock().subs.keys().cloned().collect()
+        self.state.lock().subs.keys()
     }
 
     /// Total publications dropped on this connection.
@@ -175,31 +177,41 @@ impl Outbound {
         (st.frames.len(), st.bytes)
     }
 
+    /// Whether a history page is still waiting to be written.
+    pub fn history_queued(&self) -> bool {
+        self.state.lock().history_queued
+    }
+
     /// Queues a control frame (never dropped; see [`MAX_QUEUED_CONTROL`]).
     pub fn push_control(&self, bytes: Bytes) {
+        self.push_control_frame(bytes, false);
+    }
+
+    /// Queues a history page: a control frame that marks a page in flight.
+    pub fn push_history(&self, bytes: Bytes) {
+        self.push_control_frame(bytes, true);
+    }
+
+    fn push_control_frame(&self, bytes: Bytes, history: bool) {
         {
             let mut st = self.state.lock();
             if st.close.is_some() {
                 return;
             }
-            if st.frames.len() - st.publications >= MAX_QUEUED_CONTROL {
-                st.close = Some(CloseRequest {
-                    code: CloseCode::SlowConsumer,
-                    flush: false,
-                });
-                st.frames.clear();
-                st.bytes = 0;
-                st.publications = 0;
-                self.closing.store(true, Ordering::Release);
+            let over_count = st.frames.len() - st.publications >= MAX_QUEUED_CONTROL;
+            if over_count || st.bytes + bytes.len() > self.budget {
+                self.close_locked(&mut st, CloseCode::SlowConsumer, false);
                 drop(st);
                 self.waker.wake();
                 return;
             }
             st.bytes += bytes.len();
+            st.history_queued |= history;
             st.frames.push_back(Queued {
                 bytes,
                 channel: None,
                 published_at: None,
+                history,
             });
         }
         self.waker.wake();
@@ -217,45 +229,24 @@ impl Outbound {
         let mut out = PushOutcome::default();
         {
             let mut st = self.state.lock();
-            if st.close.is_some() || !st.subs.contains_key(channel) {
+            if st.close.is_some() || !st.subs.contains(channel) {
                 return out;
             }
-            let len = bytes.len();
-            while st.publications + 1 > policy.max_queue_messages
-                || (st.bytes + len > policy.max_queue_bytes && st.publications > 0)
-            {
-                let freed = match policy.backpressure {
-                    Backpressure::DropNewest => false,
-                    Backpressure::Disconnect => {
-                        st.close = Some(CloseRequest {
-                            code: CloseCode::SlowConsumer,
-                            flush: false,
-                        });
-                        self.closing.store(true, Ordering::Release);
-                        st.count_drop(channel);
-                        out.dropped += 1;
-                        out.disconnected = true;
-                        drop(st);
-                        self.waker.wake();
-                        return out;
-                    }
-                    Backpressure::DropOldest => st.evict_oldest(&mut out),
-                    Backpressure::Sample => {
-                        st.thin(policy.sample_every, &mut out) || st.evict_oldest(&mut out)
-                    }
-                };
-                if !freed {
-                    st.count_drop(channel);
-                    out.dropped += 1;
-                    return out;
-                }
+            if !self.make_room(&mut st, channel, bytes.len(), policy, &mut out) {
+                return out;
             }
-            st.bytes += len;
+            if out.disconnected {
+                drop(st);
+                self.waker.wake();
+                return out;
+            }
+            st.bytes += bytes.len();
             st.publications += 1;
             st.frames.push_back(Queued {
                 bytes: bytes.clone(),
                 channel: Some(channel.clone()),
                 published_at: Some(published_at),
+                history: false,
             });
             out.queued = true;
         }
@@ -263,9 +254,56 @@ impl Outbound {
         out
     }
 
+    /// Applies the strategy until `len` more bytes fit. False when the new
+    /// publication is dropped instead (drop_newest, or nothing to evict).
+    fn make_room(
+        &self,
+        st: &mut State,
+        channel: &Arc<str>,
+        len: usize,
+        policy: &NamespaceConfig,
+        out: &mut PushOutcome,
+    ) -> bool {
+        let full = |st: &State| {
+            st.publications + 1 > policy.max_queue_messages
+                || (st.bytes + len > policy.max_queue_bytes.min(self.budget) && st.publications > 0)
+        };
+        while full(st) {
+            let freed = match policy.backpressure {
+                Backpressure::DropNewest => false,
+                Backpressure::Disconnect => {
+                    st.count_drop(channel);
+                    out.dropped += 1;
+                    out.disconnected = true;
+                    self.close_locked(st, CloseCode::SlowConsumer, false);
+                    return true;
+                }
+                Backpressure::DropOldest => st.evict_oldest(out),
+                Backpressure::Sample => st.thin(policy.sample_every, out) || st.evict_oldest(out),
+            };
+            if !freed {
+                st.count_drop(channel);
+                out.dropped += 1;
+                return false;
+            }
+        }
+        if st.bytes + len > self.budget {
+            // Control frames alone fill the budget: the client is not reading.
+            self.close_locked(st, CloseCode::SlowConsumer, false);
+            out.disconnected = true;
+        }
+        true
+    }
+
     /// Moves frames to `out` until about `max_bytes` are taken, inserting
-    /// `dropped` notices where due.
-    pub fn pop_batch(&self, out: &mut VecDeque<Outgoing>, max_frames: usize, max_bytes: usize) {
+    /// `dropped` notices (built by `notice`) where due.
+    pub fn pop_batch(
+        &self,
+        out: &mut VecDeque<Outgoing>,
+        max_frames: usize,
+        max_bytes: usize,
+        notice: impl Fn(&str, u64) -> Bytes,
+    ) {
         let mut st = self.state.lock();
         let st = &mut *st;
         let mut taken = 0;
@@ -275,12 +313,15 @@ impl Outbound {
             };
             st.bytes -= f.bytes.len();
             taken += f.bytes.len();
+            if f.history {
+                st.history_queued = st.frames.iter().any(|q| q.history);
+            }
             if let Some(ch) = &f.channel {
                 st.publications -= 1;
                 if let Some(sub) = st.subs.get_mut(ch) {
                     if sub.pending_dropped > 0 {
                         out.push_back(Outgoing {
-                            bytes: encode_dropped(ch, sub.pending_dropped),
+                            bytes: notice(ch, sub.pending_dropped),
                             published_at: None,
                         });
                         sub.pending_dropped = 0;
@@ -298,7 +339,7 @@ impl Outbound {
             for (ch, sub) in st.subs.iter_mut() {
                 if sub.pending_dropped > 0 {
                     out.push_back(Outgoing {
-                        bytes: encode_dropped(ch, sub.pending_dropped),
+                        bytes: notice(ch, sub.pending_dropped),
                         published_at: None,
                     });
                     sub.pending_dropped = 0;
@@ -315,15 +356,23 @@ impl Outbound {
             if st.close.is_some() {
                 return;
             }
-            st.close = Some(CloseRequest { code, flush });
-            if !flush {
-                st.frames.clear();
-                st.bytes = 0;
-                st.publications = 0;
-            }
+            self.close_locked(&mut st, code, flush);
+        }
+        self.waker.wake();
+    }
+
+    fn close_locked(&self, st: &mut State, code: CloseCode, flush: bool) {
+        if st.close.is_some() {
+            return;
+        }
+        st.close = Some(CloseRequest { code, flush });
+        if !flush {
+            st.frames.clear();
+            st.bytes = 0;
+            st.publications = 0;
+            st.history_queued = false;
         }
         self.closing.store(true, Ordering::Release);
-        self.waker.wake();
     }
 
     /// The pending close request, if any (cheap when there is none).
@@ -379,11 +428,11 @@ impl State {
         let mut seen_from_end = 0usize;
         let mut removed: Vec<Arc<str>> = Vec::new();
         let mut bytes = 0;
-        let mut kept = VecDeque::with_capacity(self.frames.len() / n + 8);
+        let mut kept = VecDeque::with_capacity(self.frames.len() / n.max(1) + 8);
         while let Some(f) = self.frames.pop_back() {
             match &f.channel {
                 Some(ch) => {
-                    let keep = seen_from_end.is_multiple_of(n);
+                    let keep = seen_from_end.is_multiple_of(n.max(1));
                     seen_from_end += 1;
                     if keep {
                         kept.push_front(f);
@@ -418,9 +467,13 @@ mod tests {
         }
     }
 
+    fn notice(ch: &str, n: u64) -> Bytes {
+        Bytes::from(format!("dropped {ch} {n}"))
+    }
+
     fn drain(q: &Outbound) -> Vec<String> {
         let mut out = VecDeque::new();
-        q.pop_batch(&mut out, usize::MAX, usize::MAX);
+        q.pop_batch(&mut out, usize::MAX, usize::MAX, notice);
         out.into_iter()
             .map(|o| String::from_utf8(o.bytes.to_vec()).unwrap())
             .collect()
@@ -443,7 +496,7 @@ mod tests {
         let p = policy(Backpressure::DropOldest, 3);
         assert_eq!(fill(&q, &ch, 5, &p), 2);
         let got = drain(&q);
-        assert!(got[0].contains("\"dropped\"") && got[0].contains("\"count\":2"));
+        assert_eq!(got[0], "dropped a 2");
         assert_eq!(&got[1..], ["m2", "m3", "m4"]);
         assert!(q.is_empty());
     }
@@ -457,7 +510,7 @@ mod tests {
         let got = drain(&q);
         // The notice comes before the next frame the client gets on the
         // channel, which for drop_newest is the oldest queued one.
-        assert!(got[0].contains("\"count\":2"));
+        assert_eq!(got[0], "dropped a 2");
         assert_eq!(&got[1..], ["m0", "m1", "m2"]);
     }
 
@@ -499,5 +552,29 @@ mod tests {
         q.remove_sub("a");
         assert_eq!(drain(&q), ["ctl"]);
         assert_eq!(q.depth(), (0, 0));
+    }
+
+    #[test]
+    fn control_bytes_count_against_the_budget() {
+        let q = Outbound::new(100);
+        for _ in 0..3 {
+            q.push_control(Bytes::from(vec![b'x'; 30]));
+        }
+        assert_eq!(q.close_request(), None);
+        q.push_control(Bytes::from(vec![b'x'; 30]));
+        assert_eq!(
+            q.close_request().map(|c| c.code),
+            Some(CloseCode::SlowConsumer)
+        );
+        assert_eq!(q.depth(), (0, 0), "a non-flushing close frees the queue");
+    }
+
+    #[test]
+    fn a_history_page_is_in_flight_until_popped() {
+        let q = Outbound::default();
+        q.push_history(Bytes::from_static(b"page"));
+        assert!(q.history_queued());
+        assert_eq!(drain(&q), ["page"]);
+        assert!(!q.history_queued());
     }
 }

@@ -1,15 +1,77 @@
-//! Encoding of server → client frames.
+//! Server → client messages: the [`Publication`] model and the native
+//! JSON encoding of every server frame.
 //!
 //! Publications are encoded by hand into one shared [`Bytes`] buffer, once
-//! per publication, whatever the number of subscribers. Control frames are
-//! rare and go through serde_json. Every frame starts with its `type`.
+//! per publication, whatever the number of subscribers; their `data` is the
+//! JSON text that was published, copied verbatim and never re-parsed.
+//! Control frames are rare and go through serde_json. Every frame starts
+//! with its `type`.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::client::RequestId;
 use crate::codes::ErrorCode;
-use crate::time::now_rfc3339;
+use crate::time::{format_millis, now_rfc3339};
+use crate::to_server::RequestId;
+
+/// One publication, as it travels from a broker through history to every
+/// subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub channel: String,
+    /// The event type (`publication` unless the publisher named one).
+    pub event: String,
+    /// The `data`: valid JSON text, exactly as published.
+    pub data: Bytes,
+    /// The offset in the channel's history; 0 when its namespace keeps none.
+    pub offset: u64,
+    /// When it was accepted, in ms since the Unix epoch.
+    pub ts_ms: u64,
+}
+
+impl Publication {
+    /// The offset, when the channel keeps history.
+    pub fn offset(&self) -> Option<u64> {
+        (self.offset > 0).then_some(self.offset)
+    }
+
+    /// The native JSON frame of this publication.
+    pub fn to_json(&self) -> Bytes {
+        Bytes::from(self.json_text())
+    }
+
+    /// The native JSON frame as text (for embedding in pages and exports).
+    pub fn json_text(&self) -> String {
+        let data = std::str::from_utf8(&self.data).unwrap_or("null");
+        let (mut head, tail) = publication_parts(
+            &self.event,
+            &self.channel,
+            data,
+            self.offset > 0,
+            &format_millis(self.ts_ms),
+        );
+        if self.offset > 0 {
+            head.push_str(&self.offset.to_string());
+        }
+        head.push_str(&tail);
+        head
+    }
+}
+
+/// `[p1, p2, …]`: publications as a JSON array of native frames, written
+/// without re-parsing their data.
+pub fn publications_array(pubs: &[Publication]) -> String {
+    let mut out = String::with_capacity(2 + pubs.iter().map(|p| p.data.len() + 96).sum::<usize>());
+    out.push('[');
+    for (i, p) in pubs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&p.json_text());
+    }
+    out.push(']');
+    out
+}
 
 /// The default event type of a publication.
 pub const DEFAULT_EVENT_TYPE: &str = "publication";

@@ -1,9 +1,14 @@
-//! Parsing of client → server frames.
+//! Client → server messages: parsing (for the server) in two steps, and
+//! typed encoding (for clients).
 //!
 //! A frame is one JSON object with a snake_case `type`. It may carry `id`
 //! (or `correlation_id`), a string or number that the reply echoes under
-//! the same key. Parsing never panics: every malformed input maps to an
-//! [`ErrorCode`] and a message that names the offending field.
+//! the same key. [`parse_envelope`] reads the envelope (type, id, the other
+//! fields); [`parse_request`] turns an envelope of the channel protocol into
+//! a typed [`ClientRequest`]. Dialects (other wire shapes) produce the same
+//! [`Envelope`], so every endpoint handler sees one model. Parsing never
+//! panics: every malformed input maps to an [`ErrorCode`] and a message
+//! that names the offending field.
 
 use serde_json::{Map, Value};
 
@@ -108,7 +113,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ParseError {
             code,
             message: message.into(),
@@ -118,16 +123,43 @@ impl ParseError {
     }
 }
 
-/// Parses one text frame.
-pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
+/// A client frame before its fields are interpreted: the message type,
+/// the request id, and every other field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub kind: String,
+    pub id: Option<RequestId>,
+    pub fields: Map<String, Value>,
+}
+
+impl Envelope {
+    /// A [`ParseError`] about this envelope (keeps its id and type).
+    pub fn error(&self, code: ErrorCode, message: impl Into<String>) -> ParseError {
+        ParseError {
+            code,
+            message: message.into(),
+            id: self.id.clone(),
+            kind: Some(self.kind.clone()),
+        }
+    }
+}
+
+/// Reads the envelope of one text frame: a JSON object with a string
+/// `type` and an optional `id`/`correlation_id`.
+pub fn parse_envelope(text: &str) -> Result<Envelope, ParseError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ParseError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?;
-    let Value::Object(mut obj) = value else {
+    let Value::Object(obj) = value else {
         return Err(ParseError::new(
             ErrorCode::InvalidJson,
             "a frame must be a JSON object",
         ));
     };
+    envelope_of(obj)
+}
+
+/// Splits a JSON object into its envelope.
+pub fn envelope_of(mut obj: Map<String, Value>) -> Result<Envelope, ParseError> {
     let id = take_id(&mut obj)?;
     let with_id = |mut e: ParseError| {
         e.id = id.clone();
@@ -148,11 +180,33 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
             )))
         }
     };
-    let request = parse_request(&kind, &mut obj).map_err(|mut e| {
-        e.kind = Some(kind.clone());
-        with_id(e)
-    })?;
-    Ok(ClientMessage { id, request })
+    Ok(Envelope {
+        kind,
+        id,
+        fields: obj,
+    })
+}
+
+/// Parses one text frame of the channel protocol.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
+    parse_request(parse_envelope(text)?)
+}
+
+/// Interprets an envelope as a request of the channel protocol.
+pub fn parse_request(env: Envelope) -> Result<ClientMessage, ParseError> {
+    let Envelope {
+        kind,
+        id,
+        mut fields,
+    } = env;
+    match request_of(&kind, &mut fields) {
+        Ok(request) => Ok(ClientMessage { id, request }),
+        Err(mut e) => {
+            e.kind = Some(kind);
+            e.id = id;
+            Err(e)
+        }
+    }
 }
 
 fn take_id(obj: &mut Map<String, Value>) -> Result<Option<RequestId>, ParseError> {
@@ -173,7 +227,7 @@ fn take_id(obj: &mut Map<String, Value>) -> Result<Option<RequestId>, ParseError
     }
 }
 
-fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientRequest, ParseError> {
+fn request_of(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientRequest, ParseError> {
     Ok(match kind {
         "init" => ClientRequest::Init {
             protocol_version: optional_string(obj, "protocol_version")?,
@@ -183,75 +237,12 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
             let options = subscribe_options(obj, &channels)?;
             ClientRequest::Subscribe { channels, options }
         }
-        "history" => {
-            let channel = optional_string(obj, "channel")?.ok_or_else(|| {
-                ParseError::new(ErrorCode::InvalidField, "\"channel\" is required")
-            })?;
-            check_channel(&channel)?;
-            ClientRequest::History {
-                channel,
-                since: optional_u64(obj, "since")?,
-                limit: optional_u64(obj, "limit")?.map(|l| l as usize),
-            }
-        }
+        "history" => history_request(obj)?,
         "unsubscribe" => ClientRequest::Unsubscribe {
             channels: channel_list(obj)?,
         },
-        "publish" => {
-            let channel = optional_string(obj, "channel")?.ok_or_else(|| {
-                ParseError::new(ErrorCode::InvalidField, "\"channel\" is required")
-            })?;
-            check_channel(&channel)?;
-            let event = optional_string(obj, "event")?;
-            if let Some(ev) = &event {
-                validate_event_type(ev).map_err(|m| ParseError::new(ErrorCode::InvalidField, m))?;
-            }
-            let data = obj
-                .remove("data")
-                .ok_or_else(|| ParseError::new(ErrorCode::InvalidField, "\"data\" is required"))?;
-            ClientRequest::Publish {
-                channel,
-                event,
-                data,
-            }
-        }
-        "auth" => {
-            let timestamp = match obj.remove("timestamp") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
-                    ParseError::new(
-                        ErrorCode::InvalidField,
-                        "\"timestamp\" must be ms since the epoch",
-                    )
-                })?),
-                Some(Value::String(s)) => Some(s.parse::<u64>().map_err(|_| {
-                    ParseError::new(
-                        ErrorCode::InvalidField,
-                        "\"timestamp\" must be ms since the epoch",
-                    )
-                })?),
-                Some(_) => {
-                    return Err(ParseError::new(
-                        ErrorCode::InvalidField,
-                        "\"timestamp\" must be ms since the epoch",
-                    ))
-                }
-            };
-            let req = AuthRequest {
-                api_key: optional_string(obj, "api_key")?,
-                key_id: optional_string(obj, "key_id")?,
-                timestamp,
-                signature: optional_string(obj, "signature")?,
-                token: optional_string(obj, "token")?,
-            };
-            if req.api_key.is_none() && req.key_id.is_none() && req.token.is_none() {
-                return Err(ParseError::new(
-                    ErrorCode::InvalidField,
-                    "auth needs \"api_key\", \"key_id\" or \"token\"",
-                ));
-            }
-            ClientRequest::Auth(req)
-        }
+        "publish" => publish_request(obj)?,
+        "auth" => ClientRequest::Auth(auth_request(obj)?),
         "refresh" => ClientRequest::Refresh {
             token: optional_string(obj, "token")?
                 .ok_or_else(|| ParseError::new(ErrorCode::InvalidField, "\"token\" is required"))?,
@@ -267,6 +258,66 @@ fn parse_request(kind: &str, obj: &mut Map<String, Value>) -> Result<ClientReque
             ));
         }
     })
+}
+
+fn required_channel(obj: &mut Map<String, Value>) -> Result<String, ParseError> {
+    let channel = optional_string(obj, "channel")?
+        .ok_or_else(|| ParseError::new(ErrorCode::InvalidField, "\"channel\" is required"))?;
+    check_channel(&channel)?;
+    Ok(channel)
+}
+
+fn history_request(obj: &mut Map<String, Value>) -> Result<ClientRequest, ParseError> {
+    Ok(ClientRequest::History {
+        channel: required_channel(obj)?,
+        since: optional_u64(obj, "since")?,
+        limit: optional_u64(obj, "limit")?.map(|l| l as usize),
+    })
+}
+
+fn publish_request(obj: &mut Map<String, Value>) -> Result<ClientRequest, ParseError> {
+    let channel = required_channel(obj)?;
+    let event = optional_string(obj, "event")?;
+    if let Some(ev) = &event {
+        validate_event_type(ev).map_err(|m| ParseError::new(ErrorCode::InvalidField, m))?;
+    }
+    let data = obj
+        .remove("data")
+        .ok_or_else(|| ParseError::new(ErrorCode::InvalidField, "\"data\" is required"))?;
+    Ok(ClientRequest::Publish {
+        channel,
+        event,
+        data,
+    })
+}
+
+fn auth_request(obj: &mut Map<String, Value>) -> Result<AuthRequest, ParseError> {
+    let bad_ts = || {
+        ParseError::new(
+            ErrorCode::InvalidField,
+            "\"timestamp\" must be ms since the epoch",
+        )
+    };
+    let timestamp = match obj.remove("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(bad_ts)?),
+        Some(Value::String(s)) => Some(s.parse::<u64>().map_err(|_| bad_ts())?),
+        Some(_) => return Err(bad_ts()),
+    };
+    let req = AuthRequest {
+        api_key: optional_string(obj, "api_key")?,
+        key_id: optional_string(obj, "key_id")?,
+        timestamp,
+        signature: optional_string(obj, "signature")?,
+        token: optional_string(obj, "token")?,
+    };
+    if req.api_key.is_none() && req.key_id.is_none() && req.token.is_none() {
+        return Err(ParseError::new(
+            ErrorCode::InvalidField,
+            "auth needs \"api_key\", \"key_id\" or \"token\"",
+        ));
+    }
+    Ok(req)
 }
 
 fn optional_string(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ParseError> {

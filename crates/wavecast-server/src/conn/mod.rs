@@ -1,0 +1,99 @@
+//! The handle of one live connection, shared by its session task, the hub
+//! and the HTTP API: its identity, its wire [`format::Format`], its bounded
+//! [`outbound::Outbound`] queue and its counters.
+//!
+//! This module sits below the hub: the hub pushes into connections it
+//! knows only through this handle, and never touches a socket. Replies
+//! are encoded here in the connection's format, so every reply, whatever
+//! produced it, is spoken in the connection's dialect.
+
+pub mod format;
+pub mod outbound;
+pub mod subs;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use wavecast_protocol::to_server::RequestId;
+use wavecast_protocol::{CloseCode, ErrorCode};
+
+use crate::auth::Principal;
+use format::Format;
+use outbound::Outbound;
+
+/// A live connection.
+pub struct Connection {
+    /// The public connection id (a random UUID v4).
+    pub id: Arc<str>,
+    /// A process-unique number, used as the hub's subscriber key.
+    pub key: u64,
+    pub remote: SocketAddr,
+    /// Who the connection is; set at upgrade or by `auth` / `refresh`.
+    pub principal: parking_lot::RwLock<Principal>,
+    pub connected_at: Instant,
+    /// How frames are encoded for this connection.
+    pub format: Format,
+    pub outbound: Outbound,
+    /// Frames received from the client.
+    pub packets_received: AtomicU64,
+    /// Frames written to the client.
+    pub packets_sent: AtomicU64,
+    /// Socket writes (system calls) made for this connection.
+    pub socket_writes: AtomicU64,
+}
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+impl Connection {
+    /// A new connection whose queue may hold `queue_budget` bytes.
+    pub fn new(
+        id: String,
+        remote: SocketAddr,
+        principal: Principal,
+        format: Format,
+        queue_budget: usize,
+    ) -> Connection {
+        Connection {
+            id: id.into(),
+            key: NEXT_KEY.fetch_add(1, Relaxed),
+            remote,
+            principal: parking_lot::RwLock::new(principal),
+            connected_at: Instant::now(),
+            format,
+            outbound: Outbound::new(queue_budget),
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            socket_writes: AtomicU64::new(0),
+        }
+    }
+
+    /// The user id, if authenticated.
+    pub fn user_id(&self) -> Option<String> {
+        self.principal.read().user_id.clone()
+    }
+
+    /// Queues a control frame of type `kind`, in this connection's format.
+    pub fn send(&self, kind: &str, fields: Map<String, Value>, id: Option<&RequestId>) {
+        self.outbound
+            .push_control(self.format.control(kind, fields, id));
+    }
+
+    /// Queues an `error` frame.
+    pub fn send_error(&self, code: ErrorCode, message: &str, id: Option<&RequestId>) {
+        self.outbound
+            .push_control(self.format.error(code, message, id));
+    }
+
+    /// Asks the session to close with `code`, after writing what is queued
+    /// when `flush` is set.
+    pub fn close(&self, code: CloseCode, flush: bool) {
+        self.outbound.request_close(code, flush);
+    }
+
+    pub fn count_received(&self) {
+        self.packets_received.fetch_add(1, Relaxed);
+    }
+}
