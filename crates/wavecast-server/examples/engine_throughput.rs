@@ -42,7 +42,12 @@ async fn run(label: &str, mut cfg: Config, n: usize, size: usize, tasks: usize) 
             for _ in 0..per {
                 if state
                     .hub
-                    .publish(&channel, "publication", bytes::Bytes::from(data.clone()), None)
+                    .publish(
+                        &channel,
+                        "publication",
+                        bytes::Bytes::from(data.clone()),
+                        None,
+                    )
                     .await
                     .is_err()
                 {

@@ -96,7 +96,12 @@ impl AuthVia {
 }
 
 /// Credentials were accepted.
-pub fn auth_success(connection_id: Option<&str>, remote: SocketAddr, user: Option<&str>, via: AuthVia) {
+pub fn auth_success(
+    connection_id: Option<&str>,
+    remote: SocketAddr,
+    user: Option<&str>,
+    via: AuthVia,
+) {
     tracing::info!(
         target: TARGET,
         event = "auth_success",

@@ -119,7 +119,12 @@ impl Server {
 }
 
 /// One HTTP connection (until it upgrades or closes).
-async fn serve_http(state: Arc<AppState>, router: axum::Router, stream: TcpStream, remote: SocketAddr) {
+async fn serve_http(
+    state: Arc<AppState>,
+    router: axum::Router,
+    stream: TcpStream,
+    remote: SocketAddr,
+) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(remote));
@@ -171,7 +176,10 @@ fn spawn_sweeper(state: &Arc<AppState>) {
             let gone = tokio::task::spawn_blocking(move || hub.sweep_history())
                 .await
                 .unwrap_or(0);
-            state.metrics.history_channels.set(state.hub.history_channels() as i64);
+            state
+                .metrics
+                .history_channels
+                .set(state.hub.history_channels() as i64);
             if gone > 0 {
                 tracing::debug!(gone, "idle history logs dropped");
             }

@@ -248,7 +248,8 @@ async fn listen_only_clients_stay_connected_by_answering_pings() {
     // A raw client that answers protocol pings, as RFC 6455 clients do,
     // and sends nothing else: pongs alone keep it alive.
     let mut c = srv.raw("/ws").await;
-    c.send_text(r#"{"type":"subscribe","channel":"quiet"}"#).await;
+    c.send_text(r#"{"type":"subscribe","channel":"quiet"}"#)
+        .await;
     let mut pings = 0;
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_millis(1200) {
@@ -264,7 +265,10 @@ async fn listen_only_clients_stay_connected_by_answering_pings() {
     assert!(pings >= 8, "the server sent {pings} pings in 1.2 s");
     srv.publish("quiet", json!("still here")).await;
     let v = c.next_json().await;
-    assert_eq!((v["type"].clone(), v["data"].clone()), (json!("publication"), json!("still here")));
+    assert_eq!(
+        (v["type"].clone(), v["data"].clone()),
+        (json!("publication"), json!("still here"))
+    );
 }
 
 async fn expect_error(c: &mut common::WsClient, frame: &str, kind: &str, code: &str) {

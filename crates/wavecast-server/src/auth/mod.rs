@@ -16,8 +16,8 @@ use serde_json::Value;
 use wavecast_protocol::to_server::AuthRequest;
 use wavecast_protocol::ErrorCode;
 
-use crate::config::{AuthConfig, ConfigError};
 use crate::auth::ct::constant_time_eq;
+use crate::config::{AuthConfig, ConfigError};
 
 /// Who a connection is, and what its credentials allow.
 #[derive(Debug, Clone, Default, PartialEq)]

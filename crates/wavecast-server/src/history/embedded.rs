@@ -37,8 +37,8 @@ use super::{Append, HistoryStore, Retention, StoreError, StreamTop};
 
 mod codec;
 mod start;
-use start::StartFacts;
 use codec::{decode_entry, decode_meta, encode_entry, encode_meta, key, offset_of, prefix};
+use start::StartFacts;
 
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(format!("embedded store: {e}"))
@@ -101,7 +101,10 @@ impl EmbeddedStore {
         let db = Database::builder(dir)
             .open()
             .map_err(|e| io(format!("cannot open {}: {e}", dir.display())))?;
-        let ks = |name| db.keyspace(name, KeyspaceCreateOptions::default).map_err(io);
+        let ks = |name| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(io)
+        };
         let (pubs, meta, sys) = (ks("pubs")?, ks("meta")?, ks("sys")?);
         let epochs = open_epochs(&db, &sys, dir, boot)?;
         let logs = load_logs(&meta)?;
@@ -185,7 +188,12 @@ impl EmbeddedStore {
     /// Removes entries beyond the size or older than the TTL, from the
     /// first retained offset on, with point reads and deletes (scanning a
     /// prefix would walk every tombstone left by earlier trims).
-    fn trim(&self, channel: &str, r: &Retention, now_ms: u64) -> Result<Option<ChanState>, StoreError> {
+    fn trim(
+        &self,
+        channel: &str,
+        r: &Retention,
+        now_ms: u64,
+    ) -> Result<Option<ChanState>, StoreError> {
         let Some(mut st) = self.state_of(channel, false)? else {
             return Ok(None);
         };
@@ -246,9 +254,8 @@ impl EmbeddedStore {
     }
 
     fn publication(channel: &str, k: &[u8], v: &[u8]) -> Result<Publication, StoreError> {
-        let e = decode_entry(v).ok_or_else(|| {
-            StoreError::Corrupt(format!("entry {} of {channel:?}", offset_of(k)))
-        })?;
+        let e = decode_entry(v)
+            .ok_or_else(|| StoreError::Corrupt(format!("entry {} of {channel:?}", offset_of(k))))?;
         Ok(Publication {
             channel: channel.to_string(),
             event: e.event,
@@ -389,7 +396,11 @@ impl HistoryStore for EmbeddedStore {
         };
         let offset = st.last + 1;
         let mut batch = self.db.batch();
-        batch.insert(&self.pubs, &key(p.channel, offset)[..], encode_entry(p.ts_ms, p.event, p.data));
+        batch.insert(
+            &self.pubs,
+            &key(p.channel, offset)[..],
+            encode_entry(p.ts_ms, p.event, p.data),
+        );
         batch.insert(&self.meta, p.channel, encode_meta(st.base, offset));
         // Hand the write to the OS at once (no fsync): a killed process
         // loses nothing it acknowledged; only a machine crash can lose up
@@ -405,7 +416,12 @@ impl HistoryStore for EmbeddedStore {
         Ok((offset, seq))
     }
 
-    fn top(&self, channel: &str, retention: &Retention, now_ms: u64) -> Result<StreamTop, StoreError> {
+    fn top(
+        &self,
+        channel: &str,
+        retention: &Retention,
+        now_ms: u64,
+    ) -> Result<StreamTop, StoreError> {
         Ok(match self.trim(channel, retention, now_ms)? {
             Some(st) => StreamTop {
                 offset: st.last,
@@ -473,7 +489,9 @@ impl HistoryStore for EmbeddedStore {
     fn retain(&self, channel: &str) {
         match self.state_of(channel, true) {
             Ok(_) => self.set_state(channel, |s| s.idle = false),
-            Err(e) => tracing::warn!(channel, error = %e, "history log not kept for a subscribed channel"),
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "history log not kept for a subscribed channel")
+            }
         }
     }
 

@@ -175,7 +175,12 @@ impl HistoryStore for MemoryStore {
         Ok((offset.unwrap_or(0), 0))
     }
 
-    fn top(&self, channel: &str, retention: &Retention, now_ms: u64) -> Result<StreamTop, StoreError> {
+    fn top(
+        &self,
+        channel: &str,
+        retention: &Retention,
+        now_ms: u64,
+    ) -> Result<StreamTop, StoreError> {
         let top = self.with_log(channel, false, |log| {
             log.trim(retention, now_ms);
             StreamTop {
@@ -373,7 +378,11 @@ mod tests {
         append(&e, "new", "1", 0, &r);
         assert_eq!(e.channels(), 2);
         assert_eq!(e.top("old", &r, 0).unwrap().offset, 0, "evicted");
-        assert_eq!(e.top("busy", &r, 0).unwrap().offset, 1, "subscribed logs stay");
+        assert_eq!(
+            e.top("busy", &r, 0).unwrap().offset,
+            1,
+            "subscribed logs stay"
+        );
         e.retain("new");
         assert!(matches!(
             e.append(

@@ -86,7 +86,8 @@ fn check_event(event: Option<&str>) -> Result<(), Response> {
 }
 
 fn check_data(state: &AppState, data: &RawValue) -> Result<Bytes, Response> {
-    check_depth(state, data.get().as_bytes()).map_err(|m| bad_request(ErrorCode::InvalidField, &m))?;
+    check_depth(state, data.get().as_bytes())
+        .map_err(|m| bad_request(ErrorCode::InvalidField, &m))?;
     Ok(Bytes::copy_from_slice(data.get().as_bytes()))
 }
 
@@ -140,7 +141,10 @@ pub async fn broadcast(
     b.channels.sort_unstable();
     b.channels.dedup();
     if b.channels.is_empty() {
-        return Err(bad_request(ErrorCode::InvalidField, "\"channels\" is empty"));
+        return Err(bad_request(
+            ErrorCode::InvalidField,
+            "\"channels\" is empty",
+        ));
     }
     check_channels(&b.channels)?;
     check_event(b.event.as_deref())?;
@@ -307,8 +311,11 @@ pub async fn subscribe(
     state
         .hub
         .subscribe(&conn, &rooms, &Default::default(), |results| {
-            conn.format
-                .control("subscribe_success", success_fields(&rooms, results, true), None)
+            conn.format.control(
+                "subscribe_success",
+                success_fields(&rooms, results, true),
+                None,
+            )
         })
         .await
         .map_err(|e| storage_error(&e))?;

@@ -38,23 +38,51 @@ enum Endpoint {
 }
 
 /// `GET /ws`, `GET /api/ws/connect`: the channel protocol.
-pub async fn channels(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn channels(
+    State(app): State<App>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     upgrade(app, remote, req, Endpoint::Channels).await
 }
 
 /// `GET /ws/stream_features`.
-pub async fn stream_features(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn stream_features(
+    State(app): State<App>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Features)).await
 }
 
 /// `GET /ws/simulation_live`.
-pub async fn simulation_live(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
-    upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Simulation)).await
+pub async fn simulation_live(
+    State(app): State<App>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade(
+        app,
+        remote,
+        req,
+        Endpoint::Stream(StreamEndpoint::Simulation),
+    )
+    .await
 }
 
 /// `GET /ws/heartbeat`.
-pub async fn heartbeat(State(app): State<App>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request) -> Response {
-    upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Heartbeat)).await
+pub async fn heartbeat(
+    State(app): State<App>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade(
+        app,
+        remote,
+        req,
+        Endpoint::Stream(StreamEndpoint::Heartbeat),
+    )
+    .await
 }
 
 async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpoint) -> Response {
@@ -150,7 +178,11 @@ fn handshake(
 ) -> Result<(String, ConnectionSlot), Response> {
     let refuse = |status, code, message: &str| Err(error_response(status, code, message));
     if state.shutdown.is_cancelled() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the server is shutting down");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the server is shutting down",
+        );
     }
     let origin = match headers.get(header::ORIGIN).map(|v| v.to_str()) {
         None => None,
@@ -169,12 +201,27 @@ fn handshake(
     if !header_has_token(headers, header::UPGRADE, "websocket")
         || !header_has_token(headers, header::CONNECTION, "upgrade")
     {
-        return refuse(StatusCode::UPGRADE_REQUIRED, ErrorCode::InvalidField, "this endpoint expects a WebSocket upgrade");
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::InvalidField,
+            "this endpoint expects a WebSocket upgrade",
+        );
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
-        return refuse(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, "Sec-WebSocket-Version must be 13");
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "Sec-WebSocket-Version must be 13",
+        );
     }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).filter(|k| valid_key(k.as_bytes())) else {
+    let Some(key) = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| valid_key(k.as_bytes()))
+    else {
         return refuse(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidField,
@@ -255,7 +302,9 @@ async fn credentials(
         UpgradeCredentials::ApiKey(k) => state.auth.verify_api_key(&k),
     };
     let checked = match checked {
-        Ok(p) => admit_checks(state, &p, remote).await.map(|extra| (p, extra)),
+        Ok(p) => admit_checks(state, &p, remote)
+            .await
+            .map(|extra| (p, extra)),
         Err(e) => Err(e),
     };
     match &checked {

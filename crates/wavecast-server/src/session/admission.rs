@@ -193,8 +193,11 @@ pub async fn join_server_channels(state: &AppState, conn: &Arc<Connection>, chan
     let joined = state
         .hub
         .subscribe(conn, &ok, &Default::default(), |results| {
-            conn.format
-                .control("subscribe_success", success_fields(&ok, results, true), None)
+            conn.format.control(
+                "subscribe_success",
+                success_fields(&ok, results, true),
+                None,
+            )
         })
         .await;
     if let Err(e) = joined {

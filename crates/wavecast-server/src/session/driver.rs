@@ -182,7 +182,10 @@ where
     let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(pace.next_beat));
     tokio::pin!(timer);
     loop {
-        let wake = s.auth.next_deadline().map_or(pace.next_beat, |d| d.min(pace.next_beat));
+        let wake = s
+            .auth
+            .next_deadline()
+            .map_or(pace.next_beat, |d| d.min(pace.next_beat));
         let wake = tokio::time::Instant::from_std(wake);
         if timer.deadline() != wake {
             timer.as_mut().reset(wake);
@@ -217,7 +220,9 @@ fn poll_event<S: AsyncRead + AsyncWrite + Unpin>(
     match io.poll_read(cx) {
         Poll::Ready(Read::Message(m)) => return Poll::Ready(Event::Message(m)),
         Poll::Ready(Read::Eof) => return Poll::Ready(Event::Ended(EndCause::Transport)),
-        Poll::Ready(Read::Violation(e)) => return Poll::Ready(Event::Ended(EndCause::Violation(e))),
+        Poll::Ready(Read::Violation(e)) => {
+            return Poll::Ready(Event::Ended(EndCause::Violation(e)))
+        }
         Poll::Pending => {}
     }
     if timer.poll(cx).is_ready() {
@@ -327,7 +332,9 @@ where
         user: user.as_deref(),
         duration_seconds: conn.connected_at.elapsed().as_secs_f64(),
         packets_sent: conn.packets_sent.load(std::sync::atomic::Ordering::Relaxed),
-        packets_received: conn.packets_received.load(std::sync::atomic::Ordering::Relaxed),
+        packets_received: conn
+            .packets_received
+            .load(std::sync::atomic::Ordering::Relaxed),
         dropped_frames: conn.outbound.dropped_total(),
         close_code: cause.code(),
         close_reason: cause.reason(),
@@ -366,7 +373,10 @@ async fn close_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             Some(c) => io.write_now(&encode_close(c, "")).await,
             None => io.write_now(&encode_close_empty()).await,
         },
-        EndCause::Violation(e) => io.write_now(&encode_close(e.close_code(), e.reason())).await,
+        EndCause::Violation(e) => {
+            io.write_now(&encode_close(e.close_code(), e.reason()))
+                .await
+        }
         EndCause::Transport => Ok(()),
     }
 }

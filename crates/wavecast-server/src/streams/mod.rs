@@ -274,8 +274,9 @@ impl StreamsHandler {
             StreamEndpoint::Features => {
                 params::features(raw, cfg.max_grid_size).map(run::Plan::Features)
             }
-            _ => params::simulation(raw, cfg.max_grid_size, cfg.max_steps)
-                .map(run::Plan::Simulation),
+            _ => {
+                params::simulation(raw, cfg.max_grid_size, cfg.max_steps).map(run::Plan::Simulation)
+            }
         }
     }
 
@@ -286,7 +287,10 @@ impl StreamsHandler {
             s.state.metrics.limit_rejections("streams_per_connection");
             return Err((
                 ErrorCode::TooManyStreams,
-                format!("this connection already runs {} streams", cfg.max_per_connection),
+                format!(
+                    "this connection already runs {} streams",
+                    cfg.max_per_connection
+                ),
             ));
         }
         if self.streams.running.lock().contains_key(stream_id) {
@@ -299,7 +303,10 @@ impl StreamsHandler {
             s.state.metrics.limit_rejections("streams_per_server");
             (
                 ErrorCode::TooManyStreams,
-                format!("the server already runs {} streams; retry later", cfg.max_running),
+                format!(
+                    "the server already runs {} streams; retry later",
+                    cfg.max_running
+                ),
             )
         })
     }
@@ -312,7 +319,9 @@ impl StreamsHandler {
         slot: StreamSlot,
         id: Option<&RequestId>,
     ) {
-        s.conn.outbound.add_sub(queue_key(&stream_id).as_str().into());
+        s.conn
+            .outbound
+            .add_sub(queue_key(&stream_id).as_str().into());
         let cancel = Arc::new(AtomicBool::new(false));
         self.streams.running.lock().insert(
             stream_id.clone(),

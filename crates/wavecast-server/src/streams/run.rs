@@ -178,7 +178,13 @@ async fn features(ctx: StreamCtx, p: FeatureParams) {
 }
 
 /// One `simulation_state` frame.
-fn state_frame(ctx: &StreamCtx, sim: &Simulation, p: &SimulationParams, step: u64, activated_since: usize) -> Bytes {
+fn state_frame(
+    ctx: &StreamCtx,
+    sim: &Simulation,
+    p: &SimulationParams,
+    step: u64,
+    activated_since: usize,
+) -> Bytes {
     let growth = sim.growth_events();
     let mut f = fields([
         ("stream_id", Value::from(ctx.stream_id.as_str())),

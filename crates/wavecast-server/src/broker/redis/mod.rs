@@ -211,7 +211,11 @@ fn publish_reply(v: Value) -> Published {
         let mut it = prev.split(' ').map(|x| x.parse::<i64>().unwrap_or(0));
         (it.next().unwrap_or(0), it.next().unwrap_or(0), true)
     } else {
-        (first, reply.get(1).and_then(Value::as_int).unwrap_or(0), false)
+        (
+            first,
+            reply.get(1).and_then(Value::as_int).unwrap_or(0),
+            false,
+        )
     };
     Published {
         offset: (offset > 0).then_some(offset as u64),
@@ -329,7 +333,9 @@ impl Broker for RedisBroker {
     }
 
     fn unsubscribe(&self, channel: &str, _retention: Option<&Retention>) {
-        let _ = self.pubsub.send(PubSubCmd::Unsubscribe(channel.to_string()));
+        let _ = self
+            .pubsub
+            .send(PubSubCmd::Unsubscribe(channel.to_string()));
     }
 
     async fn nodes(&self) -> Option<Result<Vec<NodeInfo>, StoreError>> {

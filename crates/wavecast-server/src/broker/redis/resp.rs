@@ -182,7 +182,9 @@ impl Conn {
                 None => c.cmd(&[b"AUTH", pass.as_bytes()]).await,
             };
             // Never echo what Redis said about the password.
-            reply.map_err(|_| RespError::Server("AUTH refused: check the user and password".into()))?;
+            reply.map_err(|_| {
+                RespError::Server("AUTH refused: check the user and password".into())
+            })?;
         }
         if addr.db != 0 {
             c.cmd(&[b"SELECT", addr.db.to_string().as_bytes()]).await?;

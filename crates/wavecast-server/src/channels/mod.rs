@@ -1,0 +1,289 @@
+//! The channel protocol endpoint (`/ws`, `/api/ws/connect`): the handler
+//! that turns client messages into hub calls — `subscribe`,
+//! `unsubscribe`, `publish`, `history` — and says hello with
+//! `connection_established` and keeps browsers alive with `heartbeat`.
+//!
+//! The replies shared with the HTTP API (publish outcome, subscribe check)
+//! are built here or in [`crate::session::admission`], so both sides
+//! answer alike.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use wavecast_protocol::channel::namespace_of;
+use wavecast_protocol::json::MAX_DATA_DEPTH;
+use wavecast_protocol::replies::{
+    history_json, success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES,
+};
+use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::to_client::{error_fields, fields, DEFAULT_EVENT_TYPE};
+use wavecast_protocol::to_server::{
+    parse_request, ClientRequest, Envelope, RequestId, SubscribeOptions,
+};
+use wavecast_protocol::{ErrorCode, PROTOCOL_VERSION};
+
+use crate::auth::policy::may_publish;
+use crate::broker::Published;
+use crate::history::StoreError;
+use crate::session::admission::{check_subscribe, Requester};
+use crate::session::{Handler, Session};
+use crate::state::AppState;
+
+/// The handler of the channel protocol.
+#[derive(Default)]
+pub struct ChannelProtocol;
+
+impl Handler for ChannelProtocol {
+    async fn on_open(&mut self, s: &mut Session) {
+        let user = s.conn.user_id();
+        s.send(
+            "connection_established",
+            fields([
+                ("connection_id", Value::from(&*s.conn.id)),
+                ("protocol_version", Value::from(PROTOCOL_VERSION)),
+                (
+                    "heartbeat_interval_ms",
+                    Value::from(s.state.config.heartbeat_interval.as_millis() as u64),
+                ),
+                ("user_id", user.map(Value::from).unwrap_or(Value::Null)),
+                ("timestamp", Value::from(now_rfc3339())),
+            ]),
+            None,
+        );
+    }
+
+    async fn on_message(&mut self, s: &mut Session, env: Envelope) {
+        let msg = match parse_request(env) {
+            Ok(m) => m,
+            Err(e) => {
+                match e.kind.as_deref() {
+                    Some(k @ ("subscribe" | "unsubscribe")) => s.send(
+                        &format!("{k}_failed"),
+                        error_fields(e.code, &e.message),
+                        e.id.as_ref(),
+                    ),
+                    _ => s.send_error(e.code, &e.message, e.id.as_ref()),
+                }
+                return;
+            }
+        };
+        let id = msg.id.as_ref();
+        match msg.request {
+            ClientRequest::Subscribe { channels, options } => {
+                subscribe(s, channels, &options, id).await
+            }
+            ClientRequest::Unsubscribe { channels } => unsubscribe(s, channels, id),
+            ClientRequest::Publish {
+                channel,
+                event,
+                data,
+            } => publish(s, &channel, event.as_deref(), &data, id).await,
+            ClientRequest::History {
+                channel,
+                since,
+                limit,
+            } => history(s, &channel, since, limit, id).await,
+            // The session core handles the rest before it gets here.
+            _ => {}
+        }
+    }
+
+    fn on_binary(&mut self, s: &mut Session, _data: Bytes) {
+        s.send_error(
+            ErrorCode::UnsupportedFrame,
+            "binary frames are not supported; send JSON in text frames",
+            None,
+        );
+    }
+
+    fn keepalive(&self, s: &Session) -> Option<Bytes> {
+        Some(s.conn.format.control(
+            "heartbeat",
+            fields([("timestamp", Value::from(now_rfc3339()))]),
+            None,
+        ))
+    }
+
+    fn on_close(&mut self, _s: &Session) {}
+}
+
+async fn subscribe(
+    s: &Session,
+    channels: Vec<String>,
+    options: &SubscribeOptions,
+    id: Option<&RequestId>,
+) {
+    if let Err(r) = check_subscribe(&s.state, &s.conn, &channels, Requester::Client) {
+        s.send("subscribe_failed", error_fields(r.code, &r.message), id);
+        return;
+    }
+    // The reply is queued before the subscription takes effect, so no
+    // publication of these channels can overtake it.
+    let conn = &s.conn;
+    let joined = s
+        .state
+        .hub
+        .subscribe(conn, &channels, options, |results| {
+            conn.format.control(
+                "subscribe_success",
+                success_fields(&channels, results, false),
+                id,
+            )
+        })
+        .await;
+    if let Err(e) = joined {
+        tracing::error!(error = %e, "history read failed during subscribe");
+        s.send(
+            "subscribe_failed",
+            error_fields(
+                ErrorCode::Unavailable,
+                "history storage is unavailable; retry",
+            ),
+            id,
+        );
+    }
+}
+
+fn unsubscribe(s: &Session, channels: Vec<String>, id: Option<&RequestId>) {
+    let missing: Vec<&String> = channels
+        .iter()
+        .filter(|c| !s.conn.outbound.is_subscribed(c))
+        .collect();
+    if !missing.is_empty() {
+        s.send(
+            "unsubscribe_failed",
+            error_fields(
+                ErrorCode::NotSubscribed,
+                &format!("not subscribed to {missing:?}"),
+            ),
+            id,
+        );
+        return;
+    }
+    for c in &channels {
+        if let Some(stats) = s.state.hub.unsubscribe(&s.conn, c) {
+            crate::hub::subscription_ended(&s.conn, c, &stats, "unsubscribe");
+        }
+    }
+    s.send(
+        "unsubscribe_success",
+        fields([("channels", Value::from(channels))]),
+        id,
+    );
+}
+
+/// The fields of a publish reply (`publish_success`, `POST /api/publish`):
+/// the channel, its offset, and what is known of deliveries.
+pub fn publish_reply(channel: &str, p: &Published) -> Map<String, Value> {
+    let mut f = fields([("channel", Value::from(channel))]);
+    if let Some(d) = p.delivered {
+        f.insert("delivered".into(), Value::from(d));
+    }
+    if let Some(n) = p.nodes {
+        f.insert("nodes".into(), Value::from(n));
+    }
+    if let Some(o) = p.offset {
+        f.insert("offset".into(), Value::from(o));
+    }
+    if p.duplicate {
+        f.insert("duplicate".into(), Value::from(true));
+    }
+    f
+}
+
+/// Refuses `data` nested deeper than the limit (the same on every path).
+pub fn check_depth(state: &AppState, data: &[u8]) -> Result<(), String> {
+    let _ = state;
+    let max = MAX_DATA_DEPTH;
+    let depth = wavecast_protocol::json::depth(data);
+    if depth > max {
+        return Err(format!(
+            "\"data\" is nested {depth} levels deep; the limit is {max} (limits.max_data_depth)"
+        ));
+    }
+    Ok(())
+}
+
+/// The error reply of a storage failure.
+pub fn storage_error_message(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Timeout(_) => {
+            "history storage did not answer in time; the publication may have been made: retry with the same idempotency_key"
+        }
+        StoreError::Full(_) => "history holds as many channels as history.max_channels allows; retry later",
+        _ => "history storage is unavailable; nothing was published, retry",
+    }
+}
+
+async fn publish(
+    s: &Session,
+    channel: &str,
+    event: Option<&str>,
+    data: &Value,
+    id: Option<&RequestId>,
+) {
+    let ns = s.state.config.namespace(namespace_of(channel));
+    let principal = s.conn.principal.read().clone();
+    if let Err(why) = may_publish(&principal, channel, ns) {
+        s.send_error(ErrorCode::Forbidden, &why, id);
+        return;
+    }
+    let data = Bytes::from(data.to_string());
+    if let Err(why) = check_depth(&s.state, &data) {
+        s.send_error(ErrorCode::InvalidField, &why, id);
+        return;
+    }
+    let event = event.unwrap_or(DEFAULT_EVENT_TYPE);
+    match s.state.hub.publish(channel, event, data, None).await {
+        Ok(p) => s.send("publish_success", publish_reply(channel, &p), id),
+        Err(e) => {
+            tracing::error!(error = %e, "publish failed");
+            s.send_error(ErrorCode::Unavailable, storage_error_message(&e), id);
+        }
+    }
+}
+
+async fn history(
+    s: &Session,
+    channel: &str,
+    since: Option<u64>,
+    limit: Option<usize>,
+    id: Option<&RequestId>,
+) {
+    let principal = s.conn.principal.read().clone();
+    let ns = s.state.config.namespace(namespace_of(channel));
+    if let Err(why) = crate::auth::policy::may_subscribe(&principal, channel, ns) {
+        s.send_error(ErrorCode::Forbidden, &why, id);
+        return;
+    }
+    if s.conn.outbound.history_queued() {
+        s.state.metrics.limit_rejections("history_in_flight");
+        s.send_error(
+            ErrorCode::RateLimited,
+            "one history page at a time: read the previous reply first",
+            id,
+        );
+        return;
+    }
+    let limit = limit.unwrap_or(MAX_HISTORY_PAGE).min(MAX_HISTORY_PAGE);
+    let read = s
+        .state
+        .hub
+        .history(channel, since, limit, MAX_HISTORY_PAGE_BYTES)
+        .await;
+    let text = match read {
+        Ok(Some((top, pubs))) => history_json(channel, Some((top.offset, &top.epoch)), &pubs, id),
+        Ok(None) => history_json(channel, None, &[], id),
+        Err(e) => {
+            tracing::error!(error = %e, "history read failed");
+            s.send_error(
+                ErrorCode::Unavailable,
+                "history storage is unavailable; retry",
+                id,
+            );
+            return;
+        }
+    };
+    s.conn
+        .outbound
+        .push_history(s.conn.format.raw_json(text.as_bytes()));
+}

@@ -1,0 +1,190 @@
+//! The channel table: which connections subscribe to which channel on this
+//! node, and the fan-out of a publication to their queues.
+//!
+//! Channels live in shards (`RwLock<HashMap>`), so unrelated channels do
+//! not contend. Fan-out holds its shard's read lock while it pushes one
+//! shared frame per format into each subscriber's queue; it never touches
+//! a socket. A channel entry exists while the channel has *interest* on
+//! this node: subscribers, or joiners reading history. The broker is told
+//! when interest starts (`subscribe`) and ends (`unsubscribe`), the end
+//! under the shard's write lock so the two are never reordered.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use serde_json::Value;
+use wavecast_protocol::Publication;
+
+use crate::broker::Delivered;
+use crate::config::NamespaceConfig;
+use crate::conn::format::FrameCache;
+use crate::conn::Connection;
+use crate::recovery::JoinBuffers;
+
+const SHARDS: usize = 64;
+
+/// Field equality filter of a subscription.
+pub type Filter = serde_json::Map<String, Value>;
+
+/// Whether a publication passes `filter`: `type` compares with the event
+/// type, every other key with the same field of `data`.
+pub fn filter_matches(filter: &Filter, event: &str, data: Option<&Value>) -> bool {
+    filter.iter().all(|(k, v)| {
+        if k == "type" {
+            v.as_str() == Some(event)
+        } else {
+            data.and_then(|d| d.get(k)) == Some(v)
+        }
+    })
+}
+
+/// One subscriber of a channel.
+pub struct Subscriber {
+    pub conn: Arc<Connection>,
+    pub filter: Option<Arc<Filter>>,
+}
+
+/// One channel's state on this node.
+#[derive(Default)]
+pub struct ChannelEntry {
+    pub subscribers: HashMap<u64, Subscriber>,
+    /// Subscribers with a filter.
+    pub filtered: usize,
+    /// Subscribers plus joiners: the broker delivers here while > 0.
+    pub interest: usize,
+    /// The last offset delivered here (0: none yet).
+    pub last: AtomicU64,
+    /// Joiners whose live publications are being buffered.
+    pub joining: AtomicUsize,
+    pub joins: Mutex<JoinBuffers>,
+}
+
+pub type Shard = HashMap<Arc<str>, ChannelEntry>;
+
+/// Channels → entries, sharded.
+pub struct ChannelTable {
+    shards: Box<[RwLock<Shard>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for ChannelTable {
+    fn default() -> Self {
+        ChannelTable {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+        }
+    }
+}
+
+/// What a delivery found.
+pub enum DeliverOutcome {
+    Delivered(Delivered),
+    /// The offset was delivered here before.
+    Duplicate,
+    /// Offsets were skipped: the subscribers may have missed some.
+    Gap,
+}
+
+impl ChannelTable {
+    fn index(&self, channel: &str) -> usize {
+        (self.hasher.hash_one(channel) as usize) % SHARDS
+    }
+
+    pub fn read(&self, channel: &str) -> RwLockReadGuard<'_, Shard> {
+        self.shards[self.index(channel)].read()
+    }
+
+    pub fn write(&self, channel: &str) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[self.index(channel)].write()
+    }
+
+    /// Shard indexes of `channels`, sorted and deduplicated (the order in
+    /// which several shards are locked).
+    pub fn shard_order(&self, channels: &[String]) -> Vec<usize> {
+        let mut idx: Vec<usize> = channels.iter().map(|c| self.index(c)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    }
+
+    pub fn write_shard(&self, index: usize) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[index].write()
+    }
+
+    pub fn shard_of(&self, channel: &str) -> usize {
+        self.index(channel)
+    }
+
+    /// Channels with their local subscriber counts, sorted by name.
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .iter()
+                    .filter(|(_, v)| !v.subscribers.is_empty())
+                    .map(|(k, v)| (k.to_string(), v.subscribers.len()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Delivers `p` to this node's subscribers of its channel.
+    pub fn deliver(&self, p: &Arc<Publication>, policy: &NamespaceConfig) -> DeliverOutcome {
+        let shard = self.read(&p.channel);
+        let Some((key, entry)) = shard.get_key_value(p.channel.as_str()) else {
+            return DeliverOutcome::Delivered(Delivered::default());
+        };
+        if p.offset > 0 {
+            let prev = entry.last.fetch_max(p.offset, Ordering::AcqRel);
+            if p.offset <= prev {
+                return DeliverOutcome::Duplicate;
+            }
+            if prev > 0 && p.offset > prev + 1 {
+                return DeliverOutcome::Gap;
+            }
+        }
+        if entry.joining.load(Ordering::Acquire) > 0 {
+            entry.joins.lock().push(p);
+        }
+        DeliverOutcome::Delivered(fan_out(key, entry, p, policy))
+    }
+}
+
+/// Pushes one frame per format into each subscriber's queue.
+fn fan_out(
+    key: &Arc<str>,
+    entry: &ChannelEntry,
+    p: &Publication,
+    policy: &NamespaceConfig,
+) -> Delivered {
+    let accepted = Instant::now();
+    let mut frames = FrameCache::new(p);
+    let parsed: Option<Option<Value>> =
+        (entry.filtered > 0).then(|| serde_json::from_slice(&p.data).ok());
+    let mut out = Delivered::default();
+    for sub in entry.subscribers.values() {
+        if let (Some(f), Some(data)) = (&sub.filter, &parsed) {
+            if !filter_matches(f, &p.event, data.as_ref()) {
+                continue;
+            }
+        }
+        let frame = frames.get(sub.conn.format);
+        let pushed = sub
+            .conn
+            .outbound
+            .push_publication(key, frame, accepted, policy);
+        if pushed.queued {
+            out.delivered += 1;
+        }
+        out.dropped += pushed.dropped;
+    }
+    out
+}

@@ -1,0 +1,113 @@
+//! The messages every endpoint understands, and the gates in front of the
+//! endpoint's handler:
+//!
+//! - before `init`, an endpoint that does not speak first (the MFN streams)
+//!   ignores everything but `init`;
+//! - before authentication, only `init`, `auth`, `ping`, `pong` and
+//!   `close` are accepted; anything else gets `auth_required`.
+//!
+//! `init`, `auth`, `refresh`, `ping`, `pong` and `close` are handled here;
+//! every other type goes to the handler as an [`Envelope`].
+
+use serde_json::Value;
+use wavecast_protocol::replies::FEATURES;
+use wavecast_protocol::time::now_rfc3339;
+use wavecast_protocol::to_client::fields;
+use wavecast_protocol::to_server::{
+    parse_envelope, parse_request, ClientRequest, Envelope, RequestId,
+};
+use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_MAJOR, PROTOCOL_VERSION};
+
+use super::{auth, Handler, Session};
+
+/// The types this module handles itself.
+const CORE_TYPES: &[&str] = &["init", "auth", "refresh", "ping", "pong", "close"];
+
+/// Handles one text message.
+pub async fn on_text<H: Handler>(s: &mut Session, h: &mut H, text: &str) {
+    let env = match parse_envelope(text) {
+        Ok(env) => env,
+        Err(e) => {
+            if s.may_speak(h) {
+                s.send_error(e.code, &e.message, e.id.as_ref());
+            }
+            return;
+        }
+    };
+    if !s.may_speak(h) && env.kind != "init" {
+        return;
+    }
+    if CORE_TYPES.contains(&env.kind.as_str()) {
+        core_request(s, env).await;
+    } else if !s.auth.admitted {
+        s.send_error(
+            ErrorCode::AuthRequired,
+            "authenticate with an auth message first",
+            env.id.as_ref(),
+        );
+    } else {
+        h.on_message(s, env).await;
+    }
+}
+
+async fn core_request(s: &mut Session, env: Envelope) {
+    let msg = match parse_request(env) {
+        Ok(m) => m,
+        Err(e) => {
+            s.send_error(e.code, &e.message, e.id.as_ref());
+            return;
+        }
+    };
+    let id = msg.id.as_ref();
+    match msg.request {
+        ClientRequest::Init { protocol_version } => {
+            s.initialized = true;
+            init(s, protocol_version, id);
+        }
+        ClientRequest::Auth(req) => {
+            auth::authenticate(&s.state, &s.conn, &mut s.auth, req, id).await;
+        }
+        ClientRequest::Refresh { token } => {
+            auth::refresh(&s.state, &s.conn, &mut s.auth, &token, id);
+        }
+        ClientRequest::Ping => s.send(
+            "pong",
+            fields([("timestamp", Value::from(now_rfc3339()))]),
+            id,
+        ),
+        ClientRequest::Close => s.conn.close(CloseCode::Normal, true),
+        // `pong` (liveness only); the other types never reach here.
+        _ => {}
+    }
+}
+
+/// Answers `init` with the server's protocol version and features.
+fn init(s: &Session, version: Option<String>, id: Option<&RequestId>) {
+    if let Some(v) = &version {
+        let major = v
+            .split('.')
+            .next()
+            .and_then(|m| m.trim().parse::<u32>().ok());
+        if major != Some(PROTOCOL_MAJOR) {
+            s.send_error(
+                ErrorCode::UnsupportedVersion,
+                &format!("protocol version {v:?} is not supported; this server speaks {PROTOCOL_VERSION}"),
+                id,
+            );
+            return;
+        }
+    }
+    s.send(
+        "init",
+        fields([
+            ("protocol_version", Value::from(PROTOCOL_VERSION)),
+            ("connection_id", Value::from(&*s.conn.id)),
+            (
+                "server",
+                Value::from(concat!("wavecast/", env!("CARGO_PKG_VERSION"))),
+            ),
+            ("features", Value::from(FEATURES)),
+        ]),
+        id,
+    );
+}
