@@ -10,8 +10,6 @@ pub mod embedded;
 pub mod memory;
 pub mod redis;
 
-use std::time::Duration;
-
 /// One stored publication.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPublication {
@@ -33,19 +31,8 @@ pub struct StreamTop {
     pub earliest: u64,
 }
 
-/// How much history a namespace keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub size: usize,
-    pub ttl: Duration,
-}
-
-impl Retention {
-    /// Whether `ts_ms` is still within the TTL at `now_ms`.
-    pub fn keeps(&self, ts_ms: u64, now_ms: u64) -> bool {
-        self.ttl.is_zero() || now_ms.saturating_sub(ts_ms) <= self.ttl.as_millis() as u64
-    }
-}
+/// How much history a namespace keeps: defined by the configuration.
+pub use crate::config::Retention;
 
 /// A storage failure.
 #[derive(Debug, Clone, PartialEq)]
