@@ -67,7 +67,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Formats a duration the way [`parse_duration`] reads it, in the largest
 /// unit that is exact: `1500ms`, `30s`, `5m`, `24h`.
 pub fn format_duration(d: Duration) -> String {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}ms", d.as_secs_f64() * 1000.0);
     }
     let ms = d.as_millis();

@@ -187,29 +187,25 @@ fn streams(c: &Config) -> Result<(), Invalid> {
 }
 
 /// Checks a room's model parameters; the error names the parameter.
+/// `update_interval_ms` and `steps_per_update` are a stream's options,
+/// accepted and ignored here (a room steps once per `interval`).
 fn room_params(room: &PublishedSimulation) -> Result<(), (String, String)> {
-    for key in ["update_interval_ms", "steps_per_update"] {
-        if room.params.contains_key(key) {
-            return Err((
-                key.into(),
-                "not used by a published simulation: its pace is the room's interval".into(),
-            ));
-        }
-    }
-    let sim: SimConfig = serde_path_to_error::deserialize(Value::Object(room.params.clone()))
-        .map_err(|e| {
-            let key = e.path().to_string();
-            match problem(&e.into_inner().to_string()) {
-                Problem::UnknownKey { key, expected } => {
-                    let hint = closest(&key, expected.iter().map(String::as_str))
-                        .map(|s| format!("; did you mean {s}?"))
-                        .unwrap_or_default();
-                    (key, format!("no such model parameter{hint}"))
-                }
-                Problem::Missing(k) => (k, "is required".into()),
-                Problem::Value(m) => (key, m),
+    let mut params = room.params.clone();
+    params.remove("update_interval_ms");
+    params.remove("steps_per_update");
+    let sim: SimConfig = serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
+        let key = e.path().to_string();
+        match problem(&e.into_inner().to_string()) {
+            Problem::UnknownKey { key, expected } => {
+                let hint = closest(&key, expected.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean {s}?"))
+                    .unwrap_or_default();
+                (key, format!("no such model parameter{hint}"))
             }
-        })?;
+            Problem::Missing(k) => (k, "is required".into()),
+            Problem::Value(m) => (key, m),
+        }
+    })?;
     sim.validate().map_err(|e| {
         let field = e.field();
         let text = e.to_string();
@@ -321,8 +317,10 @@ mod tests {
                 "auth.require_auth = true: is on but no credential is configured: {CREDENTIALS}"
             )
         );
-        let mut c = Config::default();
-        c.env = Environment::Production;
+        let mut c = Config {
+            env: Environment::Production,
+            ..Config::default()
+        };
         c.auth.require_auth = true;
         c.auth.api_keys = vec!["k".into()];
         assert_eq!(
@@ -363,6 +361,16 @@ mod tests {
     }
 
     #[test]
+    fn stream_options_in_room_params_are_ignored() {
+        let mut c = Config::default();
+        let mut r = PublishedSimulation::on("mfn:features");
+        r.params.insert("update_interval_ms".into(), 100.into());
+        r.params.insert("steps_per_update".into(), 2.into());
+        c.streams.rooms.push(r);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
     fn room_rules() {
         let room = |params: serde_json::Value| {
             error(move |c| {
@@ -383,10 +391,6 @@ mod tests {
         );
         assert!(room(serde_json::json!({"grid_size": 100000}))
             .starts_with("streams.rooms[0].params.grid_size = 100000: must be in"),);
-        assert_eq!(
-            room(serde_json::json!({"update_interval_ms": 100})),
-            "streams.rooms[0].params.update_interval_ms = 100: not used by a published simulation: its pace is the room's interval"
-        );
         assert_eq!(
             error(|c| {
                 c.streams.rooms.push(PublishedSimulation::on("a"));
