@@ -276,8 +276,12 @@ mod tests {
             "redis_url = \"redis://127.0.0.1\": no port (Redis usually listens on 6379); write redis://[user:password@]host:port[/db], or rediss://… for TLS"
         );
         assert_eq!(
-            toml_err("port = "),
+            toml_err("port = \n"),
             "invalid TOML at line 1, column 8: invalid string"
+        );
+        assert_eq!(
+            toml_err("port = "),
+            "invalid TOML at line 1, column 8: syntax error"
         );
         let e = toml_err("a = 1\na = 2");
         assert_eq!(
