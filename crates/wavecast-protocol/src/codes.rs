@@ -58,11 +58,13 @@ pub enum ErrorCode {
     Unavailable,
     /// A connection or the server runs as many streams as allowed.
     TooManyStreams,
+    /// HTTP: the request body did not arrive within `http.body_timeout`.
+    RequestTimeout,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::InvalidJson,
         ErrorCode::MissingType,
         ErrorCode::UnknownType,
@@ -88,6 +90,7 @@ impl ErrorCode {
         ErrorCode::OriginNotAllowed,
         ErrorCode::Unavailable,
         ErrorCode::TooManyStreams,
+        ErrorCode::RequestTimeout,
     ];
 
     /// The wire spelling.
@@ -118,6 +121,7 @@ impl ErrorCode {
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::TooManyStreams => "too_many_streams",
+            ErrorCode::RequestTimeout => "request_timeout",
         }
     }
 
@@ -164,6 +168,7 @@ impl ErrorCode {
             ErrorCode::OriginNotAllowed => "the page's origin is not in origins.allowed",
             ErrorCode::Unavailable => "retry later, or on another node",
             ErrorCode::TooManyStreams => "unsubscribe a stream first, or retry later",
+            ErrorCode::RequestTimeout => "send the whole body at once, or raise http.body_timeout",
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use wavecast_server::config::{Config, EngineKind};
+use wavecast_server::config::{Config, EngineKind, Fsync};
 use wavecast_server::state::AppState;
 
 fn arg(name: &str) -> Option<String> {
@@ -87,15 +87,15 @@ async fn main() {
         };
         run("memory", memory, n, size, tasks).await;
 
-        for fsync in ["5ms", "always"] {
+        for fsync in [Fsync::default(), Fsync::Always] {
             let embedded = Config {
                 engine: EngineKind::Embedded,
-                fsync: fsync.into(),
+                fsync,
                 data_dir: dir.join(format!("{fsync}-{tasks}")),
                 ..Config::default()
             };
             // fsync on every write is slow: measure fewer.
-            let count = if fsync == "always" { n / 25 } else { n };
+            let count = if fsync == Fsync::Always { n / 25 } else { n };
             run(
                 &format!("embedded(fsync={fsync})"),
                 embedded,

@@ -13,18 +13,14 @@ use crate::auth::hook::{self, HookClient};
 use crate::auth::origin::OriginPolicy;
 use crate::auth::Authenticator;
 use crate::broker::local::LocalBroker;
-use crate::broker::redis::addr::RedisAddr;
 use crate::broker::redis::{NodeSelf, RedisBroker};
 use crate::broker::Brokers;
-use crate::config::{Config, ConfigError, EngineKind};
+use crate::config::{Config, ConfigError, EngineKind, RedisUrl};
 use crate::history::embedded::EmbeddedStore;
 use crate::history::memory::MemoryStore;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-
-/// Channel logs a history store holds at most.
-pub const MAX_HISTORY_CHANNELS: usize = 100_000;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -72,24 +68,28 @@ impl AppState {
 
 /// The broker the configuration asks for.
 fn broker(config: &Config, node: &NodeSelf) -> Result<Brokers, ConfigError> {
+    let max_channels = match config.history.max_channels {
+        0 => usize::MAX,
+        n => n,
+    };
     Ok(match config.engine {
-        EngineKind::Memory => Brokers::Local(LocalBroker::new(Arc::new(MemoryStore::new(
-            MAX_HISTORY_CHANNELS,
-        )))),
+        EngineKind::Memory => {
+            Brokers::Local(LocalBroker::new(Arc::new(MemoryStore::new(max_channels))))
+        }
         EngineKind::Embedded => {
-            let store = EmbeddedStore::open(
-                &config.data_dir,
-                config.fsync_interval(),
-                MAX_HISTORY_CHANNELS,
-            )
-            .map_err(|e| ConfigError(e.to_string()))?;
+            let store =
+                EmbeddedStore::open(&config.data_dir, config.fsync_interval(), max_channels)
+                    .map_err(|e| ConfigError(e.to_string()))?;
             Brokers::Local(LocalBroker::new(Arc::new(store)))
         }
         EngineKind::Redis => {
             if tokio::runtime::Handle::try_current().is_err() {
                 return Err(ConfigError("the redis engine needs a Tokio runtime".into()));
             }
-            let addr = RedisAddr::parse(&config.redis_url).map_err(ConfigError)?;
+            let addr: RedisUrl = config
+                .redis_url
+                .parse()
+                .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
             Brokers::Redis(RedisBroker::start(addr, &config.redis_prefix, node.clone()))
         }
     })

@@ -4,10 +4,12 @@
 mod bench;
 mod cli_client;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wavecast_server::config::{ConfigWarning, LogFormat, LogLevel};
 use wavecast_server::{Config, Server};
 
 #[derive(Parser)]
@@ -35,15 +37,18 @@ struct ServerOpts {
 }
 
 impl ServerOpts {
-    fn load(&self) -> Result<Config, String> {
-        let mut cfg = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
+    /// The configuration (flags over the file and environment), and the
+    /// warnings to report once logging is set up.
+    fn load(&self) -> Result<(Config, Vec<ConfigWarning>), String> {
+        let loaded = Config::load_reporting(self.config.as_deref()).map_err(|e| e.to_string())?;
+        let mut cfg = loaded.config;
         if let Some(b) = self.bind {
             cfg.bind = b;
         }
         if let Some(p) = self.port {
             cfg.port = p;
         }
-        Ok(cfg)
+        Ok((cfg, loaded.warnings))
     }
 }
 
@@ -148,21 +153,25 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
 }
 
+/// Logs to stderr; `text` is coloured only when stderr is a terminal
+/// (not a file, a pipe or journald) and `NO_COLOR` is not set.
 fn init_logging(cfg: &Config) {
-    let level = match cfg.log.level.as_str() {
-        "error" => tracing::Level::ERROR,
-        "warn" => tracing::Level::WARN,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::INFO,
+    let level = match cfg.log.level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
     };
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr);
-    if cfg.log.format == "text" {
-        builder.init();
+    if cfg.log.format == LogFormat::Text {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        builder.with_ansi(colour).init();
     } else {
         builder
+            .with_ansi(false)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -192,8 +201,11 @@ async fn shutdown_signal() {
 }
 
 async fn serve(opts: ServerOpts) -> Result<(), String> {
-    let cfg = opts.load()?;
+    let (cfg, warnings) = opts.load()?;
     init_logging(&cfg);
+    for w in warnings {
+        tracing::warn!("configuration: {w}");
+    }
     let server = Server::bind(cfg.clone()).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::InvalidInput {
             format!("invalid configuration: {e}")
@@ -231,7 +243,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(o) => serve(o).await,
             Command::Config(o) => {
-                let cfg = o.load()?;
+                let (cfg, warnings) = o.load()?;
+                for w in warnings {
+                    eprintln!("wavecast: warning: {w}");
+                }
                 let shown =
                     serde_json::to_string_pretty(&cfg.redacted()).map_err(|e| e.to_string())?;
                 println!("{shown}");

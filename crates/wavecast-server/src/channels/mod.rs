@@ -192,8 +192,7 @@ pub fn publish_reply(channel: &str, p: &Published) -> Map<String, Value> {
 
 /// Refuses `data` nested deeper than the limit (the same on every path).
 pub fn check_depth(state: &AppState, data: &[u8]) -> Result<(), String> {
-    let _ = state;
-    let max = MAX_DATA_DEPTH;
+    let max = MAX_DATA_DEPTH.min(state.config.limits.max_data_depth.max(1));
     let depth = wavecast_protocol::json::depth(data);
     if depth > max {
         return Err(format!(

@@ -177,6 +177,11 @@ impl Outbound {
         (st.frames.len(), st.bytes)
     }
 
+    /// Bytes the queue can still take before its budget is spent.
+    pub fn room_left(&self) -> usize {
+        self.budget.saturating_sub(self.state.lock().bytes)
+    }
+
     /// Whether a history page is still waiting to be written.
     pub fn history_queued(&self) -> bool {
         self.state.lock().history_queued

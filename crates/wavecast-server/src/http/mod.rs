@@ -71,6 +71,10 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.core.clone(),
+            body_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.core.clone(), cors))
         .with_state(app)
 }
@@ -85,6 +89,45 @@ async fn method_not_allowed() -> Response {
         ErrorCode::NotFound,
         "this route does not take that method",
     )
+}
+
+/// Reads a request's body within `http.body_timeout` (and at most
+/// `http.max_body_bytes`), so a client cannot hold a request open by
+/// sending a body slowly or never. Too slow: 408 `request_timeout`.
+async fn body_timeout(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::OPTIONS {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let limit = state.config.http.max_body_bytes;
+    let read = tokio::time::timeout(
+        state.config.http.body_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await;
+    match read {
+        Err(_) => {
+            state.metrics.limit_rejections("body_timeout");
+            error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                "the request body did not arrive within http.body_timeout",
+            )
+        }
+        Ok(Err(_)) => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "request body is larger than http.max_body_bytes",
+        ),
+        Ok(Ok(bytes)) => {
+            let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            next.run(req).await
+        }
+    }
 }
 
 /// CORS for the allowed origins: answers preflights and adds

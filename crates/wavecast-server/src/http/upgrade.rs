@@ -106,7 +106,7 @@ async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpo
         remote,
         principal,
         Format::NATIVE,
-        usize::MAX,
+        state.config.limits.max_connection_queue_bytes,
     ));
     let on_upgrade = hyper::upgrade::on(&mut req);
     let max_message = state.config.limits.max_message_size;

@@ -142,8 +142,13 @@ impl Hub {
                 top.offset,
             ),
             Fetch::Since(o) => {
+                // A replay that would not fit in the connection's queue
+                // budget is not sent: the client is told it was not
+                // recovered, instead of being closed as a slow consumer.
+                let room = conn.outbound.room_left();
                 let rows = self.broker.read(channel, o, r.size, usize::MAX, &r).await?;
-                if recovery::contiguous(o, top.offset, &rows) {
+                let bytes: usize = rows.iter().map(|p| p.data.len() + 128).sum();
+                if bytes <= room && recovery::contiguous(o, top.offset, &rows) {
                     let last = rows.last().map_or(o, |p| p.offset);
                     (rows, last)
                 } else {

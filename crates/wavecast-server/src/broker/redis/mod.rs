@@ -14,7 +14,6 @@
 //!   have lost data, so clients are told instead of resuming across a gap.
 //! - A node registry ([`registry`]) lists the live nodes.
 
-pub mod addr;
 mod message;
 mod pipeline;
 mod pubsub;
@@ -33,8 +32,8 @@ use wavecast_protocol::time::now_millis;
 use wavecast_protocol::Publication;
 
 use super::{Broker, BrokerEvents, NodeInfo, Publish, Published};
+use crate::config::RedisUrl;
 use crate::history::{Retention, StoreError, StreamTop};
-use addr::RedisAddr;
 use pipeline::Pipeline;
 use pubsub::{EventsSlot, PubSubCmd};
 use resp::{RespError, Value};
@@ -89,7 +88,7 @@ pub struct RedisBroker {
 impl RedisBroker {
     /// Starts the broker's connections, pub/sub task and node heartbeat.
     /// Must be called inside a Tokio runtime.
-    pub fn start(addr: RedisAddr, prefix: &str, node: NodeSelf) -> RedisBroker {
+    pub fn start(addr: RedisUrl, prefix: &str, node: NodeSelf) -> RedisBroker {
         let events: EventsSlot = Arc::new(OnceLock::new());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         tokio::spawn(pubsub::run(

@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use super::addr::RedisAddr;
 use super::resp::{encode, parse, Conn, RespError, Value};
+use crate::config::RedisUrl;
 
 /// Bytes written per batch at most.
 const MAX_BATCH: usize = 256 * 1024;
@@ -38,7 +38,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the connection's task (inside a Tokio runtime).
-    pub fn start(addr: RedisAddr) -> Pipeline {
+    pub fn start(addr: RedisUrl) -> Pipeline {
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
         tokio::spawn(supervise(addr, rx, up.clone()));
@@ -68,7 +68,7 @@ impl Pipeline {
 }
 
 /// Owns the connection: connects, runs writer and reader, reconnects.
-async fn supervise(addr: RedisAddr, mut rx: mpsc::UnboundedReceiver<Request>, up: Arc<AtomicBool>) {
+async fn supervise(addr: RedisUrl, mut rx: mpsc::UnboundedReceiver<Request>, up: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let conn = match Conn::connect(&addr).await {

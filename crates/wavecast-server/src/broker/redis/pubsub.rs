@@ -15,10 +15,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::addr::RedisAddr;
 use super::resp::{Conn, RespError, Value};
 use super::{message, scripts};
 use crate::broker::BrokerEvents;
+use crate::config::RedisUrl;
 use crate::history::StoreError;
 
 /// Where deliveries go: set once the hub exists.
@@ -32,7 +32,7 @@ pub enum PubSubCmd {
 type Acks = HashMap<String, Vec<oneshot::Sender<Result<(), StoreError>>>>;
 
 struct Task {
-    addr: RedisAddr,
+    addr: RedisUrl,
     prefix: String,
     events: EventsSlot,
     wanted: HashSet<String>,
@@ -41,7 +41,7 @@ struct Task {
 
 /// Runs the pub/sub connection until every command sender is gone.
 pub async fn run(
-    addr: RedisAddr,
+    addr: RedisUrl,
     prefix: String,
     mut cmds: mpsc::UnboundedReceiver<PubSubCmd>,
     events: EventsSlot,

@@ -5,7 +5,7 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::addr::RedisAddr;
+use crate::config::RedisUrl;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -165,8 +165,13 @@ pub struct Conn {
 
 impl Conn {
     /// Connects, authenticates and selects the database of `addr`.
-    pub async fn connect(addr: &RedisAddr) -> Result<Conn, RespError> {
-        let hostport = format!("{}:{}", addr.host, addr.port);
+    pub async fn connect(addr: &RedisUrl) -> Result<Conn, RespError> {
+        if addr.tls {
+            return Err(RespError::Io(
+                "rediss:// (TLS) is not supported by this build; use redis://".into(),
+            ));
+        }
+        let hostport = addr.address();
         let stream = TcpStream::connect(&hostport)
             .await
             .map_err(|e| RespError::Io(format!("connect {hostport}: {e}")))?;
