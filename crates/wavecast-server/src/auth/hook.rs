@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use wavecast_protocol::ErrorCode;
 
-use super::{AuthError, Principal};
+use super::principal::{AuthError, Principal};
 use crate::config::AuthConfig;
 
 /// An HTTP client for the hook.

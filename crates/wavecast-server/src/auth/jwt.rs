@@ -9,7 +9,7 @@ use jsonwebtoken::{decode, decode_header, errors::ErrorKind, Algorithm, Decoding
 use serde_json::Value;
 use wavecast_protocol::ErrorCode;
 
-use super::{AuthError, Principal};
+use super::principal::{AuthError, Principal};
 use crate::config::{AuthConfig, ConfigError};
 
 /// A key with the algorithms it may verify.

@@ -6,7 +6,7 @@
 use crate::config::{NamespaceConfig, PublishPolicy, SubscribePolicy};
 
 use super::pattern::glob_match;
-use super::Principal;
+use super::principal::Principal;
 
 /// The namespace of personal channels.
 pub const PERSONAL_NAMESPACE: &str = "user";

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use wavecast_protocol::ErrorCode;
 
-use super::AuthError;
+use super::principal::AuthError;
 use crate::auth::ct::constant_time_eq;
 
 /// Entries kept before expired ones are pruned.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::Published;
+use super::api::Published;
 
 /// How long a key is remembered.
 pub const KEEP: Duration = Duration::from_secs(600);

@@ -17,8 +17,8 @@ use parking_lot::Mutex;
 use wavecast_protocol::time::now_millis;
 use wavecast_protocol::Publication;
 
+use super::api::{Broker, BrokerEvents, NodeInfo, Publish, Published};
 use super::idempotency::IdempotencyCache;
-use super::{Broker, BrokerEvents, NodeInfo, Publish, Published};
 use crate::history::{Append, HistoryStore, Retention, StoreError, StreamTop};
 
 const STRIPES: usize = 256;

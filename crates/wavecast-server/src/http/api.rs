@@ -27,8 +27,8 @@ use wavecast_protocol::to_client::{fields, publications_array, DEFAULT_EVENT_TYP
 use wavecast_protocol::to_server::validate_event_type;
 use wavecast_protocol::{CloseCode, ErrorCode};
 
-use super::errors::bad_request;
-use super::{error_response, ApiAccess};
+use super::access::ApiAccess;
+use super::errors::{bad_request, error_response};
 use crate::channels::{check_depth, publish_reply, storage_error_message};
 use crate::history::StoreError;
 use crate::session::admission::{check_subscribe, Requester};

@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use wavecast_protocol::ErrorCode;
 
-use super::{error_response, App};
+use super::errors::error_response;
 
 /// One file.
 #[derive(Debug, Clone)]
@@ -34,8 +34,7 @@ impl Assets {
 }
 
 /// `GET /` and `GET /{file}`.
-pub async fn serve(State(app): State<App>, file: Option<Path<String>>) -> Response {
-    let assets: &Arc<Assets> = &app.assets;
+pub async fn serve(State(assets): State<Arc<Assets>>, file: Option<Path<String>>) -> Response {
     let name = file.map(|Path(f)| f).unwrap_or_default();
     match assets.find(&name) {
         Some(a) => (

@@ -7,178 +7,18 @@
 //! - [`access`]: who may use the server API.
 //! - [`errors`]: JSON errors in the protocol's error shape.
 //! - [`assets`]: static files (the dashboard) given by the binary.
+//! - [`app`], [`router`]: the routes' shared state, and the router.
 
 pub mod access;
 pub mod api;
+pub mod app;
 pub mod assets;
 pub mod errors;
+pub mod router;
 pub mod status;
 pub mod upgrade;
 
-use std::sync::Arc;
-
-use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
-use wavecast_protocol::ErrorCode;
-
 pub use access::ApiAccess;
+pub use app::App;
 pub use errors::error_response;
-
-use crate::state::AppState;
-use crate::streams::StreamCounter;
-
-/// What every route can reach: the core state and the domain parts' own.
-#[derive(Clone)]
-pub struct App {
-    pub core: Arc<AppState>,
-    pub streams: Arc<StreamCounter>,
-    pub assets: Arc<assets::Assets>,
-}
-
-impl FromRef<App> for Arc<AppState> {
-    fn from_ref(app: &App) -> Arc<AppState> {
-        app.core.clone()
-    }
-}
-
-/// Builds the router of a server.
-pub fn router(app: App) -> Router {
-    let body_limit = app.core.config.http.max_body_bytes;
-    Router::<App>::new()
-        .route("/ws", get(upgrade::channels))
-        .route("/api/ws/connect", get(upgrade::channels))
-        .route("/ws/stream_features", get(upgrade::stream_features))
-        .route("/ws/simulation_live", get(upgrade::simulation_live))
-        .route("/ws/heartbeat", get(upgrade::heartbeat))
-        .route("/api/publish", post(api::publish))
-        .route("/api/broadcast", post(api::broadcast))
-        .route("/api/send", post(api::send))
-        .route("/api/ws/subscribe", post(api::subscribe))
-        .route("/api/ws/unsubscribe", post(api::unsubscribe))
-        .route("/api/disconnect", post(api::disconnect))
-        .route("/api/history/{*channel}", get(api::history))
-        .route("/api/ws/stats", get(status::stats))
-        .route("/api/ws/streams", get(status::channels))
-        .route("/metrics", get(status::metrics))
-        .route("/health", get(status::health))
-        .route("/ready", get(status::ready))
-        .route("/ws/config", get(status::ws_config))
-        .route("/", get(assets::serve))
-        .route("/{file}", get(assets::serve))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            app.core.clone(),
-            body_timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(app.core.clone(), cors))
-        .with_state(app)
-}
-
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
-}
-
-async fn method_not_allowed() -> Response {
-    error_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::NotFound,
-        "this route does not take that method",
-    )
-}
-
-/// Reads a request's body within `http.body_timeout` (and at most
-/// `http.max_body_bytes`), so a client cannot hold a request open by
-/// sending a body slowly or never. Too slow: 408 `request_timeout`.
-async fn body_timeout(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::OPTIONS {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let limit = state.config.http.max_body_bytes;
-    let read = tokio::time::timeout(
-        state.config.http.body_timeout,
-        axum::body::to_bytes(body, limit),
-    )
-    .await;
-    match read {
-        Err(_) => {
-            state.metrics.limit_rejections("body_timeout");
-            error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorCode::RequestTimeout,
-                "the request body did not arrive within http.body_timeout",
-            )
-        }
-        Ok(Err(_)) => error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            "request body is larger than http.max_body_bytes",
-        ),
-        Ok(Ok(bytes)) => {
-            let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-            next.run(req).await
-        }
-    }
-}
-
-/// CORS for the allowed origins: answers preflights and adds
-/// `Access-Control-Allow-Origin` to responses for an allowed `Origin`.
-async fn cors(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let allowed = origin
-        .as_deref()
-        .filter(|o| state.origins.allows(Some(o)))
-        .and_then(|o| HeaderValue::from_str(o).ok());
-    let preflight = req.method() == axum::http::Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut resp = if preflight {
-        let mut r = Response::new(axum::body::Body::empty());
-        *r.status_mut() = if allowed.is_some() {
-            StatusCode::NO_CONTENT
-        } else {
-            StatusCode::FORBIDDEN
-        };
-        r
-    } else {
-        next.run(req).await
-    };
-    if let Some(o) = allowed {
-        let h = resp.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if preflight {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type, x-api-key"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
-    }
-    resp
-}
+pub use router::router;

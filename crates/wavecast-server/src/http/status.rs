@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use wavecast_protocol::PROTOCOL_VERSION;
 
-use super::ApiAccess;
+use super::access::ApiAccess;
 use crate::broker::Broker;
 use crate::state::AppState;
 

@@ -16,7 +16,8 @@ use tokio::net::TcpStream;
 use wavecast_protocol::ErrorCode;
 use wavecast_ws::{accept_key, valid_key, Decoder};
 
-use super::{error_response, App};
+use super::app::App;
+use super::errors::error_response;
 use crate::audit::{self, AuthVia};
 use crate::auth::{AuthError, Authenticator, Principal};
 use crate::channels::ChannelProtocol;

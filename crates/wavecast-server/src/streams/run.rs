@@ -17,7 +17,7 @@ use wavecast_protocol::to_client::{error_fields, fields};
 use wavecast_sim::Simulation;
 
 use super::params::{FeatureParams, SimulationParams};
-use super::{queue_key, ConnStreams, StreamSlot};
+use super::slots::{queue_key, ConnStreams, StreamSlot};
 use crate::config::NamespaceConfig;
 use crate::conn::Connection;
 

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::resp::{Conn, RespError, Value};
 use super::{message, scripts};
-use crate::broker::BrokerEvents;
+use crate::broker::api::BrokerEvents;
 use crate::config::RedisUrl;
 use crate::history::StoreError;
 

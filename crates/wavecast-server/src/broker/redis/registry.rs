@@ -9,8 +9,8 @@ use std::time::Duration;
 use wavecast_protocol::time::now_millis;
 
 use super::resp::Value;
-use super::{Inner, NodeSelf};
-use crate::broker::NodeInfo;
+use super::shared::{Inner, NodeSelf};
+use crate::broker::api::NodeInfo;
 use crate::history::StoreError;
 
 /// How often a node refreshes its entry.

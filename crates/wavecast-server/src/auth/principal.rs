@@ -1,0 +1,46 @@
+//! Who a connection is ([`Principal`]) and why credentials were refused
+//! ([`AuthError`]): plain data shared by every part of authentication.
+
+use serde_json::Value;
+use wavecast_protocol::ErrorCode;
+
+/// Who a connection is, and what its credentials allow.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Principal {
+    /// Set once credentials were checked.
+    pub authenticated: bool,
+    /// The user id (`sub` of a token, or the API key's id).
+    pub user_id: Option<String>,
+    /// Channel patterns from the token's `channels` / `rooms`; `None`
+    /// means the token does not restrict channels.
+    pub channels: Option<Vec<String>>,
+    /// Token expiry, seconds since the epoch.
+    pub expires_at: Option<u64>,
+    /// The token's claims (empty for API keys), for the connect hook.
+    pub claims: Value,
+    /// Authenticated by an API key: the id names an application, not a
+    /// person, so per-user connection limits do not apply.
+    pub via_api_key: bool,
+}
+
+impl Principal {
+    pub fn anonymous() -> Principal {
+        Principal::default()
+    }
+}
+
+/// Why credentials were refused. The message never contains a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl AuthError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> AuthError {
+        AuthError {
+            code,
+            message: message.into(),
+        }
+    }
+}

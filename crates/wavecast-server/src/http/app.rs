@@ -1,0 +1,30 @@
+//! [`App`]: what every route can reach — the core state and the domain
+//! parts' own state.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use super::assets::Assets;
+use crate::state::AppState;
+use crate::streams::StreamCounter;
+
+/// What every route can reach: the core state and the domain parts' own.
+#[derive(Clone)]
+pub struct App {
+    pub core: Arc<AppState>,
+    pub streams: Arc<StreamCounter>,
+    pub assets: Arc<Assets>,
+}
+
+impl FromRef<App> for Arc<AppState> {
+    fn from_ref(app: &App) -> Arc<AppState> {
+        app.core.clone()
+    }
+}
+
+impl FromRef<App> for Arc<Assets> {
+    fn from_ref(app: &App) -> Arc<Assets> {
+        app.assets.clone()
+    }
+}

@@ -1,0 +1,95 @@
+//! The bookkeeping of running streams: each connection's streams with
+//! their cancel flags ([`ConnStreams`]), the per-process count
+//! ([`StreamCounter`], [`StreamSlot`]), and the audit record of a stream
+//! that ended.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::audit;
+use crate::conn::Connection;
+
+/// The channel-like key under which a stream's frames are queued.
+pub fn queue_key(stream_id: &str) -> String {
+    format!("stream:{stream_id}")
+}
+
+/// A running stream.
+pub(super) struct StreamHandle {
+    pub(super) cancel: Arc<AtomicBool>,
+    pub(super) started: Instant,
+    pub(super) stream_type: &'static str,
+}
+
+/// The streams of one connection, shared with their tasks.
+#[derive(Default)]
+pub struct ConnStreams {
+    pub(super) running: Mutex<HashMap<String, StreamHandle>>,
+}
+
+impl ConnStreams {
+    pub(super) fn count(&self) -> usize {
+        self.running.lock().len()
+    }
+
+    /// Forgets a stream that ended by itself, with its audit record.
+    pub fn finished(&self, conn: &Connection, id: &str, reason: &str) {
+        if let Some(h) = self.running.lock().remove(id) {
+            end_record(conn, id, &h, reason);
+        }
+    }
+}
+
+/// Streams running in this process, for the per-server limit.
+#[derive(Default)]
+pub struct StreamCounter(Arc<AtomicUsize>);
+
+/// Holds one slot of the per-server limit.
+pub struct StreamSlot(Arc<AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl StreamCounter {
+    pub(super) fn try_take(&self, max: usize) -> Option<StreamSlot> {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur >= max {
+                return None;
+            }
+            match self
+                .0
+                .compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(StreamSlot(self.0.clone())),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    pub fn running(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The audit record of a stream that ended.
+pub(super) fn end_record(conn: &Connection, stream_id: &str, h: &StreamHandle, reason: &str) {
+    let key = queue_key(stream_id);
+    let stats = conn.outbound.remove_sub(&key);
+    audit::stream_ended(&audit::StreamEnded {
+        connection_id: &conn.id,
+        stream_id,
+        stream_type: h.stream_type,
+        stream_duration_seconds: h.started.elapsed().as_secs_f64(),
+        packets_sent: stats.map_or(0, |s| s.sent),
+        dropped_frames: stats.map_or(0, |s| s.dropped),
+        reason,
+    });
+}
