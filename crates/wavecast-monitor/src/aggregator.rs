@@ -110,8 +110,9 @@ struct MetricState {
 }
 
 /// The metrics aggregator. Not thread-safe by itself: the server holds it
-/// behind a lock.
-#[derive(Debug)]
+/// behind a lock. Cloning copies every metric's state (for tests and
+/// benchmarks; a server has one).
+#[derive(Debug, Clone)]
 pub struct Aggregator {
     config: AggregatorConfig,
     metrics: HashMap<String, MetricState>,
@@ -152,7 +153,13 @@ impl Aggregator {
     /// [`MonitorError::TimestampOutOfRange`], [`MonitorError::OutOfOrder`],
     /// [`MonitorError::InvalidMetricName`] or
     /// [`MonitorError::TooManyMetrics`]; nothing is recorded then.
-    pub fn ingest(&mut self, metric: &str, value: f64, timestamp_ms: i64, now_ms: i64) -> Result<Vec<Alert>, MonitorError> {
+    pub fn ingest(
+        &mut self,
+        metric: &str,
+        value: f64,
+        timestamp_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<Alert>, MonitorError> {
         check_value(metric, value)?;
         self.check_time(metric, timestamp_ms, now_ms)?;
         if !self.metrics.contains_key(metric) {
@@ -199,7 +206,10 @@ impl Aggregator {
             }
         }
         for &i in &state.rules {
-            if let Some(c) = rules.get_mut(i).and_then(|r| r.observe(value, timestamp_ms)) {
+            if let Some(c) = rules
+                .get_mut(i)
+                .and_then(|r| r.observe(value, timestamp_ms))
+            {
                 alerts.push(Alert {
                     metric: metric.to_owned(),
                     value,
@@ -260,7 +270,11 @@ impl Aggregator {
     }
 
     /// Registers a metric; raw points are complete after `complete_after`.
-    fn create(&mut self, metric: &str, complete_after: i64) -> Result<&mut MetricState, MonitorError> {
+    fn create(
+        &mut self,
+        metric: &str,
+        complete_after: i64,
+    ) -> Result<&mut MetricState, MonitorError> {
         validate_name(metric)?;
         if self.metrics.len() >= self.config.max_metrics {
             return Err(MonitorError::TooManyMetrics {
@@ -276,7 +290,11 @@ impl Aggregator {
             .map(|(i, _)| i)
             .collect();
         let state = MetricState {
-            series: RawSeries::new(self.config.max_points_per_metric, 5 * 60_000, complete_after),
+            series: RawSeries::new(
+                self.config.max_points_per_metric,
+                5 * 60_000,
+                complete_after,
+            ),
             block: None,
             sealed: None,
             dirty: false,
@@ -288,9 +306,11 @@ impl Aggregator {
     }
 
     fn state(&self, metric: &str) -> Result<&MetricState, MonitorError> {
-        self.metrics.get(metric).ok_or_else(|| MonitorError::UnknownMetric {
-            metric: metric.chars().take(128).collect(),
-        })
+        self.metrics
+            .get(metric)
+            .ok_or_else(|| MonitorError::UnknownMetric {
+                metric: metric.chars().take(128).collect(),
+            })
     }
 
     /// Statistics of `metric` over `window` at `now_ms`; `None` when the
@@ -298,7 +318,12 @@ impl Aggregator {
     ///
     /// # Errors
     /// [`MonitorError::UnknownMetric`].
-    pub fn statistics(&self, metric: &str, window: Window, now_ms: i64) -> Result<Option<Stats>, MonitorError> {
+    pub fn statistics(
+        &self,
+        metric: &str,
+        window: Window,
+        now_ms: i64,
+    ) -> Result<Option<Stats>, MonitorError> {
         let state = self.state(metric)?;
         let mut values: Vec<f64> = state
             .series
@@ -403,7 +428,12 @@ impl Aggregator {
     /// # Errors
     /// [`MonitorError::CorruptBlock`] (bad key, bad value, or hours that
     /// differ); [`MonitorError::TooManyMetrics`].
-    pub fn restore(&mut self, key: &[u8], value: &[u8], now_ms: i64) -> Result<Restored, MonitorError> {
+    pub fn restore(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        now_ms: i64,
+    ) -> Result<Restored, MonitorError> {
         let (metric, hour) = parse_block_key(key)?;
         let block = HourBlock::decode(value)?;
         if block.hour() != hour {
@@ -441,9 +471,19 @@ impl Aggregator {
     ///
     /// # Errors
     /// [`MonitorError::UnknownMetric`].
-    pub fn plan_history(&self, metric: &str, query: HistoryQuery, now_ms: i64) -> Result<HistoryPlan, MonitorError> {
+    pub fn plan_history(
+        &self,
+        metric: &str,
+        query: HistoryQuery,
+        now_ms: i64,
+    ) -> Result<HistoryPlan, MonitorError> {
         let state = self.state(metric)?;
-        Ok(history::plan(metric, query, now_ms, state.series.complete_after()))
+        Ok(history::plan(
+            metric,
+            query,
+            now_ms,
+            state.series.complete_after(),
+        ))
     }
 
     /// Answers a planned query. `stored` holds the values the server found
@@ -454,7 +494,11 @@ impl Aggregator {
     /// # Errors
     /// [`MonitorError::UnknownMetric`] if the metric was forgotten since
     /// the plan.
-    pub fn history<B: AsRef<[u8]>>(&self, plan: &HistoryPlan, stored: &[B]) -> Result<(History, usize), MonitorError> {
+    pub fn history<B: AsRef<[u8]>>(
+        &self,
+        plan: &HistoryPlan,
+        stored: &[B],
+    ) -> Result<(History, usize), MonitorError> {
         let state = self.state(&plan.metric)?;
         let q = plan.query;
         let (points, corrupt) = match plan.resolution {
@@ -521,7 +565,12 @@ fn seal(state: &mut MetricState, pending: &mut Vec<(String, HourBlock)>, metric:
     state.dirty = false;
 }
 
-fn record_rollup(state: &mut MetricState, pending: &mut Vec<(String, HourBlock)>, metric: &str, point: Point) {
+fn record_rollup(
+    state: &mut MetricState,
+    pending: &mut Vec<(String, HourBlock)>,
+    metric: &str,
+    point: Point,
+) {
     let hour = hour_of(point.timestamp_ms).unwrap_or(0);
     if state.block.as_ref().is_some_and(|b| b.hour() != hour) {
         seal(state, pending, metric);
@@ -534,7 +583,11 @@ fn record_rollup(state: &mut MetricState, pending: &mut Vec<(String, HourBlock)>
 }
 
 /// The plan's blocks: stored ones, overlaid with the in-memory ones.
-fn gather_blocks<B: AsRef<[u8]>>(plan: &HistoryPlan, state: &MetricState, stored: &[B]) -> (BTreeMap<u32, HourBlock>, usize) {
+fn gather_blocks<B: AsRef<[u8]>>(
+    plan: &HistoryPlan,
+    state: &MetricState,
+    stored: &[B],
+) -> (BTreeMap<u32, HourBlock>, usize) {
     let wanted = |h: u32| plan.hours.binary_search(&h).is_ok();
     let mut blocks = BTreeMap::new();
     let mut corrupt = 0;

@@ -275,9 +275,12 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], MonitorError> {
         let end = self.pos + N;
-        let chunk = self.bytes.get(self.pos..end).ok_or(MonitorError::CorruptBlock {
-            reason: "truncated",
-        })?;
+        let chunk = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(MonitorError::CorruptBlock {
+                reason: "truncated",
+            })?;
         self.pos = end;
         chunk.try_into().map_err(|_| MonitorError::CorruptBlock {
             reason: "truncated",
@@ -303,7 +306,9 @@ impl Reader<'_> {
             value |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return if value == 0 {
-                    Err(MonitorError::CorruptBlock { reason: "zero count" })
+                    Err(MonitorError::CorruptBlock {
+                        reason: "zero count",
+                    })
                 } else {
                     Ok(value)
                 };
@@ -339,7 +344,11 @@ fn checked(r: Rollup) -> Result<Rollup, MonitorError> {
     }
 }
 
-fn decode_compact(r: &mut Reader<'_>, bitmap: u64, block: &mut HourBlock) -> Result<(), MonitorError> {
+fn decode_compact(
+    r: &mut Reader<'_>,
+    bitmap: u64,
+    block: &mut HourBlock,
+) -> Result<(), MonitorError> {
     let mut previous: Option<f64> = None;
     if bitmap != 0 {
         previous = Some(r.f64()?);
@@ -348,7 +357,11 @@ fn decode_compact(r: &mut Reader<'_>, bitmap: u64, block: &mut HourBlock) -> Res
     for m in present(bitmap) {
         let count = r.count()?;
         let prev = previous.unwrap_or(0.0);
-        let mean = if first { prev } else { finite(prev + r.f32()?)? };
+        let mean = if first {
+            prev
+        } else {
+            finite(prev + r.f32()?)?
+        };
         first = false;
         previous = Some(mean);
         let rollup = if count > 1 {
@@ -368,7 +381,11 @@ fn decode_compact(r: &mut Reader<'_>, bitmap: u64, block: &mut HourBlock) -> Res
     Ok(())
 }
 
-fn decode_exact(r: &mut Reader<'_>, bitmap: u64, block: &mut HourBlock) -> Result<(), MonitorError> {
+fn decode_exact(
+    r: &mut Reader<'_>,
+    bitmap: u64,
+    block: &mut HourBlock,
+) -> Result<(), MonitorError> {
     for m in present(bitmap) {
         let count = r.count()?;
         let mean = r.f64()?;
@@ -406,7 +423,10 @@ mod tests {
     #[test]
     fn keys_round_trip_and_sort_by_hour() {
         let k = block_key("betanet.latency_ms", 480_000);
-        assert_eq!(parse_block_key(&k).ok(), Some(("betanet.latency_ms", 480_000)));
+        assert_eq!(
+            parse_block_key(&k).ok(),
+            Some(("betanet.latency_ms", 480_000))
+        );
         assert!(block_key("a", 1) < block_key("a", 256));
         assert!(parse_block_key(b"a\x01\0\0\0\x01").is_err());
         assert!(parse_block_key(b"\0\0\0").is_err());

@@ -72,7 +72,13 @@ fn push_segment(name: &mut String, segment: &str) -> bool {
     !segment.is_empty() && segment.bytes().all(is_name_byte) && name.len() <= MAX_NAME_LEN
 }
 
-fn walk(value: &Value, name: &mut String, depth: usize, limits: &FlattenLimits, out: &mut Flattened) {
+fn walk(
+    value: &Value,
+    name: &mut String,
+    depth: usize,
+    limits: &FlattenLimits,
+    out: &mut Flattened,
+) {
     match value {
         Value::Number(n) => leaf(n.as_f64(), name, limits, out),
         Value::Object(map) => {
@@ -162,11 +168,17 @@ mod tests {
             ]
         );
         assert_eq!(f.skipped, 0);
-        let f = flatten("nodes", &json!({"p2p": {"peers": 8}}), &FlattenLimits::default());
+        let f = flatten(
+            "nodes",
+            &json!({"p2p": {"peers": 8}}),
+            &FlattenLimits::default(),
+        );
         assert_eq!(names(&f), vec![("nodes.p2p.peers", 8.0)]);
         let f = flatten("cpu", &json!(0.5), &FlattenLimits::default());
         assert_eq!(names(&f), vec![("cpu", 0.5)]);
-        assert!(flatten("", &json!(0.5), &FlattenLimits::default()).points.is_empty());
+        assert!(flatten("", &json!(0.5), &FlattenLimits::default())
+            .points
+            .is_empty());
     }
 
     #[test]
@@ -195,7 +207,11 @@ mod tests {
             max_leaves: 3,
             ..FlattenLimits::default()
         };
-        let f = flatten("", &json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}), &limits);
+        let f = flatten(
+            "",
+            &json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}),
+            &limits,
+        );
         assert_eq!((f.points.len(), f.skipped), (3, 2));
     }
 }

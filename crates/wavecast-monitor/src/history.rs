@@ -30,7 +30,14 @@ pub const MAX_AUTO_BUCKETS: i64 = 1_500;
 /// Longest `hours` a query may give (a year).
 pub const MAX_HOURS: f64 = 24.0 * 366.0;
 
-const STEP_LADDER: [i64; 6] = [MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS];
+const STEP_LADDER: [i64; 6] = [
+    MINUTE_MS,
+    5 * MINUTE_MS,
+    15 * MINUTE_MS,
+    HOUR_MS,
+    6 * HOUR_MS,
+    DAY_MS,
+];
 
 /// A validated history range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +64,7 @@ impl HistoryQuery {
             });
         }
         if let Some(step) = step_ms {
-            if step < MINUTE_MS || step > DAY_MS || step % MINUTE_MS != 0 {
+            if !(MINUTE_MS..=DAY_MS).contains(&step) || step % MINUTE_MS != 0 {
                 return Err(MonitorError::InvalidStep { step_ms: step });
             }
         }
@@ -117,7 +124,10 @@ impl HistoryPlan {
     /// Storage keys of the blocks to read (the server passes the ones it
     /// finds to [`Aggregator::history`](crate::Aggregator::history)).
     pub fn keys(&self) -> Vec<Vec<u8>> {
-        self.hours.iter().map(|&h| block_key(&self.metric, h)).collect()
+        self.hours
+            .iter()
+            .map(|&h| block_key(&self.metric, h))
+            .collect()
     }
 }
 
@@ -188,7 +198,12 @@ pub fn auto_step(span_ms: i64) -> i64 {
 
 /// Plans a query for a metric whose raw points are complete after
 /// `raw_complete_after`.
-pub(crate) fn plan(metric: &str, query: HistoryQuery, now_ms: i64, raw_complete_after: i64) -> HistoryPlan {
+pub(crate) fn plan(
+    metric: &str,
+    query: HistoryQuery,
+    now_ms: i64,
+    raw_complete_after: i64,
+) -> HistoryPlan {
     let raw = query.step_ms.is_none()
         && query.from_ms >= now_ms - RAW_RETENTION_MS
         && query.from_ms >= raw_complete_after;
@@ -201,7 +216,9 @@ pub(crate) fn plan(metric: &str, query: HistoryQuery, now_ms: i64, raw_complete_
             hours: Vec::new(),
         };
     }
-    let step_ms = query.step_ms.unwrap_or_else(|| auto_step(query.to_ms - query.from_ms));
+    let step_ms = query
+        .step_ms
+        .unwrap_or_else(|| auto_step(query.to_ms - query.from_ms));
     let (first, last) = minute_span(&query, step_ms, now_ms);
     let hours = match (hour_of(first), hour_of(last)) {
         (Some(a), Some(b)) if first <= last => (a..=b).collect(),
@@ -229,7 +246,11 @@ fn minute_span(query: &HistoryQuery, step_ms: i64, now_ms: i64) -> (i64, i64) {
 
 /// Merges the minutes of `blocks` (one per hour, any order) into the
 /// plan's buckets.
-pub(crate) fn buckets<'a>(plan: &HistoryPlan, step_ms: i64, blocks: impl IntoIterator<Item = &'a HourBlock>) -> Vec<Bucket> {
+pub(crate) fn buckets<'a>(
+    plan: &HistoryPlan,
+    step_ms: i64,
+    blocks: impl IntoIterator<Item = &'a HourBlock>,
+) -> Vec<Bucket> {
     let (first, last) = minute_span(&plan.query, step_ms, plan.now_ms);
     let mut merged: BTreeMap<i64, Rollup> = BTreeMap::new();
     for block in blocks {
@@ -276,18 +297,32 @@ mod tests {
 
     #[test]
     fn raw_inside_the_hour_rollups_otherwise() {
-        let q = |h: f64, step| HistoryQuery::last_hours(h, NOW, step).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(plan("m", q(1.0, None), NOW, i64::MIN).resolution, Resolution::Raw);
+        let q =
+            |h: f64, step| HistoryQuery::last_hours(h, NOW, step).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            plan("m", q(1.0, None), NOW, i64::MIN).resolution,
+            Resolution::Raw
+        );
         let p = plan("m", q(1.0, None), NOW, NOW - 10 * MINUTE_MS);
         assert_eq!(p.resolution, Resolution::Rollup { step_ms: MINUTE_MS });
         let p = plan("m", q(1.0, Some(5 * MINUTE_MS)), NOW, i64::MIN);
-        assert_eq!(p.resolution, Resolution::Rollup { step_ms: 5 * MINUTE_MS });
+        assert_eq!(
+            p.resolution,
+            Resolution::Rollup {
+                step_ms: 5 * MINUTE_MS
+            }
+        );
         let p = plan("m", q(24.0, None), NOW, i64::MIN);
         assert_eq!(p.resolution, Resolution::Rollup { step_ms: MINUTE_MS });
         assert_eq!(p.hours.len(), 25);
         assert_eq!(p.keys()[0], block_key("m", 1_000 - 24));
         let p = plan("m", q(7.0 * 24.0, None), NOW, i64::MIN);
-        assert_eq!(p.resolution, Resolution::Rollup { step_ms: 15 * MINUTE_MS });
+        assert_eq!(
+            p.resolution,
+            Resolution::Rollup {
+                step_ms: 15 * MINUTE_MS
+            }
+        );
         // Retention cuts the hours read: 7 days back at most.
         let p = plan("m", q(300.0 * 24.0, None), NOW, i64::MIN);
         assert_eq!(p.hours.len(), 7 * 24 + 1);
@@ -305,7 +340,10 @@ mod tests {
         let p = plan("m", query, NOW, i64::MIN);
         let got = buckets(&p, 10 * MINUTE_MS, [&block]);
         // from = minute 18 → buckets starting at minutes 10 and 20 (whole).
-        let starts: Vec<i64> = got.iter().map(|b| (b.timestamp - block.start_ms()) / MINUTE_MS).collect();
+        let starts: Vec<i64> = got
+            .iter()
+            .map(|b| (b.timestamp - block.start_ms()) / MINUTE_MS)
+            .collect();
         assert_eq!(starts, vec![10, 20]);
         assert_eq!((got[0].count, got[0].min, got[0].max), (20, 10.0, 20.0));
         assert!((got[0].avg - 15.0).abs() < 1e-12);

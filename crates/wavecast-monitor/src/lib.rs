@@ -77,7 +77,10 @@ pub mod stats;
 pub mod threshold;
 pub mod window;
 
-pub use aggregator::{delete_before_hour, Aggregator, BlockWrite, DocumentOutcome, ExpireReport, MetricSummary, Restored};
+pub use aggregator::{
+    delete_before_hour, Aggregator, BlockWrite, DocumentOutcome, ExpireReport, MetricSummary,
+    Restored,
+};
 pub use alert::{Alert, AlertKind, Direction, Severity};
 pub use anomaly::AnomalyConfig;
 pub use block::{block_key, hour_of, parse_block_key, HourBlock};
@@ -90,7 +93,9 @@ pub use rollup::Rollup;
 pub use series::Trailing;
 pub use stats::{quantile, Stats};
 pub use threshold::ThresholdRule;
-pub use window::{Point, Window, DAY_MS, HOUR_MS, MINUTE_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_MS};
+pub use window::{
+    Point, Window, DAY_MS, HOUR_MS, MINUTE_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_MS,
+};
 
 /// Largest accepted magnitude of a value. Bounding it keeps every sum of
 /// squares finite (`(2·10¹⁰⁰)² × 10⁷ points` is far below `f64::MAX`).

@@ -55,7 +55,8 @@ impl Rollup {
         let (na, nb) = (self.count as f64, other.count as f64);
         let n = na + nb;
         let delta = other.mean - self.mean;
-        self.mean = (self.mean + delta * (nb / n)).clamp(self.min.min(other.min), self.max.max(other.max));
+        self.mean =
+            (self.mean + delta * (nb / n)).clamp(self.min.min(other.min), self.max.max(other.max));
         self.m2 += other.m2 + delta * delta * (na * nb / n);
         self.count += other.count;
         self.min = self.min.min(other.min);
@@ -105,6 +106,9 @@ mod tests {
         let mut r = Rollup::of(1.0);
         r.push(2.0);
         r.push(3.0);
-        assert_eq!((r.sum(), r.sum_sq()), (6.0, small.iter().map(|x| x * x).sum()));
+        assert_eq!(
+            (r.sum(), r.sum_sq()),
+            (6.0, small.iter().map(|x| x * x).sum())
+        );
     }
 }

@@ -122,7 +122,11 @@ impl RawSeries {
     /// many.
     pub(crate) fn drop_front_until(&mut self, cutoff: i64) -> usize {
         let mut dropped = 0;
-        while self.points.front().is_some_and(|p| p.timestamp_ms <= cutoff) {
+        while self
+            .points
+            .front()
+            .is_some_and(|p| p.timestamp_ms <= cutoff)
+        {
             self.pop_front();
             dropped += 1;
         }
@@ -208,6 +212,74 @@ mod tests {
         assert_eq!(s.trailing_len(), 0);
         let t = s.push(p(RAW_RETENTION_MS + 1, 4.0));
         assert_eq!(t.count, 0);
+    }
+
+    /// Two-pass mean and population stddev of the points of `(t − 5 min, t]`
+    /// recorded before index `i`.
+    fn reference(all: &[Point], i: usize) -> (u64, f64, f64, f64) {
+        let t = all[i].timestamp_ms;
+        let w: Vec<f64> = all[..i]
+            .iter()
+            .filter(|p| p.timestamp_ms > t - 300_000)
+            .map(|p| p.value)
+            .collect();
+        let n = w.len() as f64;
+        let mean = w.iter().sum::<f64>() / n;
+        let var = w.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        let peak = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        (w.len() as u64, mean, var.sqrt(), peak)
+    }
+
+    /// Hard data: 1e9 + noise of 0.01, spikes of 1e15, a level shift to
+    /// 0.005 ± 1e-9, a constant stretch, timestamps with jitter and ties.
+    fn hard_series() -> Vec<Point> {
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        let mut t = 0;
+        (0..10_800)
+            .map(|i| {
+                t += [0, 700, 1_000, 1_300][rng.usize(..4)];
+                let value = match i {
+                    _ if i % 997 == 500 => 1e15,
+                    0..=3_999 => 1e9 + rng.f64() * 0.02 - 0.01,
+                    4_000..=6_999 => 0.005 + (rng.f64() - 0.5) * 2e-9,
+                    7_000..=7_999 => 42.0,
+                    _ => -3e4 + rng.f64() * 1e-3,
+                };
+                p(t, value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn running_sums_match_a_two_pass_reference_on_hard_data() {
+        let all = hard_series();
+        let mut s = RawSeries::new(100_000, 300_000, i64::MIN);
+        for (i, &point) in all.iter().enumerate() {
+            let got = s.push(point);
+            let (n, mean, sd, peak) = reference(&all, i);
+            assert_eq!(got.count, n, "point {i}");
+            if n == 0 {
+                continue;
+            }
+            // Both sides round: allow n·ε of the largest magnitude.
+            assert!(
+                (got.mean - mean).abs() <= n as f64 * 2.3e-16 * peak,
+                "point {i}: mean {} vs {mean}",
+                got.mean
+            );
+            if sd == 0.0 {
+                assert_eq!(
+                    got.stddev, 0.0,
+                    "point {i}: a flat window must have no spread"
+                );
+            } else {
+                assert!(
+                    (got.stddev - sd).abs() <= 1e-6 * sd,
+                    "point {i}: stddev {} vs {sd}",
+                    got.stddev
+                );
+            }
+        }
     }
 
     #[test]

@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(Stats::compute(&mut []), None);
         let s = Stats::compute(&mut [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
         let s = s.unwrap_or_else(|| panic!("non-empty"));
-        assert_eq!((s.count, s.min, s.max, s.avg, s.median), (8, 2.0, 9.0, 5.0, 4.5));
+        assert_eq!(
+            (s.count, s.min, s.max, s.avg, s.median),
+            (8, 2.0, 9.0, 5.0, 4.5)
+        );
         assert_eq!(s.stddev, 2.0);
     }
 }

@@ -64,7 +64,11 @@ impl ThresholdRule {
         };
         if !threshold.is_finite() {
             return Err(invalid(
-                if direction == Direction::Above { "above" } else { "below" },
+                if direction == Direction::Above {
+                    "above"
+                } else {
+                    "below"
+                },
                 "must be a finite number",
             ));
         }
@@ -112,8 +116,14 @@ impl RuleState {
     /// Feeds one point; returns the crossing to alert, if any.
     pub(crate) fn observe(&mut self, value: f64, timestamp_ms: i64) -> Option<Crossing> {
         let (beyond, back) = match self.direction {
-            Direction::Above => (value > self.threshold, value <= self.threshold - self.hysteresis),
-            Direction::Below => (value < self.threshold, value >= self.threshold + self.hysteresis),
+            Direction::Above => (
+                value > self.threshold,
+                value <= self.threshold - self.hysteresis,
+            ),
+            Direction::Below => (
+                value < self.threshold,
+                value >= self.threshold + self.hysteresis,
+            ),
         };
         if self.fired {
             self.fired = !back;
@@ -142,7 +152,12 @@ impl RuleState {
 mod tests {
     use super::*;
 
-    fn rule(above: Option<f64>, below: Option<f64>, cooldown_ms: u64, hysteresis: f64) -> ThresholdRule {
+    fn rule(
+        above: Option<f64>,
+        below: Option<f64>,
+        cooldown_ms: u64,
+        hysteresis: f64,
+    ) -> ThresholdRule {
         ThresholdRule {
             metric: "cpu".into(),
             above,
@@ -162,26 +177,53 @@ mod tests {
 
     #[test]
     fn one_alert_per_crossing_and_equal_is_not_beyond() {
-        let mut s = RuleState::new(&rule(Some(90.0), None, 0, 0.0)).unwrap_or_else(|e| panic!("{e}"));
-        let series = [(0, 80.0), (1, 90.0), (2, 95.0), (3, 99.0), (4, 90.0), (5, 91.0), (6, 92.0)];
+        let mut s =
+            RuleState::new(&rule(Some(90.0), None, 0, 0.0)).unwrap_or_else(|e| panic!("{e}"));
+        let series = [
+            (0, 80.0),
+            (1, 90.0),
+            (2, 95.0),
+            (3, 99.0),
+            (4, 90.0),
+            (5, 91.0),
+            (6, 92.0),
+        ];
         assert_eq!(fires(&mut s, &series), vec![2, 5]);
-        let mut s = RuleState::new(&rule(None, Some(10.0), 0, 0.0)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(fires(&mut s, &[(0, 11.0), (1, 9.0), (2, 8.0), (3, 10.0), (4, 9.9)]), vec![1, 4]);
+        let mut s =
+            RuleState::new(&rule(None, Some(10.0), 0, 0.0)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            fires(
+                &mut s,
+                &[(0, 11.0), (1, 9.0), (2, 8.0), (3, 10.0), (4, 9.9)]
+            ),
+            vec![1, 4]
+        );
     }
 
     #[test]
     fn hysteresis_needs_a_real_return() {
-        let mut s = RuleState::new(&rule(Some(90.0), None, 0, 5.0)).unwrap_or_else(|e| panic!("{e}"));
+        let mut s =
+            RuleState::new(&rule(Some(90.0), None, 0, 5.0)).unwrap_or_else(|e| panic!("{e}"));
         let series = [(0, 95.0), (1, 89.0), (2, 95.0), (3, 85.0), (4, 95.0)];
         assert_eq!(fires(&mut s, &series), vec![0, 4]);
     }
 
     #[test]
     fn cooldown_defers_and_suppresses() {
-        let mut s = RuleState::new(&rule(Some(90.0), None, 1_000, 0.0)).unwrap_or_else(|e| panic!("{e}"));
+        let mut s =
+            RuleState::new(&rule(Some(90.0), None, 1_000, 0.0)).unwrap_or_else(|e| panic!("{e}"));
         // Crossing at 0 fires; the one at 500 ends within the cooldown: silent;
         // the one at 800 lasts past 1,000: fires at the first point after.
-        let series = [(0, 95.0), (100, 80.0), (500, 95.0), (600, 80.0), (800, 95.0), (999, 96.0), (1_000, 97.0), (1_100, 98.0)];
+        let series = [
+            (0, 95.0),
+            (100, 80.0),
+            (500, 95.0),
+            (600, 80.0),
+            (800, 95.0),
+            (999, 96.0),
+            (1_000, 97.0),
+            (1_100, 98.0),
+        ];
         assert_eq!(fires(&mut s, &series), vec![0, 1_000]);
     }
 
