@@ -21,7 +21,10 @@ pub struct AggregatorConfig {
     /// `max_metrics × max_points_per_metric × 16` bytes (plus the ring's
     /// power-of-two rounding).
     pub max_points_per_metric: usize,
-    /// How far ahead of the clock a point's timestamp may be, in ms.
+    /// How far ahead of the clock a point's timestamp may be, in ms
+    /// (default 5,000). Keep it small: a metric refuses points older than
+    /// its newest one, so a point from a clock running ahead holds back the
+    /// metric's on-time points until the clock catches up.
     pub max_future_ms: i64,
     /// The z-score rule.
     pub anomaly: AnomalyConfig,
@@ -34,7 +37,7 @@ impl Default for AggregatorConfig {
         AggregatorConfig {
             max_metrics: 1_000,
             max_points_per_metric: 7_200,
-            max_future_ms: 60_000,
+            max_future_ms: 5_000,
             anomaly: AnomalyConfig::default(),
             thresholds: Vec::new(),
         }

@@ -33,7 +33,7 @@ fn refused_points_leave_no_trace() {
         (code(agg.ingest("a", 1e101, T0, T0)), "value_out_of_range"),
         (code(agg.ingest("a", 1.0, T0 - 1, T0)), "out_of_order"),
         (
-            code(agg.ingest("a", 1.0, T0 + 60_001, T0)),
+            code(agg.ingest("a", 1.0, T0 + 5_001, T0)),
             "timestamp_out_of_range",
         ),
         (
@@ -56,7 +56,7 @@ fn refused_points_leave_no_trace() {
     assert_eq!(code(agg.ingest("c", 1.0, T0, T0)), Some("too_many_metrics"));
     assert_eq!(agg.len(), 2);
     // A point up to max_future_ms ahead is fine.
-    assert!(agg.ingest("a", 2.0, T0 + 60_000, T0).is_ok());
+    assert!(agg.ingest("a", 2.0, T0 + 5_000, T0).is_ok());
 }
 
 #[test]
