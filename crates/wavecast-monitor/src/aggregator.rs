@@ -79,7 +79,8 @@ pub enum Restored {
 pub struct MetricSummary {
     /// The metric.
     pub metric: String,
-    /// Its newest raw point, if any is held.
+    /// Its newest point since the aggregator started (kept after the raw
+    /// hour; `None` for a metric only restored from storage).
     pub latest: Option<Point>,
     /// Statistics of its 5-minute window.
     pub stats_5m: Option<Stats>,
@@ -106,6 +107,7 @@ struct MetricState {
     dirty: bool,
     accepts_from: i64,
     last_seen: i64,
+    last: Option<Point>,
     rules: Vec<usize>,
 }
 
@@ -300,6 +302,7 @@ impl Aggregator {
             dirty: false,
             accepts_from: i64::MIN,
             last_seen: i64::MIN,
+            last: None,
             rules,
         };
         Ok(self.metrics.entry(metric.to_owned()).or_insert(state))
@@ -345,7 +348,7 @@ impl Aggregator {
                 scratch.extend(state.series.range(from, now_ms).map(|p| p.value));
                 MetricSummary {
                     metric: name.clone(),
-                    latest: state.series.latest(),
+                    latest: state.last,
                     stats_5m: Stats::compute(&mut scratch),
                 }
             })
@@ -371,9 +374,9 @@ impl Aggregator {
         self.metrics.is_empty()
     }
 
-    /// The newest raw point of `metric`.
+    /// The newest point of `metric` since the aggregator started.
     pub fn latest(&self, metric: &str) -> Option<Point> {
-        self.metrics.get(metric)?.series.latest()
+        self.metrics.get(metric)?.last
     }
 
     /// Drops raw points at or before `now − 1 h`, seals blocks whose hour is
@@ -457,13 +460,29 @@ impl Aggregator {
                 metric: metric.to_owned(),
             })?;
         state.last_seen = state.last_seen.max((block.end_ms() - 1).min(now_ms));
-        if block.end_ms() > now_ms && state.block.is_none() {
-            state.accepts_from = state.accepts_from.max(block.start_ms());
-            state.block = Some(block);
-            return Ok(Restored::Adopted);
+        if block.end_ms() <= now_ms {
+            state.accepts_from = state.accepts_from.max(block.end_ms());
+            return Ok(Restored::Registered);
         }
-        state.accepts_from = state.accepts_from.max(block.end_ms().min(now_ms));
-        Ok(Restored::Registered)
+        state.accepts_from = state.accepts_from.max(block.start_ms());
+        if state
+            .block
+            .as_ref()
+            .is_some_and(|b| b.hour() != block.hour())
+        {
+            seal(state, &mut self.pending, metric);
+        }
+        match state.block.take() {
+            // Points came first: keep the stored minutes they lack.
+            Some(memory) => {
+                let mut merged = block;
+                merged.overlay(&memory);
+                state.block = Some(merged);
+                state.dirty = true;
+            }
+            None => state.block = Some(block),
+        }
+        Ok(Restored::Adopted)
     }
 
     /// Plans a history query: raw points or rollups, and which blocks to
@@ -580,6 +599,7 @@ fn record_rollup(
     state.dirty = true;
     state.accepts_from = point.timestamp_ms;
     state.last_seen = point.timestamp_ms;
+    state.last = Some(point);
 }
 
 /// The plan's blocks: stored ones, overlaid with the in-memory ones.

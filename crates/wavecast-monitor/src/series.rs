@@ -138,11 +138,6 @@ impl RawSeries {
         self.points.len()
     }
 
-    /// The newest point.
-    pub(crate) fn latest(&self) -> Option<Point> {
-        self.points.back().copied()
-    }
-
     /// Raw points are complete for timestamps strictly above this.
     pub(crate) fn complete_after(&self) -> i64 {
         self.complete_after

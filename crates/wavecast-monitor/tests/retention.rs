@@ -107,7 +107,8 @@ fn rollups_last_seven_days_and_raw_points_one_hour() {
         agg.statistics("fog.load", Window::OneHour, later).ok(),
         Some(None)
     );
-    assert_eq!(agg.latest("fog.load"), None);
+    // The latest value outlives the raw hour.
+    assert_eq!(agg.latest("fog.load").map(|p| p.timestamp_ms), Some(now));
 
     // Seven days after the last point the metric and its blocks are gone.
     let gone = now + 7 * DAY_MS + HOUR_MS;
@@ -204,4 +205,30 @@ fn seven_days_of_a_one_hertz_metric_fit_in_200_kb() {
     assert_eq!(store.map.len(), 168);
     assert_eq!(values, 168 * 1_037);
     assert!(bytes <= 200_000, "{bytes} bytes");
+}
+
+#[test]
+fn restoring_after_points_arrived_keeps_both() {
+    // Storage has minutes 0–9 of the hour; the server ingests a point in
+    // minute 20 before it restores that block: the block keeps all of them.
+    let mut old = new_aggregator();
+    for m in 0..10 {
+        let t = H0 + m * MINUTE_MS;
+        old.ingest("x", 1.0, t, t).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut store = Store::default();
+    store.put(old.take_writes());
+    let now = H0 + 20 * MINUTE_MS;
+    let mut agg = new_aggregator();
+    agg.ingest("x", 2.0, now, now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (k, v) in &store.map {
+        assert_eq!(agg.restore(k, v, now).ok(), Some(Restored::Adopted));
+    }
+    let mut writes = agg.take_writes();
+    assert_eq!(writes.len(), 1);
+    let block = wavecast_monitor::HourBlock::decode(&writes.remove(0).value)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(block.minutes().count(), 11);
+    assert_eq!(block.minute(20).map(|r| r.mean), Some(2.0));
 }
