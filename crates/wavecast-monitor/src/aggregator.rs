@@ -95,7 +95,7 @@ pub struct DocumentOutcome {
     pub alerts: Vec<Alert>,
     /// Points refused, with why.
     pub rejected: Vec<(String, MonitorError)>,
-    /// Leaves the flattening left out (see [`crate::flatten`]).
+    /// Leaves the flattening left out (see [`mod@crate::flatten`]).
     pub skipped: usize,
 }
 
@@ -229,7 +229,7 @@ impl Aggregator {
         Ok(alerts)
     }
 
-    /// Flattens a document (see [`crate::flatten`]) and records each
+    /// Flattens a document (see [`mod@crate::flatten`]) and records each
     /// numeric leaf at `timestamp_ms`; refusals are collected, not fatal.
     pub fn ingest_document(
         &mut self,

@@ -45,7 +45,7 @@
 //!
 //! - [`error`] — [`MonitorError`] with stable codes.
 //! - [`name`] — valid metric names.
-//! - [`flatten`] — JSON documents to `(dotted name, value)` pairs.
+//! - [`mod@flatten`] — JSON documents to `(dotted name, value)` pairs.
 //! - [`window`] — [`Point`], [`Window`], retention constants.
 //! - [`stats`] — [`Stats`] and the quantile definition.
 //! - `running` — shifted running sums with removal (internal).
