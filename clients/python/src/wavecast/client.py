@@ -279,8 +279,14 @@ class Client:
                 box, item = self._route(frame)
                 if box is None:
                     self._control(frame)
-                elif box.full():
-                    await box.put(item)
+                    continue
+                while box.full() and not box.closed:
+                    # Wait for the consumer, then route again: iterating a
+                    # subscription meanwhile may have moved the channel.
+                    await box.wait_space()
+                    box, item = self._route(frame)
+                    if box is None:
+                        break
                 else:
                     box.put_nowait(item)
         except ConnectionClosed as exc:
@@ -324,6 +330,8 @@ class Client:
             self._conversations[cid].put_nowait(frame)
             return
         kind = frame.get("type")
+        if kind in agents.AGENT_EVENT_TYPES:
+            return  # a conversation that was given up (e.g. after agent_cancel)
         if kind == "heartbeat":
             self._spawn(self._send_quietly({"type": "pong"}))
         elif kind == "dropped":

@@ -2,8 +2,8 @@
 application, with a bound and an end.
 
 ``get`` takes an item without suspending when one is there (the hot path
-of a fast consumer). ``put`` suspends while the inbox holds ``maxsize``
-items or more, which stops the reader, so the socket stops being read and
+of a fast consumer). ``put`` (and ``wait_space``) suspends while the inbox holds
+``maxsize`` items or more, which stops the reader, so the socket stops being read and
 the server's backpressure strategy takes over. ``close`` ends the inbox:
 items already in it are still handed out, then ``get`` raises the closing
 error, or :class:`StopAsyncIteration` for a normal end.
@@ -55,8 +55,8 @@ class Inbox(Generic[T]):
             if not g.done():
                 g.set_result(None)
 
-    async def put(self, item: T) -> None:
-        """Appends ``item``, first waiting while the inbox is full."""
+    async def wait_space(self) -> None:
+        """Returns once the inbox is below its bound (or closed)."""
         while self.full() and not self._closed:
             fut = asyncio.get_running_loop().create_future()
             self._putter = fut
@@ -65,6 +65,10 @@ class Inbox(Generic[T]):
             finally:
                 if self._putter is fut:
                     self._putter = None
+
+    async def put(self, item: T) -> None:
+        """Appends ``item``, first waiting while the inbox is full."""
+        await self.wait_space()
         self.put_nowait(item)
 
     def _wake_putter(self) -> None:
