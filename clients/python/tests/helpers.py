@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -32,7 +32,7 @@ def mint_jwt(secret: str, sub: str | None = "alice", ttl: float = 3600, **claims
     return f"{head}.{body}.{_b64(sig)}"
 
 
-async def take(it: AsyncIterator[T], n: int, timeout: float = WAIT) -> list[T]:
+async def take(it: AsyncIterable[T], n: int, timeout: float = WAIT) -> list[T]:
     """The next ``n`` items of ``it``, within ``timeout``."""
 
     async def run() -> list[T]:
@@ -46,7 +46,7 @@ async def take(it: AsyncIterator[T], n: int, timeout: float = WAIT) -> list[T]:
     return await asyncio.wait_for(run(), timeout)
 
 
-async def until(it: AsyncIterator[Any], pred: Callable[[Any], bool], timeout: float = WAIT) -> list[Any]:
+async def until(it: AsyncIterable[Any], pred: Callable[[Any], bool], timeout: float = WAIT) -> list[Any]:
     """Items of ``it`` up to and including the first for which ``pred`` holds."""
 
     async def run() -> list[Any]:

@@ -114,3 +114,23 @@ async def test_credentials_frames_and_secrets() -> None:
     assert not wavecast.Jwt("a.b.c").can_refresh
     with pytest.raises(ValueError):
         wavecast.ApiKey("")
+
+
+def test_which_losses_are_final() -> None:
+    from wavecast.backoff import is_fatal
+
+    closed = wavecast.ConnectionClosedError
+    assert not is_fatal(closed("x", close_code=1001, reason="server shutting down"), False)
+    assert not is_fatal(closed("x", close_code=None), False)  # a dropped socket
+    assert not is_fatal(closed("x", close_code=4008, reason="slow consumer"), False)
+    assert is_fatal(closed("x", close_code=4009, reason="disconnected by server"), False)
+    assert is_fatal(closed("x", close_code=4011, reason="replaced"), False)
+    assert is_fatal(closed("x", close_code=4001, reason="token expired"), False)
+    assert not is_fatal(closed("x", close_code=4001, reason="token expired"), True)
+    assert is_fatal(closed("x", close_code=4001, reason="authentication failed"), True)
+    assert is_fatal(wavecast.InvalidCredentialsError("x"), False)
+    assert is_fatal(wavecast.TokenExpiredError("x"), False) and not is_fatal(wavecast.TokenExpiredError("x"), True)
+    assert not is_fatal(wavecast.RateLimitedError("x", status=429), False)
+    assert not is_fatal(wavecast.UnavailableError("x", status=503), False)
+    assert not is_fatal(wavecast.ReplayError("x"), False)  # signed again next time
+    assert not is_fatal(ConnectionRefusedError(), False)

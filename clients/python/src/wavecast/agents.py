@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,7 +87,7 @@ async def converse(
     request: dict[str, Any],
     *,
     timeout: float | None = None,
-) -> AsyncIterator[AgentEvent]:
+) -> AsyncGenerator[AgentEvent, None]:
     """Sends ``request`` (which carries its ``correlation_id``) and yields
     the conversation's events; see the module doc. ``timeout`` bounds the
     wait for each event (``None``: no bound)."""

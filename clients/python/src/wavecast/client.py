@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 
 from . import agents, streams
 from .auth import ApiKey, Credentials, Jwt
-from .backoff import Backoff
+from .backoff import Backoff, is_fatal
 from .errors import ConnectionClosedError, WavecastError, error_from_frame
 from .events import (
     Connected,
@@ -54,7 +54,7 @@ from .events import (
 )
 from .http import HttpApi
 from .inbox import Inbox
-from .session import Options, Welcome, closed_error, is_fatal, open_session
+from .session import Options, Welcome, closed_error, open_session
 from .subscription import Subscription
 from .urls import http_base, ws_url
 
@@ -72,9 +72,33 @@ RESERVED = frozenset(
     }
 )
 _MAX_CHANNELS_PER_REQUEST = 1000
+#: Room kept in each subscribe frame for everything but the channel names.
+_FRAME_OVERHEAD = 256
 
 
-def _dumps(frame: dict[str, Any]) -> str:
+def _chunks(
+    subs: list[Subscription], positions: Mapping[str, Position], max_bytes: int
+) -> Iterator[list[Subscription]]:
+    """Splits ``subs`` into subscribe requests of at most 1000 channels whose
+    frames stay under ``max_bytes`` (the server closes with 1009 above it)."""
+    chunk: list[Subscription] = []
+    size = _FRAME_OVERHEAD + (len(_dumps(subs[0].options["filter"])) if subs else 0)
+    budget = size
+    for sub in subs:
+        name = len(_dumps(sub.channel)) + 1
+        cost = name
+        if sub.channel in positions:  # the name again, as a key of "recover"
+            cost += name + len(_dumps(positions[sub.channel].to_json())) + 1
+        if chunk and (len(chunk) == _MAX_CHANNELS_PER_REQUEST or budget + cost > max_bytes):
+            yield chunk
+            chunk, budget = [], size
+        chunk.append(sub)
+        budget += cost
+    if chunk:
+        yield chunk
+
+
+def _dumps(frame: Any) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -104,6 +128,7 @@ class Client:
         http_api_key: str | None = None,
         request_timeout: float = 10.0,
         max_queue: int = 10_000,
+        max_message_size: int = 10240,
         options: Options | None = None,
     ) -> None:
         given = [c for c in (auth, api_key, token) if c is not None]
@@ -118,6 +143,9 @@ class Client:
         self.reconnect = reconnect
         self.backoff = backoff or Backoff()
         self.request_timeout = request_timeout
+        #: The server's ``limits.max_message_size``: subscribe requests are
+        #: split to stay under it (a larger frame is closed with 1009).
+        self.max_message_size = max_message_size
         self.options = options or Options()
         #: The server HTTP API of the same server.
         self.http = HttpApi(http_base(url), api_key=http_api_key, timeout=request_timeout)
@@ -559,8 +587,7 @@ class Client:
             for c in names
             if c not in self._subs
         ]
-        for i in range(0, len(new), _MAX_CHANNELS_PER_REQUEST):
-            chunk = new[i : i + _MAX_CHANNELS_PER_REQUEST]
+        for chunk in _chunks(new, positions, self.max_message_size):
             await self._subscribe(chunk, positions, since=since, resubscribed=False)
         return [self._subs.get(c) or next(s for s in new if s.channel == c) for c in names]
 
@@ -616,11 +643,8 @@ class Client:
             if sub.active:
                 groups.setdefault(_dumps(sub.options), []).append(sub)
         for group in groups.values():
-            for i in range(0, len(group), _MAX_CHANNELS_PER_REQUEST):
-                chunk = group[i : i + _MAX_CHANNELS_PER_REQUEST]
-                positions = {
-                    s.channel: p for s in chunk if s.recover and (p := s.position) is not None
-                }
+            positions = {s.channel: p for s in group if s.recover and (p := s.position) is not None}
+            for chunk in _chunks(group, positions, self.max_message_size):
                 try:
                     await self._subscribe(chunk, positions, since=None, resubscribed=True)
                 except ConnectionClosedError:
@@ -662,10 +686,10 @@ class Client:
 
     # -- iteration -------------------------------------------------------------
 
-    def __aiter__(self) -> AsyncIterator[Publication | Message]:
+    def __aiter__(self) -> AsyncGenerator[Publication | Message, None]:
         return self._messages()
 
-    async def _messages(self) -> AsyncIterator[Publication | Message]:
+    async def _messages(self) -> AsyncGenerator[Publication | Message, None]:
         get = self._inbox.get
         while True:
             try:
@@ -675,7 +699,7 @@ class Client:
             if type(event) is Publication or type(event) is Message:
                 yield event
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         """Every event the client's stream holds (see the class doc)."""
         while True:
             try:
@@ -693,7 +717,7 @@ class Client:
         agent: str | None = None,
         input: Any = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[agents.AgentEvent]:
+    ) -> AsyncGenerator[agents.AgentEvent, None]:
         """One agent conversation: yields its events up to
         ``agent_completed``. Without ``agent``, sends ``user_message``
         (``content``, ``thread_id``); with it, ``agent_request`` with
@@ -727,7 +751,7 @@ class Client:
 
     def stream_features(
         self, *, stream_id: str = "features", params: dict[str, Any] | None = None, **kwargs: Any
-    ) -> AsyncIterator[streams.FeatureUpdate]:
+    ) -> AsyncGenerator[streams.FeatureUpdate, None]:
         """:func:`wavecast.streams.stream_features` on this client's server,
         with its credentials, over a connection of its own."""
         return streams.stream_features(
@@ -737,7 +761,7 @@ class Client:
 
     def simulation_live(
         self, *, stream_id: str = "simulation", params: dict[str, Any] | None = None, **kwargs: Any
-    ) -> AsyncIterator[streams.SimulationState | streams.SimulationComplete]:
+    ) -> AsyncGenerator[streams.SimulationState | streams.SimulationComplete, None]:
         """:func:`wavecast.streams.simulation_live` on this client's server,
         with its credentials, over a connection of its own."""
         return streams.simulation_live(
@@ -777,6 +801,7 @@ def connect(
     http_api_key: str | None = None,
     request_timeout: float = 10.0,
     max_queue: int = 10_000,
+    max_message_size: int = 10240,
     open_timeout: float = 10.0,
     close_timeout: float = 5.0,
     ping_interval: float | None = 20.0,
@@ -795,7 +820,8 @@ def connect(
     (sent in an ``auth`` message). ``http_api_key`` is the server API key
     for :attr:`Client.http`. ``max_queue`` bounds each inbox: when the
     application falls that far behind, the client stops reading and the
-    server's backpressure applies.
+    server's backpressure applies. ``max_message_size`` is the server's
+    ``limits.max_message_size`` (subscribe requests are split under it).
     """
     options = Options(
         open_timeout=open_timeout,
@@ -809,5 +835,5 @@ def connect(
     return Client(
         url, auth=auth, api_key=api_key, token=token, reconnect=reconnect,
         backoff=backoff, http_api_key=http_api_key, request_timeout=request_timeout,
-        max_queue=max_queue, options=options,
+        max_queue=max_queue, max_message_size=max_message_size, options=options,
     )

@@ -11,6 +11,7 @@ whenever the code is known.
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 __all__ = [
@@ -367,8 +368,6 @@ def error_from_frame(
 
 def error_from_http(status: int, body: bytes) -> WavecastError:
     """Builds the typed exception for a refused HTTP request or upgrade."""
-    import json
-
     try:
         parsed = json.loads(body)
     except ValueError:

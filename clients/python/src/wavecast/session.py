@@ -23,11 +23,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from .auth import Credentials
-from .errors import ConnectionClosedError, WavecastError, error_from_frame, error_from_http
+from .errors import ConnectionClosedError, error_from_frame, error_from_http
 from .events import opt_str
 from .urls import with_query
 
-__all__ = ["Options", "Welcome", "open_session", "recv_frame", "closed_error", "is_fatal", "PROTOCOL_VERSION"]
+__all__ = ["Options", "Welcome", "open_session", "recv_frame", "closed_error", "PROTOCOL_VERSION"]
 
 PROTOCOL_VERSION = "1.0"
 
@@ -148,27 +148,3 @@ async def recv_frame(ws: ClientConnection, what: str) -> dict[str, Any]:
             continue
         if isinstance(frame, dict):
             return frame
-
-
-def is_fatal(error: BaseException, can_refresh: bool) -> bool:
-    """Whether reconnecting after ``error`` cannot help (so it must not be
-    retried): refused credentials, a forbidden origin, a server that said
-    to stay away. Network errors, timeouts, shutdowns and rate limits pass."""
-    if isinstance(error, ConnectionClosedError):
-        code = error.close_code
-        if code == 4001:
-            return not ("expired" in error.reason and can_refresh)
-        return code in (1002, 1003, 1007, 1008, 1009, 4009, 4011)
-    if isinstance(error, WavecastError):
-        if error.code == "token_expired":
-            return not can_refresh
-        return error.code in (
-            "invalid_credentials",
-            "invalid_signature",
-            "forbidden",
-            "origin_not_allowed",
-            "unsupported_version",
-            "auth_required",
-            "invalid_field",
-        ) or (error.status is not None and error.status in (400, 401, 403, 404, 426))
-    return False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
@@ -158,7 +158,7 @@ async def _run(
     options: Options,
     stream_id: str,
     params: dict[str, Any],
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     ws, _ = await open_session(ws_url(url, path), credentials, options)
     try:
         await ws.send(json.dumps({
@@ -201,7 +201,7 @@ async def stream_features(
     params: dict[str, Any] | None = None,
     options: Options | None = None,
     **kwargs: Any,
-) -> AsyncIterator[FeatureUpdate]:
+) -> AsyncGenerator[FeatureUpdate, None]:
     """Yields ``feature_update`` frames of a ``stream_features`` stream,
     without end. ``params`` and keyword arguments (merged) are the stream
     options and model parameters, e.g. ``grid_size=64,
@@ -221,7 +221,7 @@ async def simulation_live(
     params: dict[str, Any] | None = None,
     options: Options | None = None,
     **kwargs: Any,
-) -> AsyncIterator[SimulationState | SimulationComplete]:
+) -> AsyncGenerator[SimulationState | SimulationComplete, None]:
     """Yields the ``simulation_state`` frames of one run, then its
     ``simulation_complete``, and stops. Parameters as for
     :func:`stream_features` (``steps``, ``update_every``, ``include_field``,

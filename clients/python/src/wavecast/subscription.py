@@ -16,7 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from .events import ChannelEvent, Dropped, Event, Position, Publication, Subscribed, Unsubscribed
@@ -103,11 +103,11 @@ class Subscription:
         )
         self._inbox.adopt(moved)
 
-    def __aiter__(self) -> AsyncIterator[Publication]:
+    def __aiter__(self) -> AsyncGenerator[Publication, None]:
         self._claim()
         return self._publications()
 
-    async def _publications(self) -> AsyncIterator[Publication]:
+    async def _publications(self) -> AsyncGenerator[Publication, None]:
         get = self._inbox.get
         while True:
             try:
@@ -117,7 +117,7 @@ class Subscription:
             if type(ev) is Publication:
                 yield ev
 
-    async def events(self) -> AsyncIterator[ChannelEvent]:
+    async def events(self) -> AsyncGenerator[ChannelEvent, None]:
         """Every event of this channel, in delivery order (see the class doc)."""
         self._claim()
         while True:
