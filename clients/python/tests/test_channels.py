@@ -4,6 +4,7 @@ messages and server-side changes, against the real server."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -207,3 +208,21 @@ async def test_slow_consumer_stops_the_reader(server: ServerProcess, channel: st
             await client.http_publish(channel, i)
         got = await take(sub, 20)
     assert [p.data for p in got] == list(range(20))
+
+
+async def test_sends_are_paced_under_the_servers_message_rate(
+    make_server: Callable[[str], ServerProcess],
+) -> None:
+    srv = make_server(
+        "[limits]\nmax_message_rate = 20\nmessage_burst = 20\n[namespaces.default]\npublish = \"public\"\n"
+    )
+    async with wavecast.connect(srv.url, max_message_rate=20, message_burst=20) as client:
+        results = [await client.publish("paced", i) for i in range(40)]
+        assert [r.offset for r in results] == list(range(1, 41))
+    # Without pacing, the server refuses what is over its rate, without a reply.
+    async with wavecast.connect(srv.url, max_message_rate=0, request_timeout=2) as client:
+        with pytest.raises(asyncio.TimeoutError):
+            for i in range(40):
+                await client.publish("unpaced", i)
+        notices = await until(client.events(), lambda e: isinstance(e, wavecast.ServerNotice))
+        assert isinstance(notices[-1].error, wavecast.RateLimitedError)

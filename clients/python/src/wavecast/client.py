@@ -54,6 +54,7 @@ from .events import (
 )
 from .http import HttpApi
 from .inbox import Inbox
+from .pacing import TokenBucket
 from .session import Options, Welcome, closed_error, open_session
 from .subscription import Subscription
 from .urls import http_base, ws_url
@@ -129,6 +130,8 @@ class Client:
         request_timeout: float = 10.0,
         max_queue: int = 10_000,
         max_message_size: int = 10240,
+        max_message_rate: float = 100.0,
+        message_burst: float = 200.0,
         options: Options | None = None,
     ) -> None:
         given = [c for c in (auth, api_key, token) if c is not None]
@@ -146,6 +149,9 @@ class Client:
         #: The server's ``limits.max_message_size``: subscribe requests are
         #: split to stay under it (a larger frame is closed with 1009).
         self.max_message_size = max_message_size
+        # The server's limits.max_message_rate and message_burst, less a
+        # margin for WebSocket pings and pongs, which the server counts too.
+        self._bucket = TokenBucket(max_message_rate, max(message_burst, max_message_rate) - 10)
         self.options = options or Options()
         #: The server HTTP API of the same server.
         self.http = HttpApi(http_base(url), api_key=http_api_key, timeout=request_timeout)
@@ -462,6 +468,7 @@ class Client:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = _Pending(future, on_reply)
         try:
+            await self._bucket.take()
             await ws.send(_dumps(frame))
             return await asyncio.wait_for(future, timeout)
         except ConnectionClosed as exc:
@@ -472,6 +479,7 @@ class Client:
     async def _send_frame(self, frame: dict[str, Any]) -> None:
         ws = await self._connection(self.request_timeout)
         try:
+            await self._bucket.take()
             await ws.send(_dumps(frame))
         except ConnectionClosed as exc:
             raise closed_error(exc, "connection lost") from None
@@ -479,6 +487,7 @@ class Client:
     async def _send_quietly(self, frame: dict[str, Any]) -> None:
         ws = self._ws
         if ws is not None:
+            self._bucket.reserve()  # counted, never delayed (a pong is urgent)
             try:
                 await ws.send(_dumps(frame))
             except ConnectionClosed:
@@ -802,6 +811,8 @@ def connect(
     request_timeout: float = 10.0,
     max_queue: int = 10_000,
     max_message_size: int = 10240,
+    max_message_rate: float = 100.0,
+    message_burst: float = 200.0,
     open_timeout: float = 10.0,
     close_timeout: float = 5.0,
     ping_interval: float | None = 20.0,
@@ -821,7 +832,10 @@ def connect(
     for :attr:`Client.http`. ``max_queue`` bounds each inbox: when the
     application falls that far behind, the client stops reading and the
     server's backpressure applies. ``max_message_size`` is the server's
-    ``limits.max_message_size`` (subscribe requests are split under it).
+    ``limits.max_message_size`` (subscribe requests are split under it);
+    ``max_message_rate`` and ``message_burst`` its ``limits`` of the same
+    names: the client paces what it sends under them (0: no pacing), since
+    a message over the rate gets no reply.
     """
     options = Options(
         open_timeout=open_timeout,
@@ -835,5 +849,6 @@ def connect(
     return Client(
         url, auth=auth, api_key=api_key, token=token, reconnect=reconnect,
         backoff=backoff, http_api_key=http_api_key, request_timeout=request_timeout,
-        max_queue=max_queue, max_message_size=max_message_size, options=options,
+        max_queue=max_queue, max_message_size=max_message_size,
+        max_message_rate=max_message_rate, message_burst=message_burst, options=options,
     )
