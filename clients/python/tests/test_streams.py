@@ -4,9 +4,9 @@ SUBSCRIBE → STREAM → END on /ws/stream_features and /ws/simulation_live."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from contextlib import aclosing
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -95,3 +95,23 @@ async def test_module_level_helpers(server: ServerProcess) -> None:
     async with aclosing(stream):
         [update] = await take(stream, 1)
     assert update.sequence == 0
+
+
+def _ended(stream_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("event") == "subscription_ended" and e.get("channel") == f"stream:{stream_id}"
+
+
+async def test_leaving_the_loop_cancels_the_stream_on_the_server(
+    make_server: Callable[[str], ServerProcess],
+) -> None:
+    srv = make_server("")
+    client = wavecast.connect(srv.url)
+    stream = client.stream_features(stream_id="gone", grid_size=8, update_interval_ms=10)
+    async with aclosing(stream):
+        await take(stream, 1)
+    entry = await asyncio.to_thread(srv.wait_log, _ended("gone"), WAIT)
+    assert entry["reason"] == "client_close"
+    # Without aclosing: asyncio finalises the abandoned generator by itself.
+    async for _ in client.simulation_live(stream_id="dropped", grid_size=8, steps=1_000_000, update_every=1):
+        break
+    await asyncio.to_thread(srv.wait_log, _ended("dropped"), WAIT)

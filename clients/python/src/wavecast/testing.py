@@ -7,6 +7,7 @@ waits for the log line that names the bound address and then for
 (SIGKILL after a bounded wait). It can be stopped and started again on the
 same port and directory, which is how a restart is tested. Nothing here
 sleeps: each wait is on an event (a log line, an HTTP answer, process exit).
+:meth:`ServerProcess.wait_log` lets a test await an audit log entry.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 __all__ = ["ServerProcess", "find_binary"]
 
@@ -130,6 +133,28 @@ class ServerProcess:
                 "wavecast listening"
             ):
                 return int(str(entry["addr"]).rsplit(":", 1)[1])
+
+    def wait_log(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
+        """Blocks until the server logs a JSON entry for which ``pred``
+        holds (entries logged since the last wait count), and returns it.
+        Call it through ``asyncio.to_thread`` from async code."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._lines.get(timeout=max(remaining, 0.001))
+            except queue.Empty:
+                raise TimeoutError(self._failure("the awaited log entry did not come")) from None
+            if line is None:
+                raise RuntimeError(self._failure("the server exited"))
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and pred(entry):
+                return entry
 
     def _await_ready(self, deadline: float) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
