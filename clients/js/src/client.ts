@@ -130,6 +130,7 @@ export class WebSocketClient {
   private readonly stats = emptyStats();
   private readonly rtt = new RttWindow();
   private readonly pings = new Map<string, number>();
+  private authOnOpen: PendingRecord[] = [];
   private heartbeat: Heartbeat | undefined;
   private socket: WebSocketLike | undefined;
   private state: ConnectionState = 'disconnected';
@@ -238,14 +239,21 @@ export class WebSocketClient {
     if (token && this.admitted) this.sendControl({ type: 'refresh', token, id: this.nextId('r') });
   }
 
-  /** Authenticates an open connection with an `auth` message (protocol §2.4). */
+  /**
+   * Authenticates with an `auth` message (protocol §2.4), at once if the
+   * socket is open, else as soon as it opens. The credential is also kept
+   * for the upgrade of later connections.
+   */
   authenticate(credentials: { token?: string; apiKey?: string }): PendingRecord {
     if (credentials.token) this.token = credentials.token;
-    if (credentials.apiKey) this.apiKey = credentials.apiKey;
+    else if (credentials.apiKey) this.apiKey = credentials.apiKey;
     const message: ClientMessage = credentials.token
       ? { type: 'auth', token: credentials.token }
       : { type: 'auth', api_key: credentials.apiKey };
-    return this.sendControlTracked(message);
+    const record = this.pending.create(message);
+    if (this.socket?.readyState === OPEN) this.sendControlTracked(record);
+    else this.authOnOpen.push(record);
+    return record;
   }
 
   // ---------------------------------------------------------------- handlers
@@ -459,13 +467,11 @@ export class WebSocketClient {
     return this.transmit({ message });
   }
 
-  private sendControlTracked(message: ClientMessage): PendingRecord {
-    const record = this.pending.create(message);
+  private sendControlTracked(record: PendingRecord): void {
     this.bucket.tryTake();
-    if (!this.transmit({ message, pending: record })) {
+    if (!this.transmit({ message: record.message, pending: record })) {
       this.pending.rollback(record.id, clientError('not_connected', 'the connection is not open'));
     }
-    return record;
   }
 
   private transmit(item: Outgoing): boolean {
@@ -568,6 +574,9 @@ export class WebSocketClient {
       onDead: (silent) => this.handleDead(silent),
     });
     this.heartbeat.start();
+    const auths = this.authOnOpen;
+    this.authOnOpen = [];
+    for (const record of auths) this.sendControlTracked(record);
   }
 
   private sendHeartbeatPing(): void {
