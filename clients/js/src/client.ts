@@ -227,6 +227,11 @@ export class WebSocketClient {
     return [...this.rooms.desired.keys()];
   }
 
+  /** True once the server confirmed the channel on the current connection. */
+  isSubscribed(channel: string): boolean {
+    return this.rooms.active.has(channel);
+  }
+
   /** The last offset and epoch seen on a channel. */
   getPosition(channel: string): Position | undefined {
     const p = this.rooms.positions.get(channel);
@@ -302,9 +307,9 @@ export class WebSocketClient {
    * Reference-counted subscription for shared use (hooks): the rooms stay
    * subscribed until every holder has called the returned release function.
    */
-  hold(rooms: string[]): () => void {
+  hold(rooms: string[], options: RoomOptions = {}): () => void {
     const valid = this.validRooms(rooms, 'subscribe');
-    const fresh = this.rooms.hold(valid);
+    const fresh = this.rooms.hold(valid, options);
     if (this.admitted && fresh.length > 0) this.sendSubscribe(this.rooms.batches(fresh));
     let released = false;
     return () => {
@@ -673,6 +678,7 @@ export class WebSocketClient {
     if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
     this.rooms.inflight.clear();
+    this.rooms.active.clear();
     if (socket) {
       socket.onopen = null;
       socket.onmessage = null;
@@ -773,7 +779,14 @@ export class WebSocketClient {
         this.handleSubscribeFailed(frame);
         break;
       case 'unsubscribe_success':
-        if (frame.server_side === true && Array.isArray(frame.channels)) this.rooms.remove(frame.channels as string[]);
+        if (Array.isArray(frame.channels)) {
+          for (const c of frame.channels) this.rooms.active.delete(c as string);
+          if (frame.server_side === true) this.rooms.remove(frame.channels as string[]);
+        }
+        break;
+      case 'recovery_required':
+        if (Array.isArray(frame.channels)) for (const c of frame.channels) this.rooms.active.delete(c as string);
+        this.handleRecoveryRequired(frame);
         break;
       case 'heartbeat':
         this.sendControl({ type: 'pong' });
@@ -783,9 +796,6 @@ export class WebSocketClient {
         break;
       case 'pong':
         this.handlePong(frame);
-        break;
-      case 'recovery_required':
-        this.handleRecoveryRequired(frame);
         break;
       case 'refresh_required':
         this.handleRefreshRequired();
@@ -799,6 +809,7 @@ export class WebSocketClient {
     const id = frame.id !== undefined ? String(frame.id) : undefined;
     const request = id !== undefined ? this.rooms.inflight.get(id) : undefined;
     if (id !== undefined) this.rooms.inflight.delete(id);
+    if (Array.isArray(frame.channels)) for (const c of frame.channels) if (typeof c === 'string') this.rooms.active.add(c);
     const positions = frame.positions ?? {};
     const previous = new Map<string, Position>();
     for (const channel of Object.keys(positions)) previous.set(channel, { ...this.rooms.positions.get(channel) });

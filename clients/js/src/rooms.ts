@@ -8,6 +8,7 @@
  *   offset of the last publication received. They survive reconnects, so a
  *   resubscription can ask to `recover` from them.
  * - `inflight`: subscribe requests sent and not answered yet, by id.
+ * - `active`: channels the server confirmed on the current connection.
  */
 import type { ChannelPosition } from './protocol.js';
 
@@ -33,6 +34,8 @@ export class Rooms {
   readonly desired = new Map<string, RoomOptions>();
   readonly positions = new Map<string, Position>();
   readonly inflight = new Map<string, { channels: string[]; snapshot: boolean }>();
+  /** Channels subscribed on the current connection (a `subscribe_success` came, no unsubscribe since). */
+  readonly active = new Set<string>();
   private readonly refs = new Map<string, number>();
 
   /** Adds rooms; returns the ones that were not wanted yet. */
@@ -59,10 +62,10 @@ export class Rooms {
   }
 
   /** Counts one more holder of each room; returns the rooms that were not wanted before. */
-  hold(rooms: string[]): string[] {
+  hold(rooms: string[], options: RoomOptions = {}): string[] {
     const fresh = rooms.filter((r) => !this.desired.has(r));
     for (const room of rooms) this.refs.set(room, (this.refs.get(room) ?? 0) + 1);
-    this.add(fresh);
+    this.add(fresh, options);
     return fresh;
   }
 

@@ -84,7 +84,8 @@ function useRoomData<T>(client: WebSocketClient | null | undefined, room: string
   const [value, setValue] = useState<UseHistoryResult<T>>({ data: null, lastUpdate: null, isLoading: true, history: [] });
   useEffect(() => {
     if (!client) return;
-    const release = client.hold([room]);
+    // With a snapshot, the latest retained update shows at once instead of at the next publication.
+    const release = client.hold([room], { snapshot: true });
     const off = client.on(type, (message: unknown, envelope?: unknown) => {
       if (roomOf(message, envelope) !== room) return;
       const data = payloadOf(message, type) as T;
@@ -146,22 +147,48 @@ export interface UseAlertsResult {
   clearAlerts: () => void;
 }
 
-/** Every publication of the `alerts` room, as alerts, newest first. */
+/**
+ * Every publication of the `alerts` room, as alerts, newest first. On mount
+ * it also reads the room's retained history (a `history` request), so that
+ * alerts raised before the page opened are shown too.
+ */
 export function useAlerts(client: WebSocketClient | null | undefined, limit = 100): UseAlertsResult {
   const [alerts, setAlerts] = useState<Alert[]>([]);
   useEffect(() => {
     if (!client) return;
+    let live = true;
+    const merge = (incoming: Alert[]) =>
+      setAlerts((list) => {
+        const seen = new Set(list.map((a) => a.id));
+        const fresh = incoming.filter((a) => !seen.has(a.id));
+        if (fresh.length === 0) return list;
+        return [...fresh, ...list].sort(newestFirst).slice(0, limit);
+      });
     const release = client.hold(['alerts']);
     const off = client.on('publication', (publication: { channel?: string }) => {
       if (publication.channel !== 'alerts') return;
       const alert = normalizeAlert(publication);
-      if (alert) setAlerts((list) => [alert, ...list].slice(0, limit));
+      if (alert) merge([alert]);
+    });
+    void client.request({ type: 'history', channel: 'alerts', limit }).then((record) => {
+      const publications = record.reply?.publications;
+      if (!live || !Array.isArray(publications)) return;
+      merge(publications.map((p) => normalizeAlert({ channel: 'alerts', ...p })).filter((a): a is Alert => a !== undefined));
     });
     return () => {
+      live = false;
       off();
       release();
     };
   }, [client, limit]);
   const clearAlerts = useCallback(() => setAlerts([]), []);
   return { alerts, clearAlerts };
+}
+
+/** Newest first: by offset when both have one, else by timestamp. */
+function newestFirst(a: Alert, b: Alert): number {
+  const oa = Number(a.id.split(':').pop());
+  const ob = Number(b.id.split(':').pop());
+  if (a.id.startsWith('alerts:') && b.id.startsWith('alerts:') && Number.isFinite(oa) && Number.isFinite(ob)) return ob - oa;
+  return b.timestamp.localeCompare(a.timestamp);
 }

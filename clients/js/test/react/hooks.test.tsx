@@ -147,6 +147,28 @@ describe('specialised hooks', () => {
   });
 });
 
+describe('useAlerts history', () => {
+  it('shows the alerts retained before mount, merged with live ones without duplicates', async () => {
+    const { client, socket } = connectedClient();
+    const { result } = renderHook(() => useAlerts(client));
+    const request = socket.messagesOfType('history')[0];
+    expect(request).toMatchObject({ channel: 'alerts', limit: 100 });
+    await act(async () => {
+      socket.receive({ type: 'publication', channel: 'alerts', offset: 3, data: { type: 'anomaly_detected', metric: 'm', severity: 'high' } });
+      socket.receive({
+        type: 'history',
+        channel: 'alerts',
+        id: request.id,
+        offset: 3,
+        epoch: 'e',
+        publications: [1, 2, 3].map((o) => ({ channel: 'alerts', offset: o, type: 'publication', timestamp: 't', data: { type: 'threshold_exceeded', metric: `m${o}`, severity: 'warning' } })),
+      });
+    });
+    expect(result.current.alerts.map((a) => a.id)).toEqual(['alerts:3', 'alerts:2', 'alerts:1']);
+    expect(result.current.alerts[0].type).toBe('anomaly_detected');
+  });
+});
+
 describe('WavecastProvider', () => {
   function Status() {
     const { status, connectionStats } = useWavecast();

@@ -157,6 +157,25 @@ describe('recovery after a reconnect', () => {
   });
 });
 
+describe('snapshot subscriptions', () => {
+  it('keeps the snapshot publication that follows subscribe_success', () => {
+    const client = makeClient();
+    const got: unknown[] = [];
+    client.on('publication', (m: { data: unknown }) => got.push(m.data));
+    client.connect();
+    const socket = FakeWebSocket.last().admit();
+    const release = client.hold(['metrics'], { snapshot: true });
+    const sub = socket.messagesOfType('subscribe')[0];
+    expect(sub).toMatchObject({ channels: ['metrics'], snapshot: true });
+    socket.receive({ type: 'subscribe_success', channels: ['metrics'], id: sub.id, epoch: 'e', offset: 7, positions: { metrics: { epoch: 'e', offset: 7 } } });
+    socket.receive({ type: 'publication', channel: 'metrics', data: 'latest', offset: 7 });
+    socket.receive({ type: 'publication', channel: 'metrics', data: 'next', offset: 8 });
+    expect(got).toEqual(['latest', 'next']);
+    release();
+    expect(socket.messagesOfType('unsubscribe')[0].channels).toEqual(['metrics']);
+  });
+});
+
 describe('offline queue', () => {
   it('is bounded: the oldest message is dropped and reported', () => {
     const client = makeClient({ maxQueueSize: 3 });
