@@ -8,7 +8,8 @@ export default defineConfig({
     include: ['test/integration/**/*.test.ts'],
     environment: 'node',
     // Node 20 has a global WebSocket only behind this flag; Node 22+ has it by default.
-    execArgv: major < 22 ? ['--experimental-websocket'] : [],
+    pool: 'forks',
+    poolOptions: { forks: { execArgv: major < 22 ? ['--experimental-websocket'] : [] } },
     fileParallelism: false,
     testTimeout: 30000,
     hookTimeout: 30000,

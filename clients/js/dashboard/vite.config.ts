@@ -17,7 +17,8 @@ export default defineConfig({
       { find: /^wavecast$/, replacement: here('../src/index.ts') },
     ],
   },
-  oxc: { jsx: { runtime: 'automatic', importSource: 'react' } },
+  // No React plugin: esbuild compiles the JSX with the automatic runtime.
+  esbuild: { jsx: 'automatic', jsxImportSource: 'react' },
   define: { 'process.env.NODE_ENV': JSON.stringify('production') },
   build: {
     outDir: process.env.DASHBOARD_OUT_DIR ?? here('../../../crates/wavecast/assets/dashboard'),
@@ -28,12 +29,12 @@ export default defineConfig({
     sourcemap: false,
     reportCompressedSize: false,
     assetsInlineLimit: 0,
-    rolldownOptions: {
+    rollupOptions: {
       output: {
         entryFileNames: 'app.js',
         chunkFileNames: 'app-[name].js',
         assetFileNames: (info) => (info.names?.some((n) => n.endsWith('.css')) ? 'app.css' : '[name][extname]'),
-        codeSplitting: false,
+        inlineDynamicImports: true,
       },
     },
   },

@@ -103,6 +103,7 @@ interface Outgoing {
 }
 
 const OPEN = 1;
+const CLOSED = 3;
 /** Close codes after which reconnecting cannot help (protocol §10). */
 const FINAL_CLOSE_CODES = new Set([4001, 4011]);
 const MAX_NAMES_PER_REQUEST = 1000;
@@ -606,8 +607,23 @@ export class WebSocketClient {
     this.afterClose(4000, 'heartbeat timeout');
   }
 
+  /**
+   * A socket error is normally followed by a close event. Some
+   * implementations (Node 20's WebSocket, for a refused connection) fire
+   * only the error: a socket already CLOSED is handled as closed at once,
+   * and any other gets a bounded wait for its close event.
+   */
   private handleSocketError(event: unknown): void {
     this.emitError(clientError('connection_error', 'WebSocket error', { cause: event }));
+    const socket = this.socket;
+    if (!socket) return;
+    if (socket.readyState === CLOSED) {
+      this.handleClose({ code: 1006, reason: 'connection failed' });
+      return;
+    }
+    setTimeout(() => {
+      if (this.socket === socket && socket.readyState !== OPEN) this.handleClose({ code: 1006, reason: 'no close event after an error' });
+    }, 2000);
   }
 
   private handleClose(event: { code?: number; reason?: string }): void {

@@ -148,9 +148,10 @@ describe('against a running server', () => {
 function gatedWebSocket(gate: { open: boolean }): WebSocketConstructor {
   const Native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!Native) throw new Error('this Node has no global WebSocket (Node 20 needs --experimental-websocket)');
+  const Impl: WebSocketConstructor = Native;
   return class {
     constructor(url: string) {
-      return new Native(gate.open ? url : 'ws://127.0.0.1:9/closed') as unknown as WebSocketLike;
+      return new Impl(gate.open ? url : 'ws://127.0.0.1:9/closed') as unknown as WebSocketLike;
     }
   } as unknown as WebSocketConstructor;
 }

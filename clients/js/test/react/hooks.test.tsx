@@ -176,7 +176,7 @@ describe('WavecastProvider', () => {
   }
 
   it('discovers the server, connects once, and survives re-renders', async () => {
-    const fetch = vi.fn(async () => new Response(JSON.stringify({ websocket_config: { endpoints: { websocket: '/ws' }, connection_limits: {} } })));
+    const fetch = vi.fn(async (_url: string | URL | Request) => new Response(JSON.stringify({ websocket_config: { endpoints: { websocket: '/ws' }, connection_limits: {} } })));
     let bump: () => void = () => {};
     function Parent({ children }: { children: ReactNode }) {
       const [n, setN] = useState(0);

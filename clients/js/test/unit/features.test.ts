@@ -34,7 +34,7 @@ function configBody(limits: Record<string, number>, websocket = '/ws') {
 }
 
 function fakeFetch(body: unknown, status = 200) {
-  return vi.fn(async (_url: string) => new Response(JSON.stringify(body), { status }));
+  return vi.fn(async (_url: string | URL | Request) => new Response(JSON.stringify(body), { status }));
 }
 
 beforeEach(() => {
@@ -207,6 +207,24 @@ describe('dead connection detection', () => {
     expect(client.getState()).toBe('reconnecting');
     vi.advanceTimersByTime(1000);
     expect(FakeWebSocket.instances).toHaveLength(2);
+  });
+
+  it('treats an error without a close event as a lost connection (Node 20 on a refused connection)', () => {
+    const client = makeClient();
+    client.connect();
+    FakeWebSocket.last().admit();
+    const socket = FakeWebSocket.last();
+    socket.readyState = FakeWebSocket.CLOSED;
+    socket.onerror?.({ type: 'error' }); // and no close event
+    expect(client.getState()).toBe('reconnecting');
+    vi.advanceTimersByTime(1000);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    const stuck = FakeWebSocket.last(); // CONNECTING: error, then silence
+    stuck.onerror?.({ type: 'error' });
+    vi.advanceTimersByTime(1999);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1 + 2000);
+    expect(FakeWebSocket.instances).toHaveLength(3);
   });
 
   it('does not reconnect after close 4011 (replaced by a newer connection)', () => {
