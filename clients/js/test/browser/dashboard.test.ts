@@ -133,6 +133,8 @@ describe('dashboard', () => {
     await expect(page.getByTestId('topology').locator('circle').count()).resolves.toBe(6);
     await page.getByTestId('topology').locator('g.vertex circle').first().click();
     await page.getByTestId('topology').getByText('links', { exact: false }).first().waitFor();
+    // The server panel polls every 2 s: wait until it counts this page's connection.
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=server-stats] .tile-value')?.textContent) >= 1, null, { timeout: 10000 });
     await page.screenshot({ path: join(SHOTS, 'dashboard.png'), fullPage: true });
   });
 

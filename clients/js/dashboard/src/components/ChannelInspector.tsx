@@ -21,6 +21,8 @@ interface Row {
 }
 
 const MAX_ROWS = 300;
+/** Rows on screen: fewer rows to repaint when frames arrive fast. */
+const SHOWN = 50;
 
 function preview(data: unknown): string {
   const s = JSON.stringify(data) ?? 'undefined';
@@ -132,7 +134,7 @@ export function ChannelInspector({ settings }: { settings: Settings }) {
           </tr>
         </thead>
         <tbody>
-          {rows.current.slice(0, 100).map((r) => (
+          {rows.current.slice(0, SHOWN).map((r) => (
             <tr key={r.n} data-testid="frame-row">
               <td className="mono">{r.time}</td>
               <td>

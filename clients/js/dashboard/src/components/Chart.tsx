@@ -22,6 +22,18 @@ export interface ChartProps {
   testId?: string;
 }
 
+/**
+ * A time axis spans the data, and at least the last minute: uPlot widens a
+ * single point to a whole day, which would squash the first samples.
+ */
+function timeRange(u: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  const xs = u.data[0];
+  if (xs.length === 0) return [min, max];
+  const first = xs[0];
+  const last = xs[xs.length - 1];
+  return [Math.min(first, last - 60), last];
+}
+
 function options(series: ChartSeries[], width: number, height: number, time: boolean): uPlot.Options {
   const scales = [...new Set(series.map((s) => s.scale ?? 'y'))];
   const axes: uPlot.Axis[] = [{ stroke: '#8a94a6', grid: { stroke: '#2a3140' } }];
@@ -31,9 +43,8 @@ function options(series: ChartSeries[], width: number, height: number, time: boo
   return {
     width,
     height,
-    // A time axis always spans at least the last minute, so that a few points do not stretch it to years.
-    scales: { x: time ? { time, range: (_u, min, max) => [Math.min(min, max - 60), max] } : { time } },
-    series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, scale: s.scale ?? 'y', points: { show: false } }))],
+    scales: { x: time ? { time, range: timeRange } : { time } },
+    series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, scale: s.scale ?? 'y' }))],
     axes,
     legend: { show: true, live: false },
     cursor: { show: true, drag: { x: false, y: false } },
