@@ -5,7 +5,7 @@
  * ref and the list re-renders at most once per animation frame.
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { isValidChannel, publishHttp, type ServerFrame, type WavecastError } from 'wavecast';
+import { isValidChannel, publishHttp, type ServerFrame, type WavecastError, type WebSocketClient } from 'wavecast';
 import { useWavecast } from 'wavecast/react';
 import { useFrameTick } from '../frame';
 import type { Settings } from '../settings';
@@ -29,10 +29,9 @@ function preview(data: unknown): string {
   return s.length > 240 ? `${s.slice(0, 240)}…` : s;
 }
 
-export function ChannelInspector({ settings }: { settings: Settings }) {
-  const { client } = useWavecast();
+/** The inspected channels (each held on the client) and the frames seen on them, newest first. */
+function useInspector(client: WebSocketClient) {
   const [channels, setChannels] = useState<string[]>([]);
-  const [input, setInput] = useState('');
   const [notice, setNotice] = useState<string | null>(null);
   const releases = useRef(new Map<string, () => void>());
   const watched = useRef(new Set<string>());
@@ -73,12 +72,10 @@ export function ChannelInspector({ settings }: { settings: Settings }) {
     };
   }, [client, schedule]);
 
-  const add = (e: FormEvent) => {
-    e.preventDefault();
-    const name = input.trim();
+  const add = (name: string) => {
     if (!isValidChannel(name)) {
       setNotice(`"${name}" is not a channel name: 1-255 letters, digits and _ - : . @ # /`);
-      return;
+      return false;
     }
     if (!watched.current.has(name)) {
       watched.current.add(name);
@@ -86,27 +83,36 @@ export function ChannelInspector({ settings }: { settings: Settings }) {
       setChannels((c) => [...c, name]);
     }
     setNotice(null);
-    setInput('');
+    return true;
   };
-
   const remove = (name: string) => {
     releases.current.get(name)?.();
     releases.current.delete(name);
     watched.current.delete(name);
     setChannels((c) => c.filter((x) => x !== name));
   };
+  return { channels, notice, add, remove, rows: rows.current, count: count.current };
+}
 
+export function ChannelInspector({ settings }: { settings: Settings }) {
+  const { client } = useWavecast();
+  const inspector = useInspector(client);
+  const [input, setInput] = useState('');
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (inspector.add(input.trim())) setInput('');
+  };
   return (
-    <Panel title="Channel inspector" subtitle={`${count.current} frames`} testId="inspector" className="wide">
-      <form className="row" onSubmit={add}>
+    <Panel title="Channel inspector" subtitle={`${inspector.count} frames`} testId="inspector" className="wide">
+      <form className="row" onSubmit={submit}>
         <input data-testid="inspect-channel" placeholder="channel, e.g. news or chat:lobby" value={input} onChange={(e) => setInput(e.target.value)} />
         <button type="submit" data-testid="inspect-subscribe">
           Subscribe
         </button>
       </form>
-      {notice && <p className="warn-text">{notice}</p>}
+      {inspector.notice && <p className="warn-text">{inspector.notice}</p>}
       <div className="chips">
-        {channels.map((c) => {
+        {inspector.channels.map((c) => {
           const p = client.getPosition(c);
           return (
             <span key={c} className="chip" data-testid="inspected-channel" data-channel={c} data-subscribed={client.isSubscribed(c)}>
@@ -115,39 +121,45 @@ export function ChannelInspector({ settings }: { settings: Settings }) {
                 {p?.offset !== undefined ? ` @${p.offset}` : ''}
                 {p?.epoch ? ` ${p.epoch.slice(0, 6)}` : ''}
               </span>
-              <button type="button" className="chip-x" onClick={() => remove(c)} title="unsubscribe">
+              <button type="button" className="chip-x" onClick={() => inspector.remove(c)} title="unsubscribe">
                 ×
               </button>
             </span>
           );
         })}
       </div>
-      <Publisher settings={settings} defaultChannel={channels[0] ?? ''} />
-      <table className="frames" data-testid="inspector-frames">
-        <thead>
-          <tr>
-            <th>time</th>
-            <th>channel</th>
-            <th>offset</th>
-            <th>type</th>
-            <th>data</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.current.slice(0, SHOWN).map((r) => (
-            <tr key={r.n} data-testid="frame-row">
-              <td className="mono">{r.time}</td>
-              <td>
-                <code>{r.channel}</code>
-              </td>
-              <td className="mono">{r.offset ?? ''}</td>
-              <td>{r.type}</td>
-              <td className="mono data">{r.text}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Publisher settings={settings} defaultChannel={inspector.channels[0] ?? ''} />
+      <FrameTable rows={inspector.rows.slice(0, SHOWN)} />
     </Panel>
+  );
+}
+
+function FrameTable({ rows }: { rows: Row[] }) {
+  return (
+    <table className="frames" data-testid="inspector-frames">
+      <thead>
+        <tr>
+          <th>time</th>
+          <th>channel</th>
+          <th>offset</th>
+          <th>type</th>
+          <th>data</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.n} data-testid="frame-row">
+            <td className="mono">{r.time}</td>
+            <td>
+              <code>{r.channel}</code>
+            </td>
+            <td className="mono">{r.offset ?? ''}</td>
+            <td>{r.type}</td>
+            <td className="mono data">{r.text}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

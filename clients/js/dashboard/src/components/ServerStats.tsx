@@ -15,8 +15,8 @@ import { fmt, Panel } from './Panel';
 
 const POINTS = 90;
 
-export function ServerStats({ settings }: { settings: Settings }) {
-  const { connectionStats: cs } = useWavecast();
+/** Polls `/api/ws/stats` every 2 s; keeps the message rate and connection count of the last 90 polls. */
+function useServerStats(settings: Settings): { stats: Stats | null; error: string | null; data: uPlot.AlignedData } {
   const [stats, setStats] = useState<Stats | null>(null);
   const [error, setError] = useState<string | null>(null);
   const series = useRef<{ x: number[]; rate: number[]; conns: number[]; last?: { t: number; total: number } }>({ x: [], rate: [], conns: [] });
@@ -51,7 +51,12 @@ export function ServerStats({ settings }: { settings: Settings }) {
       clearInterval(timer);
     };
   }, [settings.http, settings.httpKey]);
+  return { stats, error, data };
+}
 
+export function ServerStats({ settings }: { settings: Settings }) {
+  const { connectionStats: cs } = useWavecast();
+  const { stats, error, data } = useServerStats(settings);
   const rooms = stats ? Object.entries(stats.rooms ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 12) : [];
   return (
     <Panel title="Server" subtitle={stats ? `${stats.engine ?? ''} · up ${fmt(stats.uptime_seconds)} s` : settings.http} testId="server-stats">

@@ -42,8 +42,16 @@ interface Series {
 
 const emptySeries = (): Series => ({ step: [], mean: [], std: [], active: [], fractal: [] });
 
-export function SimulationViewer({ settings }: { settings: Settings }) {
-  const [form, setForm] = useState({ preset: 'coral', grid_size: 128, steps: 10000, update_every: 20, seed: 42 });
+interface FormValues {
+  preset: string;
+  grid_size: number;
+  steps: number;
+  update_every: number;
+  seed: number;
+}
+
+/** One run at a time: the stream, the newest frame, the features so far, and the canvas it paints. */
+function useSimulation(settings: Settings) {
   const [state, setState] = useState<StreamState>('idle');
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
@@ -76,8 +84,7 @@ export function SimulationViewer({ settings }: { settings: Settings }) {
     ctx.putImageData(image, 0, 0);
   }, [tick]);
 
-  const start = (e: FormEvent) => {
-    e.preventDefault();
+  const start = (form: FormValues) => {
     stream.current?.stop();
     series.current = emptySeries();
     latest.current = null;
@@ -102,65 +109,32 @@ export function SimulationViewer({ settings }: { settings: Settings }) {
       schedule();
     });
     const preset = PRESETS[form.preset] ?? PRESETS.spots;
-    run.start(
-      { ...preset, grid_size: form.grid_size, steps: form.steps, update_every: form.update_every, seed: form.seed, include_field: true },
-      `dash${Date.now() % 1e6}`,
-    );
+    const { grid_size, steps, update_every, seed } = form;
+    run.start({ ...preset, grid_size, steps, update_every, seed, include_field: true }, `dash${Date.now() % 1e6}`);
   };
-
   const stop = () => stream.current?.stop();
-  const s = series.current;
-  const frame = latest.current;
-  const running = state === 'running' || state === 'connecting';
-  const set = (k: keyof typeof form) => (e: { target: { value: string } }) =>
-    setForm((f) => ({ ...f, [k]: k === 'preset' ? e.target.value : Number(e.target.value) }));
+  return { state, error, done, frame: latest.current, series: series.current, canvas, start, stop };
+}
 
+export function SimulationViewer({ settings }: { settings: Settings }) {
+  const sim = useSimulation(settings);
+  const { frame, series: s } = sim;
+  const running = sim.state === 'running' || sim.state === 'connecting';
   return (
     <Panel title="Simulation" subtitle="/ws/simulation_live · Gray–Scott" testId="simulation" className="wide">
-      <form className="row sim-form" onSubmit={start}>
-        <label>
-          pattern
-          <select value={form.preset} onChange={set('preset')} data-testid="sim-preset">
-            {Object.keys(PRESETS).map((p) => (
-              <option key={p}>{p}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          grid
-          <input type="number" min={8} max={512} value={form.grid_size} onChange={set('grid_size')} data-testid="sim-grid" />
-        </label>
-        <label>
-          steps
-          <input type="number" min={1} value={form.steps} onChange={set('steps')} data-testid="sim-steps" />
-        </label>
-        <label>
-          every
-          <input type="number" min={1} value={form.update_every} onChange={set('update_every')} data-testid="sim-every" />
-        </label>
-        <label>
-          seed
-          <input type="number" min={0} value={form.seed} onChange={set('seed')} />
-        </label>
-        <button type="submit" data-testid="sim-start">
-          {running ? 'Restart' : 'Start'}
-        </button>
-        <button type="button" onClick={stop} disabled={!running}>
-          Stop
-        </button>
-      </form>
+      <SimulationForm running={running} onStart={sim.start} onStop={sim.stop} />
       <div className="sim">
         <div className="sim-canvas-box">
-          <canvas ref={canvas} className="sim-canvas" width={128} height={128} data-testid="sim-canvas" />
+          <canvas ref={sim.canvas} className="sim-canvas" width={128} height={128} data-testid="sim-canvas" />
           <div className="progress">
             <div className="progress-fill task-running" style={{ width: `${(frame?.progress ?? 0) * 100}%` }} />
           </div>
-          <p className="muted" data-testid="sim-status" data-state={state}>
-            {state}
+          <p className="muted" data-testid="sim-status" data-state={sim.state}>
+            {sim.state}
             {frame ? ` · step ${frame.step} / ${frame.total}` : ''}
-            {done ? ` · ${done}` : ''}
+            {sim.done ? ` · ${sim.done}` : ''}
           </p>
-          {error && <p className="warn-text">{error}</p>}
+          {sim.error && <p className="warn-text">{sim.error}</p>}
         </div>
         <div className="sim-charts">
           <Chart
@@ -193,5 +167,49 @@ export function SimulationViewer({ settings }: { settings: Settings }) {
         </div>
       </div>
     </Panel>
+  );
+}
+
+function SimulationForm(props: { running: boolean; onStart: (form: FormValues) => void; onStop: () => void }) {
+  const [form, setForm] = useState<FormValues>({ preset: 'coral', grid_size: 128, steps: 10000, update_every: 20, seed: 42 });
+  const set = (k: keyof FormValues) => (e: { target: { value: string } }) =>
+    setForm((f) => ({ ...f, [k]: k === 'preset' ? e.target.value : Number(e.target.value) }));
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    props.onStart(form);
+  };
+  return (
+    <form className="row sim-form" onSubmit={submit}>
+      <label>
+        pattern
+        <select value={form.preset} onChange={set('preset')} data-testid="sim-preset">
+          {Object.keys(PRESETS).map((p) => (
+            <option key={p}>{p}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        grid
+        <input type="number" min={8} max={512} value={form.grid_size} onChange={set('grid_size')} data-testid="sim-grid" />
+      </label>
+      <label>
+        steps
+        <input type="number" min={1} value={form.steps} onChange={set('steps')} data-testid="sim-steps" />
+      </label>
+      <label>
+        every
+        <input type="number" min={1} value={form.update_every} onChange={set('update_every')} data-testid="sim-every" />
+      </label>
+      <label>
+        seed
+        <input type="number" min={0} value={form.seed} onChange={set('seed')} />
+      </label>
+      <button type="submit" data-testid="sim-start">
+        {props.running ? 'Restart' : 'Start'}
+      </button>
+      <button type="button" onClick={props.onStop} disabled={!props.running}>
+        Stop
+      </button>
+    </form>
   );
 }

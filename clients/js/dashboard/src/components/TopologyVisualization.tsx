@@ -40,20 +40,6 @@ export function TopologyVisualization() {
     setChange(topologyChange(previous.current, view));
     previous.current = view;
   }, [view]);
-  const [positions, move] = useLayout(view);
-  const [selected, setSelected] = useState<string | null>(null);
-  const dragging = useRef<string | null>(null);
-  const svg = useRef<SVGSVGElement>(null);
-
-  const onMove = (e: PointerEvent<SVGSVGElement>) => {
-    const id = dragging.current;
-    const box = svg.current?.getBoundingClientRect();
-    if (!id || !box) return;
-    move(id, { x: Math.min(0.98, Math.max(0.02, (e.clientX - box.left) / box.width)), y: Math.min(0.98, Math.max(0.02, (e.clientY - box.top) / box.height)) });
-  };
-
-  const node = view?.nodes.find((n) => n.id === selected);
-  const links = view?.edges.filter((e) => e.source === selected || e.target === selected) ?? [];
   return (
     <Panel title="Topology" subtitle={topology.isLoading ? 'room topology' : ago(topology.lastUpdate)} testId="topology">
       {topology.isLoading || !view ? (
@@ -70,62 +56,88 @@ export function TopologyVisualization() {
             <span className="kv">
               density <strong>{fmt(density(view) * 100, 1, '%')}</strong>
             </span>
-            {change && (
-              <span className="kv change" data-testid="topology-change">
-                {change.nodesAdded > 0 && <span className="up">+{change.nodesAdded} nodes </span>}
-                {change.nodesRemoved > 0 && <span className="down">−{change.nodesRemoved} nodes </span>}
-                {change.edgesAdded > 0 && <span className="up">+{change.edgesAdded} links </span>}
-                {change.edgesRemoved > 0 && <span className="down">−{change.edgesRemoved} links</span>}
-              </span>
-            )}
+            {change && <ChangeIndicator change={change} />}
           </div>
-          <svg
-            ref={svg}
-            className="topology"
-            viewBox={`0 0 ${W} ${H}`}
-            onPointerMove={onMove}
-            onPointerUp={() => (dragging.current = null)}
-            onPointerLeave={() => (dragging.current = null)}
-          >
-            {view.edges.map((e, i) => {
-              const a = positions.get(e.source);
-              const b = positions.get(e.target);
-              if (!a || !b) return null;
-              const hot = selected !== null && (e.source === selected || e.target === selected);
-              return <line key={i} x1={a.x * W} y1={a.y * H} x2={b.x * W} y2={b.y * H} className={hot ? 'edge hot' : 'edge'} />;
-            })}
-            {view.nodes.map((n) => {
-              const p = positions.get(n.id);
-              if (!p) return null;
-              return (
-                <g
-                  key={n.id}
-                  transform={`translate(${p.x * W},${p.y * H})`}
-                  className={`vertex health-${n.status} ${selected === n.id ? 'selected' : ''}`}
-                  onPointerDown={(e) => {
-                    dragging.current = n.id;
-                    setSelected(n.id);
-                    (e.target as Element).setPointerCapture?.(e.pointerId);
-                  }}
-                >
-                  <circle r={selected === n.id ? 9 : 7} />
-                  {view.nodes.length <= 40 && (
-                    <text x={10} y={4}>
-                      {n.label}
-                    </text>
-                  )}
-                </g>
-              );
-            })}
-          </svg>
-          {node && (
-            <p className="muted">
-              <strong>{node.label}</strong> {node.kind ?? ''} · {node.status} · {links.length} links
-              {links.some((l) => l.latencyMs !== undefined) && ` · mean latency ${fmt(links.reduce((s, l) => s + (l.latencyMs ?? 0), 0) / links.length, 1, ' ms')}`}
-            </p>
-          )}
+          <Graph view={view} />
         </>
       )}
     </Panel>
+  );
+}
+
+function ChangeIndicator({ change }: { change: TopologyChange }) {
+  return (
+    <span className="kv change" data-testid="topology-change">
+      {change.nodesAdded > 0 && <span className="up">+{change.nodesAdded} nodes </span>}
+      {change.nodesRemoved > 0 && <span className="down">−{change.nodesRemoved} nodes </span>}
+      {change.edgesAdded > 0 && <span className="up">+{change.edgesAdded} links </span>}
+      {change.edgesRemoved > 0 && <span className="down">−{change.edgesRemoved} links</span>}
+    </span>
+  );
+}
+
+/** The graph itself: drag a node to move it, click it to highlight its links and show its details. */
+function Graph({ view }: { view: TopologyView }) {
+  const [positions, move] = useLayout(view);
+  const [selected, setSelected] = useState<string | null>(null);
+  const dragging = useRef<string | null>(null);
+  const svg = useRef<SVGSVGElement>(null);
+
+  const onMove = (e: PointerEvent<SVGSVGElement>) => {
+    const id = dragging.current;
+    const box = svg.current?.getBoundingClientRect();
+    if (!id || !box) return;
+    move(id, { x: Math.min(0.98, Math.max(0.02, (e.clientX - box.left) / box.width)), y: Math.min(0.98, Math.max(0.02, (e.clientY - box.top) / box.height)) });
+  };
+  const node = view.nodes.find((n) => n.id === selected);
+  const links = view.edges.filter((e) => e.source === selected || e.target === selected);
+  return (
+    <>
+      <svg
+        ref={svg}
+        className="topology"
+        viewBox={`0 0 ${W} ${H}`}
+        onPointerMove={onMove}
+        onPointerUp={() => (dragging.current = null)}
+        onPointerLeave={() => (dragging.current = null)}
+      >
+        {view.edges.map((e, i) => {
+          const a = positions.get(e.source);
+          const b = positions.get(e.target);
+          if (!a || !b) return null;
+          const hot = selected !== null && (e.source === selected || e.target === selected);
+          return <line key={i} x1={a.x * W} y1={a.y * H} x2={b.x * W} y2={b.y * H} className={hot ? 'edge hot' : 'edge'} />;
+        })}
+        {view.nodes.map((n) => {
+          const p = positions.get(n.id);
+          if (!p) return null;
+          return (
+            <g
+              key={n.id}
+              transform={`translate(${p.x * W},${p.y * H})`}
+              className={`vertex health-${n.status} ${selected === n.id ? 'selected' : ''}`}
+              onPointerDown={(e) => {
+                dragging.current = n.id;
+                setSelected(n.id);
+                (e.target as Element).setPointerCapture?.(e.pointerId);
+              }}
+            >
+              <circle r={selected === n.id ? 9 : 7} />
+              {view.nodes.length <= 40 && (
+                <text x={10} y={4}>
+                  {n.label}
+                </text>
+              )}
+            </g>
+          );
+        })}
+      </svg>
+      {node && (
+        <p className="muted">
+          <strong>{node.label}</strong> {node.kind ?? ''} · {node.status} · {links.length} links
+          {links.some((l) => l.latencyMs !== undefined) && ` · mean latency ${fmt(links.reduce((s, l) => s + (l.latencyMs ?? 0), 0) / links.length, 1, ' ms')}`}
+        </p>
+      )}
+    </>
   );
 }
