@@ -256,7 +256,7 @@ async fn reconnects_through_a_server_restart_with_zero_loss() {
     // The server restarts; the client stays offline (the proxy is cut)
     // while publications go on, so only recovery can bring them.
     proxy.cut();
-    srv.stop().await;
+    srv.stop_and_wait().await;
     wait_state(&mut states, |s| {
         matches!(s, ConnectionState::Reconnecting { .. })
     })
@@ -296,7 +296,7 @@ async fn reconnects_through_a_server_restart_with_zero_loss() {
         "offsets continue across the restart: {offsets:?}"
     );
     client.close().await.expect("close");
-    srv2.stop().await;
+    srv2.stop_and_wait().await;
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -84,6 +84,60 @@ impl ServerProcess {
         Self::spawn(bin, port, data, envs)
     }
 
+    /// `kill -9`: the process dies without warning.
+    pub fn kill9(&mut self) {
+        let status = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data directory (after
+    /// [`ServerProcess::kill9`] or a crash).
+    pub fn respawn(mut self) -> ServerProcess {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (bin, port, data, envs) = (
+            self.bin.clone(),
+            self.port,
+            self.data.clone(),
+            std::mem::take(&mut self.envs),
+        );
+        std::mem::forget(self);
+        Self::spawn(bin, port, data, envs)
+    }
+
+    /// The WebSocket URL of `/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// `POST /api/publish` over a plain socket; asserts 200 and returns the
+    /// JSON body.
+    pub async fn publish(&self, channel: &str, data: &Value) -> Value {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = serde_json::json!({"channel": channel, "data": data}).to_string();
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let req = format!(
+            "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        tokio::time::timeout(crate::WAIT, s.read_to_end(&mut out))
+            .await
+            .expect("timeout")
+            .expect("read");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        serde_json::from_str(body).expect("json body")
+    }
+
     fn terminate(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli_client;
+mod dashboard;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -206,13 +207,16 @@ async fn serve(opts: ServerOpts) -> Result<(), String> {
     for w in warnings {
         tracing::warn!("configuration: {w}");
     }
-    let server = Server::bind(cfg.clone()).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::InvalidInput {
-            format!("invalid configuration: {e}")
-        } else {
-            format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port)
-        }
-    })?;
+    let server = Server::bind(cfg.clone())
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidInput {
+                format!("invalid configuration: {e}")
+            } else {
+                format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port)
+            }
+        })?
+        .with_assets(dashboard::assets());
     let addr = server.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         %addr,

@@ -24,7 +24,7 @@ fn no_errors(v: &Value) {
 
 #[test]
 fn fanout_delivers_everything_in_order() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     let pid = srv.pid().to_string();
     let v = bench(
         &srv,
@@ -55,7 +55,7 @@ fn fanout_delivers_everything_in_order() {
 
 #[test]
 fn fanout_with_workers_source_addresses_and_generic_templates() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     let v = bench(
         &srv,
         &[
@@ -109,7 +109,7 @@ fn fanout_with_workers_source_addresses_and_generic_templates() {
 
 #[test]
 fn throughput_steps_up_and_reports_a_maximum() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     let v = bench(
         &srv,
         &[
@@ -142,7 +142,7 @@ fn throughput_steps_up_and_reports_a_maximum() {
 
 #[test]
 fn connections_are_held_and_measured() {
-    let srv = ServerProcess::start(&[("WAVECAST_JWT_SECRET", "bench-secret")]);
+    let srv = common::start(&[("WAVECAST_JWT_SECRET", "bench-secret")]);
     let pid = srv.pid().to_string();
     let v = bench(
         &srv,
@@ -176,7 +176,7 @@ fn connections_are_held_and_measured() {
 
 #[test]
 fn churn_counts_cycles() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     let v = bench(&srv, &["churn", "--subscribers", "3", "--duration", "1"]);
     no_errors(&v);
     assert!(v["cycles"].as_u64().unwrap_or(0) > 0, "{v:#}");
@@ -185,7 +185,7 @@ fn churn_counts_cycles() {
 
 #[test]
 fn mixed_runs_what_exists_and_says_what_does_not() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     let v = bench(
         &srv,
         &[

@@ -2,58 +2,15 @@
 //! the `pub`/`sub` tour, `config`, and SIGTERM → 1001 and a clean exit.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wavecast");
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct ServerProcess {
-    child: Child,
-    port: u16,
-}
-
-impl ServerProcess {
-    fn start() -> ServerProcess {
-        let port = free_port();
-        let data = std::env::temp_dir().join(format!("wavecast-cli-{port}"));
-        let child = Command::new(BIN)
-            .args(["serve", "--port", &port.to_string()])
-            .env_remove("WAVECAST_CONFIG")
-            .env("WAVECAST_DATA_DIR", &data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn wavecast serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ServerProcess { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::BIN;
 
 fn wait_exit(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + bound;
@@ -71,7 +28,7 @@ fn wait_exit(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn pub_sub_tour() {
-    let srv = ServerProcess::start();
+    let srv = common::start(&[]);
     let mut sub = Command::new(BIN)
         .args(["sub", "tour", "--count", "2", "--server", &srv.url()])
         .stdout(Stdio::piped())
@@ -161,7 +118,7 @@ fn config_prints_effective_configuration_redacted() {
 
 #[test]
 fn sigterm_closes_clients_with_1001_and_exits() {
-    let mut srv = ServerProcess::start();
+    let mut srv = common::start(&[]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{http_get, publish, run, run_json, ServerProcess, BIN};
+use common::{http_get, publish, run, run_json, BIN};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -90,7 +90,7 @@ fn sign_matches_the_protocol_example_and_token_authenticates() {
     assert_eq!(keyed["key_id"], "mobile");
     assert!(!run(&["sign"], WAIT).status.success());
 
-    let srv = ServerProcess::start(&[
+    let srv = common::start(&[
         ("WAVECAST_JWT_SECRET", "tools-secret"),
         ("WAVECAST_REQUIRE_AUTH", "true"),
     ]);
@@ -139,7 +139,7 @@ fn sign_matches_the_protocol_example_and_token_authenticates() {
 
 #[test]
 fn sub_recover_resumes_after_an_offset_and_replay_republishes_an_export() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     for i in 1..=4 {
         let r = publish(&srv, "rec", &format!(r#"{{"i":{i}}}"#));
         assert_eq!(r["offset"], i);
@@ -215,7 +215,7 @@ fn sub_recover_resumes_after_an_offset_and_replay_republishes_an_export() {
 
 #[test]
 fn sub_reconnects_through_a_server_restart_without_a_gap() {
-    let srv = ServerProcess::start(&[]);
+    let srv = common::start(&[]);
     let (mut sub, rx) = spawn_sub(&["sub", "feed", "--count", "10", "--server", &srv.url()]);
     next_of_type(&rx, "subscribe_success");
     for i in 0..5 {

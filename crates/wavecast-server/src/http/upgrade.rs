@@ -161,6 +161,19 @@ fn switching_protocols(accept: &str) -> Response {
     resp
 }
 
+/// A page this server served on a local name (the dashboard at
+/// `http://localhost:8000/`) may open connections to it: its `Origin` is
+/// the request's own `Host`, and that host is this machine.
+fn same_local_origin(origin: Option<&str>, headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin.and_then(|o| o.split_once("://")), host) {
+        (Some((_, authority)), Some(host)) => {
+            authority.eq_ignore_ascii_case(host) && super::access::is_local_name(host)
+        }
+        _ => false,
+    }
+}
+
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
         .get_all(name)
@@ -190,7 +203,7 @@ fn handshake(
         Some(Ok(o)) => Some(o),
         Some(Err(_)) => Some("\u{fffd}"),
     };
-    if !state.origins.allows(origin) {
+    if !state.origins.allows(origin) && !same_local_origin(origin, headers) {
         state.metrics.limit_rejections("origin");
         audit::origin_refused(remote, origin);
         return refuse(

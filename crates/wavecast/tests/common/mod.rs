@@ -1,202 +1,28 @@
-//! Test support: the `wavecast` binary as a server on a free port with its
-//! own data directory (restartable on the same port and directory), and
-//! helpers to run the binary's client commands. Every wait is bounded.
-#![allow(dead_code)]
+//! Test support for the binary's tests: the shared kit, with the path of
+//! the binary under test filled in.
+#![allow(dead_code, unused_imports)]
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 
+pub use wavecast_testkit::process::{http_get, publish, ServerProcess};
+pub use wavecast_testkit::{free_port, RedisProcess, WAIT};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_wavecast");
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-pub struct ServerProcess {
-    pub child: Child,
-    pub port: u16,
-    pub data: PathBuf,
-    envs: Vec<(String, String)>,
-}
-
-impl ServerProcess {
-    /// `wavecast serve` on a free port with a fresh data directory.
-    pub fn start(envs: &[(&str, &str)]) -> ServerProcess {
-        let port = free_port();
-        let data = std::env::temp_dir().join(format!(
-            "wavecast-tools-{}-{port}-{}",
-            std::process::id(),
-            fastrand::u32(..)
-        ));
-        let envs = envs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::spawn(port, data, envs)
-    }
-
-    fn spawn(port: u16, data: PathBuf, envs: Vec<(String, String)>) -> ServerProcess {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--port", &port.to_string()])
-            .env_remove("WAVECAST_CONFIG")
-            .env("WAVECAST_DATA_DIR", &data)
-            .env("WAVECAST_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in &envs {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn wavecast serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ServerProcess {
-            child,
-            port,
-            data,
-            envs,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM (clients get 1001), wait for the exit, start again on the
-    /// same port and data directory.
-    pub fn restart(mut self) -> ServerProcess {
-        self.terminate();
-        let (port, data, envs) = (self.port, self.data.clone(), std::mem::take(&mut self.envs));
-        std::mem::forget(self);
-        Self::spawn(port, data, envs)
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
+/// `wavecast serve` on a free port with a fresh data directory.
+pub fn start(envs: &[(&str, &str)]) -> ServerProcess {
+    ServerProcess::start(BIN, envs)
 }
 
 /// Runs the binary with `args`, bounded by `bound`; returns its output.
 pub fn run(args: &[&str], bound: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("WAVECAST_JWT_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wavecast");
-    let deadline = Instant::now() + bound;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "wavecast {args:?} did not finish within {bound:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+    wavecast_testkit::process::run(BIN, args, bound)
 }
 
-/// Runs the binary and parses its stdout as one JSON value; fails the test
-/// with stderr when the command fails.
+/// Runs the binary and parses its stdout as one JSON value.
 pub fn run_json(args: &[&str], bound: Duration) -> Value {
-    let out = run(args, bound);
-    assert!(
-        out.status.success(),
-        "wavecast {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "wavecast {args:?} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-/// POSTs `/api/publish` through the binary's `pub`.
-pub fn publish(srv: &ServerProcess, channel: &str, data: &str) -> Value {
-    run_json(
-        &["pub", channel, data, "--server", &srv.url()],
-        Duration::from_secs(20),
-    )
-}
-
-/// A plain HTTP GET on loopback; returns the body.
-pub fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read");
-    let (head, body) = buf.split_once("\r\n\r\n").expect("http response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
-    out
+    wavecast_testkit::process::run_json(BIN, args, bound)
 }
