@@ -7,7 +7,7 @@
 //! - an incomplete frame header, in a 14-byte array inside the struct;
 //! - the current frame's mask key (rotated to the next byte's position)
 //!   and the count of payload bytes still to come;
-//! - the payload of an incomplete message ([`Partial`]), allocated only
+//! - the payload of an incomplete message (`Partial`), allocated only
 //!   while a message spans several frames or reads, dropped when it ends;
 //! - a control frame split across reads (at most 125 bytes, boxed);
 //! - the inflate state (about 47 KiB), only while a compressed message is

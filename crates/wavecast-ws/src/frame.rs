@@ -2,7 +2,7 @@
 //! and the parsing of a client header from the bytes received so far.
 //!
 //! Invariants: a client header is at most [`MAX_CLIENT_HEADER`] (14) bytes;
-//! [`parse_header`] looks only at the bytes it is given and says how many
+//! `parse_header` looks only at the bytes it is given and says how many
 //! more it needs, so the caller can keep an incomplete header in a fixed
 //! array; it checks only what the header alone decides (reserved opcodes,
 //! RSV2/RSV3, MASK, control-frame rules, the 64-bit length's high bit).

@@ -14,7 +14,7 @@
 //! - [`message`]: the owned [`Message`] the decoder returns.
 //! - [`error`]: [`WsError`], each with the close code to send.
 //! - [`encode`]: server frames (unmasked, shareable `Bytes`).
-//! - [`negotiate`]: the `Sec-WebSocket-Extensions` negotiation.
+//! - [`mod@negotiate`]: the `Sec-WebSocket-Extensions` negotiation.
 //! - [`compress`]: per-message deflate for server frames.
 //! - `inflate`: per-message inflate for client frames, output capped.
 //! - [`handshake`]: accept key, key check, subprotocol offers.

@@ -1,6 +1,6 @@
 //! A connection's subscriptions and their counters, in a small table that
 //! costs one short vector for the common case of a few channels and turns
-//! into a hash map past [`SPILL_AT`] entries (lookups happen per delivery).
+//! into a hash map past `SPILL_AT` entries (lookups happen per delivery).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -17,7 +17,7 @@
 //!
 //! Every commit reaches the OS before it is acknowledged, so a killed
 //! process loses nothing it handed out. A store that may have lost writes
-//! (see [`start`]: a machine crash before the last sync, or a restored
+//! (see `start`: a machine crash before the last sync, or a restored
 //! copy of the directory) grows its incarnation, which changes every
 //! channel's epoch, so recovering clients are told instead of resuming
 //! across a silent gap.

@@ -7,7 +7,7 @@
 //! - [`access`]: who may use the server API.
 //! - [`errors`]: JSON errors in the protocol's error shape.
 //! - [`assets`]: static files (the dashboard) given by the binary.
-//! - [`app`], [`router`]: the routes' shared state, and the router.
+//! - [`app`], [`mod@router`]: the routes' shared state, and the router.
 
 pub mod access;
 pub mod api;

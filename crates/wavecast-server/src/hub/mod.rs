@@ -6,7 +6,7 @@
 //! and records history → the broker calls [`BrokerEvents::deliver`] (here)
 //! → [`channels::ChannelTable::deliver`] pushes one shared frame per format
 //! into each subscriber's queue. Joins with recovery buffer live
-//! publications while they read history ([`subscribe`]).
+//! publications while they read history (`subscribe`).
 //!
 //! The hub imports no session code: it knows connections only through
 //! [`crate::conn::Connection`], and never touches a socket.

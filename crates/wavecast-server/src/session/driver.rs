@@ -1,11 +1,11 @@
 //! The task that drives one connection, in three phases:
 //!
-//! 1. [`open`]: register the connection, say hello through the handler,
+//! 1. `open`: register the connection, say hello through the handler,
 //!    join the channels the connect hook chose;
-//! 2. [`serve`]: one `poll_fn` at a time, in this order — a close request,
+//! 2. `serve`: one `poll_fn` at a time, in this order — a close request,
 //!    the outbound queue (written in batches), the socket's incoming
 //!    messages, then the single timer (heartbeat and the auth deadlines);
-//! 3. [`finish`]: stop deliveries, run the close handshake, unregister,
+//! 3. `finish`: stop deliveries, run the close handshake, unregister,
 //!    and write the audit records.
 //!
 //! Reading and writing share the socket without a lock, and an idle
