@@ -85,9 +85,9 @@ impl Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::after;
     use crate::config::{Boundary, SimConfig};
     use crate::fractal::box_counting_dimension;
-    use crate::model::after;
     use crate::simd::Kernel;
 
     /// The textbook features: sequential `f64` sums over `bool` masks.

@@ -56,7 +56,7 @@
 //!
 //! - [`config`] — [`SimConfig`], [`Boundary`], validation.
 //! - [`error`] — [`SimError`].
-//! - [`model`] — the grid, the per-cell arithmetic and the step.
+//! - [`model`] — the grid and the step; `cell` — the per-cell arithmetic.
 //! - `stencil` — the row kernel over SIMD lanes; `simd` — the lanes and
 //!   their run-time choice ([`Kernel`]); `blocking` — temporal blocking.
 //! - [`simulation`] — the [`Simulation`] driver.
@@ -67,6 +67,7 @@
 //! - [`rng`] — the SplitMix64 generator.
 
 mod blocking;
+mod cell;
 pub mod config;
 pub mod error;
 pub mod features;

@@ -166,7 +166,7 @@ fn scan_row<S: Simd8>(s: S, row: &[f32], ctx: &RowCtx, acc: &mut Lanes<S>, words
         }
         let mut last = [0.0; 8];
         last[..7].copy_from_slice(&row[w - 7..]);
-        last[7] = row[crate::model::after(w - 1, w, ctx.boundary)];
+        last[7] = row[crate::cell::after(w - 1, w, ctx.boundary)];
         scan_block(s, (row, &last), w - 8, ctx, acc, words);
         return;
     }

@@ -608,7 +608,7 @@ mod tests {
     /// Awkward values: signed zeros, the flush bound and its neighbours,
     /// subnormals, infinities, NaN, large and ordinary numbers.
     fn specials() -> Vec<f32> {
-        let tiny = crate::model::FLUSH_TO_ZERO;
+        let tiny = crate::cell::FLUSH_TO_ZERO;
         vec![
             0.0,
             -0.0,
@@ -631,7 +631,7 @@ mod tests {
 
     fn check<S: Simd8>(s: S) {
         let xs = specials();
-        let tiny = crate::model::FLUSH_TO_ZERO;
+        let tiny = crate::cell::FLUSH_TO_ZERO;
         for (i, &a) in xs.iter().enumerate() {
             let a8: [f32; 8] = std::array::from_fn(|k| xs[(i + k) % xs.len()]);
             let b8: [f32; 8] = std::array::from_fn(|k| xs[(i + 3 * k + 1) % xs.len()]);

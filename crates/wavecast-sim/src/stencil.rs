@@ -8,15 +8,15 @@
 //! step (whole field to whole field) and the temporal blocks (band buffers).
 //!
 //! Invariant: every cell is computed by the same IEEE operations in the
-//! same order as [`model::laplacian`] and [`model::react`], on every kernel
+//! same order as [`crate::cell::laplacian`] and [`crate::cell::react`], on every kernel
 //! and in every vector position, so all paths give the same bits as the
 //! scalar reference (and the NumPy reference).
 
 use std::ops::Range;
 
+use crate::cell::{laplacian, react, Coeffs, FLUSH_TO_ZERO};
 use crate::config::Boundary;
 use crate::growth::MaskCounts;
-use crate::model::{laplacian, react, Coeffs, FLUSH_TO_ZERO};
 use crate::simd::{Kernel, Scalar, Simd8};
 
 /// Cells per vector block.
@@ -285,8 +285,8 @@ unsafe fn block<S: Simd8>(
 fn cell(p: &Params, (u, v): (Rows, Rows), x: usize, (uo, vo): (&mut [f32], &mut [f32])) -> u32 {
     let w = uo.len();
     let (l, r) = (
-        crate::model::before(x, w, p.boundary),
-        crate::model::after(x, w, p.boundary),
+        crate::cell::before(x, w, p.boundary),
+        crate::cell::after(x, w, p.boundary),
     );
     let (un, vn) = react(
         &p.coeffs,
@@ -320,11 +320,11 @@ fn scalar_row(p: &Params, fields: (Rows, Rows), (uo, vo): (&mut [f32], &mut [f32
 fn edge_copies(f: &Rows, boundary: Boundary) -> ([f32; 8], [f32; 8]) {
     let w = f.mid.len();
     let mut first = [0.0; 8];
-    first[0] = f.mid[crate::model::before(0, w, boundary)];
+    first[0] = f.mid[crate::cell::before(0, w, boundary)];
     first[1..].copy_from_slice(&f.mid[..7]);
     let mut last = [0.0; 8];
     last[..7].copy_from_slice(&f.mid[w - 7..]);
-    last[7] = f.mid[crate::model::after(w - 1, w, boundary)];
+    last[7] = f.mid[crate::cell::after(w - 1, w, boundary)];
     (first, last)
 }
 
