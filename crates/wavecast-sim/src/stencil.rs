@@ -1,6 +1,8 @@
 //! The Gray–Scott update of whole rows: both fields in one pass, eight
-//! cells at a time on the [`Simd8`] lanes, edge columns in scalar code, and
-//! optionally the active-mask transitions of each row (growth tracking).
+//! cells at a time on the [`Simd8`] lanes (the two end blocks read their
+//! ghost cells from small copies; rows narrower than 16 go cell by cell),
+//! and optionally the active-mask transitions of each row (growth
+//! tracking), counted in vector counters in the same pass.
 //!
 //! A sweep reads the rows of one time level from a [`Source`] and writes
 //! the rows of the next to a [`Sink`], addressed by *unwrapped* global row
@@ -8,9 +10,9 @@
 //! step (whole field to whole field) and the temporal blocks (band buffers).
 //!
 //! Invariant: every cell is computed by the same IEEE operations in the
-//! same order as [`crate::cell::laplacian`] and [`crate::cell::react`], on every kernel
-//! and in every vector position, so all paths give the same bits as the
-//! scalar reference (and the NumPy reference).
+//! same order as [`crate::cell::laplacian`] and [`crate::cell::react`], on
+//! every kernel and in every vector position, so all paths give the same
+//! bits as the scalar reference (and the NumPy reference).
 
 use std::ops::Range;
 
@@ -279,7 +281,7 @@ unsafe fn block<S: Simd8>(
     }
 }
 
-/// Computes one cell in scalar code (small grids); returns bit 0: active
+/// Computes one cell in scalar code (narrow rows); returns bit 0: active
 /// before, bit 1: active after.
 #[inline(always)]
 fn cell(p: &Params, (u, v): (Rows, Rows), x: usize, (uo, vo): (&mut [f32], &mut [f32])) -> u32 {
