@@ -32,6 +32,8 @@ const BLOCKING_MIN_GRID: usize = 1536;
 const DEFAULT_BLOCK_DEPTH: usize = 8;
 /// Rows per band of a temporal block by default (best measured at 2048²).
 const DEFAULT_BLOCK_BAND: usize = 64;
+/// Most steps per temporal block accepted.
+const MAX_BLOCK_DEPTH: usize = 64;
 
 /// Amplitude of the uniform noise of the initial state.
 pub const INITIAL_NOISE: f64 = 0.02;
@@ -144,8 +146,10 @@ impl Model {
 
     /// Sets the temporal blocking of [`Model::advance`]: `depth` steps per
     /// block over bands of `band` rows; `depth < 2` or `band == 0` turns it
-    /// off.
+    /// off. Clamped to at most [`MAX_BLOCK_DEPTH`] steps and the grid's
+    /// height, so the scratch stays small.
     pub(crate) fn set_blocking(&mut self, depth: usize, band: usize) {
+        let (depth, band) = (depth.min(MAX_BLOCK_DEPTH), band.min(self.params.height));
         self.blocking = (depth >= 2 && band >= 1).then_some(Blocking { depth, band });
     }
 

@@ -120,7 +120,8 @@ impl Simulation {
 
     /// Sets the temporal blocking of [`Simulation::step_n`]: all but its
     /// last step run `depth` at a time over bands of `band` rows while each
-    /// band is in cache. `depth < 2` or `band == 0` turns it off. Fields are
+    /// band is in cache. `depth < 2` or `band == 0` turns it off; `depth`
+    /// is capped at 64 and `band` at the grid size. Fields are
     /// bit-identical either way; the default is on (depth 8, bands of 64
     /// rows) for grids of 1536 and more, whose buffers outgrow a 32 MiB L3
     /// cache (below that it gains nothing: the step is compute-bound).

@@ -366,5 +366,14 @@ fn step_by_step_and_blocked_runs_agree_with_growth_events() {
         assert_eq!(bits(one.substrate()), bits(blocked.substrate()));
         assert_eq!(one.growth_events(), blocked.growth_events());
         assert_eq!(one.features(), blocked.features());
+        // Absurd settings are capped, not a panic or a huge allocation.
+        let mut capped = Simulation::new(SimConfig {
+            boundary,
+            ..config(48)
+        })
+        .unwrap();
+        capped.set_temporal_blocking(usize::MAX, usize::MAX);
+        capped.step_n(77);
+        assert_eq!(bits(one.potential()), bits(capped.potential()));
     }
 }
