@@ -14,6 +14,12 @@ only (no growth tracking, which the Rust timing includes).
 --checksum prints the same JSON as `cargo run --release -p wavecast-sim
 --example field_checksum -- N STEPS SEED`; with float32 the two fields are
 expected to be bit-identical.
+
+The timing output names what NumPy ran on: its version, the BLAS library
+and kernel that threadpoolctl reports (architecture, threads), and the
+OPENBLAS_* variables in the environment (a set OPENBLAS_CORETYPE or
+OPENBLAS_L2_SIZE can slow NumPy; measure with them unset:
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 1 python3 ...`).
 """
 
 import argparse
@@ -125,6 +131,21 @@ def checksum(n, steps, seed):
     }))
 
 
+def runtime_info():
+    """What NumPy runs on: BLAS kernels (threadpoolctl) and OPENBLAS_* variables."""
+    info = {"openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        info["threadpoolctl"] = "not installed"
+        return info
+    info["threadpoolctl"] = [
+        {k: p.get(k) for k in ("internal_api", "architecture", "version", "num_threads", "threading_layer")}
+        for p in threadpool_info()
+    ]
+    return info
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="64,128,256,512")
@@ -152,6 +173,8 @@ def main():
         results.append({"grid": n, "steps_per_sec": round(statistics.median(runs), 1), "runs": runs})
     print(json.dumps({
         "numpy": np.__version__,
+        "runtime": runtime_info(),
+        "affinity": sorted(os.sched_getaffinity(0)),
         "dtype": args.dtype,
         "flush": not args.no_flush,
         "cores": os.cpu_count(),

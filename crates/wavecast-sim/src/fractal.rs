@@ -6,6 +6,13 @@
 //! holding at least one set cell. The dimension is the slope of
 //! `ln N(s)` against `ln(1/s)`, and `r_squared` is that fit's R².
 //!
+//! **Speed.** Powers of two are counted on a bit-packed mask
+//! ([`BitMask`], 64 cells to a word) as a pyramid: the occupancy at size
+//! `2s` is the OR of 2×2 occupancies at size `s`, formed with word-wide ORs
+//! and shifts, so all default sizes together cost about two passes over
+//! `N²/64` words. Other sizes use the direct count on `bool`s. Both give the
+//! same counts.
+//!
 //! **Box sizes.** [`box_counting_dimension`] uses powers of two,
 //! `1, 2, 4, …` up to a quarter of the shorter side (so even the largest
 //! boxes tile at least 4 per side and partial edge boxes weigh little).
@@ -69,10 +76,25 @@ pub fn box_counting_dimension_with_sizes(
         .collect();
     box_sizes.sort_unstable();
     box_sizes.dedup();
-    let counts: Vec<usize> = box_sizes
-        .iter()
-        .map(|&s| count_boxes(mask, width, height, s))
-        .collect();
+    let counts: Vec<usize> = if box_sizes.iter().all(|s| s.is_power_of_two()) {
+        pyramid_counts(&BitMask::from_bools(mask, width, height), &box_sizes)
+    } else {
+        box_sizes
+            .iter()
+            .map(|&s| count_boxes(mask, width, height, s))
+            .collect()
+    };
+    fitted(box_sizes, counts)
+}
+
+/// Box-counting dimension of a packed mask with the default sizes.
+pub(crate) fn box_counting_bits(mask: &BitMask) -> BoxCount {
+    let box_sizes = default_box_sizes(mask.width, mask.height);
+    let counts = pyramid_counts(mask, &box_sizes);
+    fitted(box_sizes, counts)
+}
+
+fn fitted(box_sizes: Vec<usize>, counts: Vec<usize>) -> BoxCount {
     let (dimension, r_squared) = fit(&box_sizes, &counts);
     BoxCount {
         dimension,
@@ -80,6 +102,111 @@ pub fn box_counting_dimension_with_sizes(
         box_sizes,
         counts,
     }
+}
+
+/// A boolean grid packed 64 cells to a word, bit `x % 64` of word `x / 64`
+/// of its row; every row padded to whole words with zero bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BitMask {
+    pub width: usize,
+    pub height: usize,
+    words_per_row: usize,
+    words: Vec<u64>,
+}
+
+impl BitMask {
+    /// An all-clear mask.
+    pub(crate) fn new(width: usize, height: usize) -> Self {
+        let words_per_row = width.div_ceil(64);
+        Self {
+            width,
+            height,
+            words_per_row,
+            words: vec![0; words_per_row * height],
+        }
+    }
+
+    /// Packs `mask` (row-major; missing cells unset, extra ones ignored).
+    pub(crate) fn from_bools(mask: &[bool], width: usize, height: usize) -> Self {
+        let mut out = Self::new(width, height);
+        for (y, row) in mask.chunks(width.max(1)).take(height).enumerate() {
+            let words = out.row_mut(y);
+            for (x, &set) in row.iter().enumerate() {
+                words[x / 64] |= u64::from(set) << (x % 64);
+            }
+        }
+        out
+    }
+
+    /// The words of row `y`.
+    pub(crate) fn row_mut(&mut self, y: usize) -> &mut [u64] {
+        let at = y * self.words_per_row;
+        &mut self.words[at..at + self.words_per_row]
+    }
+
+    /// Set cells.
+    pub(crate) fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+/// Occupied boxes for each of `sizes` (ascending powers of two), by the
+/// pyramid described in the module docs.
+fn pyramid_counts(mask: &BitMask, sizes: &[usize]) -> Vec<usize> {
+    let max = sizes.last().copied().unwrap_or(0);
+    let mut found = Vec::with_capacity(sizes.len());
+    let wpr = mask.words_per_row;
+    let mut level = mask.words.clone();
+    let (mut rows, mut s) = (mask.height, 1);
+    let mut record = |s: usize, count: usize| {
+        if sizes.contains(&s) {
+            found.push(count);
+        }
+    };
+    record(1, mask.count());
+    // Sizes up to 64: bit `bx·s` of a row's words holds box `bx`.
+    while s < 64 && 2 * s <= max {
+        let keep = (u128::from(u64::MAX) / ((1u128 << (2 * s)) - 1)) as u64;
+        let new_rows = rows.div_ceil(2);
+        for r in 0..new_rows {
+            for i in 0..wpr {
+                let below = if 2 * r + 1 < rows {
+                    level[(2 * r + 1) * wpr + i]
+                } else {
+                    0
+                };
+                let t = level[2 * r * wpr + i] | below;
+                level[r * wpr + i] = (t | (t >> s)) & keep;
+            }
+        }
+        (rows, s) = (new_rows, 2 * s);
+        let count = level[..rows * wpr]
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum();
+        record(s, count);
+    }
+    // Beyond 64: one flag per box, 2×2 boxes merged per level.
+    let mut cols = wpr;
+    while 2 * s <= max {
+        let (new_rows, new_cols) = (rows.div_ceil(2), cols.div_ceil(2));
+        let at = |r: usize, c: usize| {
+            if r < rows && c < cols {
+                level[r * cols + c]
+            } else {
+                0
+            }
+        };
+        let merged: Vec<u64> = (0..new_rows * new_cols)
+            .map(|k| {
+                let (r, c) = (2 * (k / new_cols), 2 * (k % new_cols));
+                u64::from(at(r, c) | at(r, c + 1) | at(r + 1, c) | at(r + 1, c + 1) != 0)
+            })
+            .collect();
+        (level, rows, cols, s) = (merged, new_rows, new_cols, 2 * s);
+        record(s, level.iter().filter(|&&w| w != 0).count());
+    }
+    found
 }
 
 /// Number of `s × s` boxes holding at least one set cell.
@@ -260,6 +387,31 @@ mod tests {
         assert!(bc.dimension.is_finite());
         let bc = box_counting_dimension(&[], 0, 0);
         assert_eq!(bc.dimension, 0.0);
+    }
+
+    #[test]
+    fn pyramid_matches_direct_counts() {
+        let mut rng = crate::rng::SplitMix64::new(5);
+        for (w, h) in [
+            (8, 8),
+            (37, 53),
+            (64, 64),
+            (100, 100),
+            (130, 70),
+            (512, 300),
+            (1000, 9),
+        ] {
+            for density in [0.001, 0.05, 0.5] {
+                let mask: Vec<bool> = (0..w * h).map(|_| rng.next_f64() < density).collect();
+                let sizes: Vec<usize> =
+                    (0..11).map(|k| 1 << k).filter(|&s| s <= w.max(h)).collect();
+                let bits = BitMask::from_bools(&mask, w, h);
+                let direct: Vec<usize> =
+                    sizes.iter().map(|&s| count_boxes(&mask, w, h, s)).collect();
+                assert_eq!(pyramid_counts(&bits, &sizes), direct, "{w}x{h} {density}");
+                assert_eq!(bits.count(), mask.iter().filter(|&&b| b).count());
+            }
+        }
     }
 
     #[test]

@@ -56,7 +56,9 @@
 //!
 //! - [`config`] — [`SimConfig`], [`Boundary`], validation.
 //! - [`error`] — [`SimError`].
-//! - [`model`] — the grid and the step.
+//! - [`model`] — the grid and the step; `cell` — the per-cell arithmetic.
+//! - `stencil` — the row kernel over SIMD lanes; `simd` — the lanes and
+//!   their run-time choice ([`Kernel`]); `blocking` — temporal blocking.
 //! - [`simulation`] — the [`Simulation`] driver.
 //! - [`growth`] — [`GrowthEvents`].
 //! - [`features`] — [`Features`].
@@ -64,6 +66,8 @@
 //! - [`quantize`] — [`QuantizedField`].
 //! - [`rng`] — the SplitMix64 generator.
 
+mod blocking;
+mod cell;
 pub mod config;
 pub mod error;
 pub mod features;
@@ -72,7 +76,10 @@ pub mod growth;
 pub mod model;
 pub mod quantize;
 pub mod rng;
+mod scan;
+mod simd;
 pub mod simulation;
+mod stencil;
 
 pub use config::{Boundary, SimConfig};
 pub use error::SimError;
@@ -80,4 +87,5 @@ pub use features::Features;
 pub use fractal::{box_counting_dimension, box_counting_dimension_with_sizes, BoxCount};
 pub use growth::GrowthEvents;
 pub use quantize::QuantizedField;
+pub use simd::Kernel;
 pub use simulation::{Simulation, DEFAULT_PARALLEL_THRESHOLD};

@@ -1,257 +1,64 @@
 //! The Gray–Scott grid: the double-buffered `u`/`v` fields, their seeded
-//! initial state, and the explicit-Euler step (serial or row-parallel, with
-//! bit-identical results either way).
+//! initial state, and the step: serial, row-parallel or in temporal blocks,
+//! with bit-identical results on every path.
 //!
 //! The step reads only the current buffers and writes only the next ones, so
 //! every row is a pure function of the previous state: splitting rows across
-//! threads cannot change a single bit. Nothing is allocated per step; the
+//! threads, or steps into blocks, cannot change a single bit. Nothing is
+//! allocated per step (the blocking scratch once, on first use); the
 //! buffers are swapped.
 
 use rayon::prelude::*;
 
+use crate::blocking::{self, Blocking, Scratch};
+use crate::cell::Coeffs;
+pub use crate::cell::FLUSH_TO_ZERO;
 use crate::config::{Boundary, SimConfig};
-use crate::growth::{count_row, MaskCounts};
+use crate::growth::MaskCounts;
 use crate::rng::SplitMix64;
+use crate::simd::Kernel;
+use crate::stencil::{step_rows, Params, Span, Whole};
 
 /// Rows are handed to rayon in groups of at least this many cells, so a task
 /// is worth its scheduling cost.
 const PAR_MIN_CELLS_PER_TASK: usize = 8192;
 
+/// Grids from this side up advance in temporal blocks by default: their
+/// four buffers (`16·N²` bytes, 36 MiB at 1536²) outgrow a 32 MiB L3 cache.
+/// Measured on such a machine: no gain up to 1024² (the kernel is
+/// compute-bound while the fields stay in cache), 2× at 2048².
+const BLOCKING_MIN_GRID: usize = 1536;
+/// Steps per temporal block by default (best measured at 2048²).
+const DEFAULT_BLOCK_DEPTH: usize = 8;
+/// Rows per band of a temporal block by default (best measured at 2048²).
+const DEFAULT_BLOCK_BAND: usize = 64;
+/// Most steps per temporal block accepted.
+const MAX_BLOCK_DEPTH: usize = 64;
+
 /// Amplitude of the uniform noise of the initial state.
 pub const INITIAL_NOISE: f64 = 0.02;
 
-/// After each step, values with `|x| < FLUSH_TO_ZERO` become exactly 0.
-///
-/// Far from the pattern `v` decays geometrically; unchecked it sinks into
-/// the `f32` subnormal range, where x86 arithmetic is 10–100× slower (and
-/// `u·v²` goes subnormal already for `v < 1e-19`). At 1e-15 every product
-/// the step forms stays normal; such values mean nothing on the model's
-/// O(0.1–1) scale. Written as an `f64` literal cast to `f32`, like the
-/// NumPy reference does, so both round the same way.
-pub const FLUSH_TO_ZERO: f32 = 1e-15_f64 as f32;
-
-/// Flushes `|x| < FLUSH_TO_ZERO` to 0 (branch-free after vectorisation).
-#[inline(always)]
-pub(crate) fn flush(x: f32) -> f32 {
-    if x.abs() < FLUSH_TO_ZERO {
-        0.0
-    } else {
-        x
-    }
-}
-
-/// The per-step constants, pre-multiplied by `dt`, in the field precision.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Coeffs {
-    /// `dt * Du`
-    pub dt_du: f32,
-    /// `dt * Dv`
-    pub dt_dv: f32,
-    /// `dt`
-    pub dt: f32,
-    /// `dt * F`
-    pub dt_f: f32,
-    /// `dt * (F + k)`
-    pub dt_fk: f32,
-}
-
-impl Coeffs {
-    pub(crate) fn new(config: &SimConfig) -> Self {
-        Self {
-            dt_du: (config.dt * config.du) as f32,
-            dt_dv: (config.dt * config.dv) as f32,
-            dt: config.dt as f32,
-            dt_f: (config.dt * config.feed) as f32,
-            dt_fk: (config.dt * (config.feed + config.kill)) as f32,
-        }
-    }
-}
-
-/// The 5-point Laplacian with h = 1, summed in a fixed order.
-#[inline(always)]
-pub(crate) fn laplacian(center: f32, left: f32, right: f32, up: f32, down: f32) -> f32 {
-    (up + down) + (left + right) - 4.0 * center
-}
-
-/// One explicit-Euler update of a cell given its Laplacians, flushed (see
-/// [`FLUSH_TO_ZERO`]).
-#[inline(always)]
-pub(crate) fn react(c: &Coeffs, u: f32, v: f32, lap_u: f32, lap_v: f32) -> (f32, f32) {
-    let uvv = u * v * v;
-    (
-        flush(u + c.dt_du * lap_u - c.dt * uvv + c.dt_f * (1.0 - u)),
-        flush(v + c.dt_dv * lap_v + c.dt * uvv - c.dt_fk * v),
-    )
-}
-
-/// Index of the neighbour before `i` along an axis of length `n`.
-#[inline(always)]
-pub(crate) fn before(i: usize, n: usize, boundary: Boundary) -> usize {
-    match (i, boundary) {
-        (0, Boundary::Periodic) => n - 1,
-        (0, Boundary::Neumann) => 0,
-        _ => i - 1,
-    }
-}
-
-/// Index of the neighbour after `i` along an axis of length `n`.
-#[inline(always)]
-pub(crate) fn after(i: usize, n: usize, boundary: Boundary) -> usize {
-    if i + 1 < n {
-        i + 1
-    } else {
-        match boundary {
-            Boundary::Periodic => 0,
-            Boundary::Neumann => n - 1,
-        }
-    }
-}
-
-/// The three rows (above, this, below) of one field around a row.
-struct Rows<'a> {
-    up: &'a [f32],
-    mid: &'a [f32],
-    down: &'a [f32],
-}
-
-impl<'a> Rows<'a> {
-    fn new(field: &'a [f32], width: usize, up: usize, y: usize, down: usize) -> Self {
-        Self {
-            up: &field[up * width..(up + 1) * width],
-            mid: &field[y * width..(y + 1) * width],
-            down: &field[down * width..(down + 1) * width],
-        }
-    }
-
-    #[inline(always)]
-    fn lap(&self, x: usize, left: usize, right: usize) -> f32 {
-        laplacian(
-            self.mid[x],
-            self.mid[left],
-            self.mid[right],
-            self.up[x],
-            self.down[x],
-        )
-    }
-}
-
-/// Computes output row `y` from the current fields. `width >= 3`.
-///
-/// With `avx` (detected at run time) the same code is compiled for 8-wide
-/// AVX vectors instead of SSE2's 4: the same IEEE operations in the same
-/// order per cell (Rust never fuses `a*b + c`), so the bits do not change.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn step_row(
-    avx: bool,
-    c: &Coeffs,
-    boundary: Boundary,
-    width: usize,
-    height: usize,
-    y: usize,
-    u: &[f32],
-    v: &[f32],
-    u_out: &mut [f32],
-    v_out: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if avx {
-        // SAFETY: `avx` is only true when `Model::new` saw the CPU support
-        // AVX (`is_x86_feature_detected!("avx")`).
-        unsafe { step_row_avx(c, boundary, width, height, y, u, v, u_out, v_out) };
-        return;
-    }
-    let _ = avx;
-    step_row_body(c, boundary, width, height, y, u, v, u_out, v_out);
-}
-
-/// [`step_row_body`] compiled with AVX enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-#[allow(clippy::too_many_arguments)]
-fn step_row_avx(
-    c: &Coeffs,
-    boundary: Boundary,
-    width: usize,
-    height: usize,
-    y: usize,
-    u: &[f32],
-    v: &[f32],
-    u_out: &mut [f32],
-    v_out: &mut [f32],
-) {
-    step_row_body(c, boundary, width, height, y, u, v, u_out, v_out);
-}
-
-/// The row kernel proper; inlined into both the baseline and the AVX copy.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn step_row_body(
-    c: &Coeffs,
-    boundary: Boundary,
-    width: usize,
-    height: usize,
-    y: usize,
-    u: &[f32],
-    v: &[f32],
-    u_out: &mut [f32],
-    v_out: &mut [f32],
-) {
-    let (up, down) = (before(y, height, boundary), after(y, height, boundary));
-    let ru = Rows::new(u, width, up, y, down);
-    let rv = Rows::new(v, width, up, y, down);
-
-    // Edge columns: the only place the boundary rule applies along x.
-    for x in [0, width - 1] {
-        let (l, r) = (before(x, width, boundary), after(x, width, boundary));
-        let (un, vn) = react(c, ru.mid[x], rv.mid[x], ru.lap(x, l, r), rv.lap(x, l, r));
-        u_out[x] = un;
-        v_out[x] = vn;
-    }
-
-    // Interior columns: plain slices of equal length, no wrap, no modulo,
-    // no bounds checks left for the optimiser; vectorises.
-    let n = width - 2;
-    let (ul, um, ur) = (&ru.mid[..n], &ru.mid[1..n + 1], &ru.mid[2..n + 2]);
-    let (uu, ud) = (&ru.up[1..n + 1], &ru.down[1..n + 1]);
-    let (vl, vm, vr) = (&rv.mid[..n], &rv.mid[1..n + 1], &rv.mid[2..n + 2]);
-    let (vu, vd) = (&rv.up[1..n + 1], &rv.down[1..n + 1]);
-    let uo = &mut u_out[1..n + 1];
-    let vo = &mut v_out[1..n + 1];
-    for i in 0..n {
-        let lap_u = laplacian(um[i], ul[i], ur[i], uu[i], ud[i]);
-        let lap_v = laplacian(vm[i], vl[i], vr[i], vu[i], vd[i]);
-        let (un, vn) = react(c, um[i], vm[i], lap_u, lap_v);
-        uo[i] = un;
-        vo[i] = vn;
-    }
-}
-
-/// Whether the CPU runs AVX (always false off x86-64).
-fn detect_avx() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+/// One task of a parallel step: its index, its output rows of both fields,
+/// its rows' activation counts.
+type Task<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [u32]));
 
 /// The two chemical fields on an N×N grid, double-buffered.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// Run the AVX copy of the row kernel (detected once, at creation).
-    avx: bool,
+    /// The SIMD kernel that runs the steps (detected once, at creation).
+    kernel: Kernel,
     width: usize,
-    height: usize,
-    boundary: Boundary,
-    coeffs: Coeffs,
+    params: Params,
+    /// Temporal blocking of multi-step advances; `None` steps one by one.
+    blocking: Option<Blocking>,
+    /// One scratch per worker for the blocked advance, made on first use.
+    scratch: Vec<Scratch>,
     u: Vec<f32>,
     v: Vec<f32>,
     u_next: Vec<f32>,
     v_next: Vec<f32>,
+    /// Activations per row in the last tracked step.
+    row_activations: Vec<u32>,
 }
 
 impl Model {
@@ -278,15 +85,21 @@ impl Model {
             *vc = (f64::from(*vc) + INITIAL_NOISE * rng.next_f64()) as f32;
         }
         Self {
+            kernel: Kernel::detect(),
             width: n,
-            height: n,
-            boundary: config.boundary,
-            avx: detect_avx(),
-            coeffs: Coeffs::new(config),
+            params: Params {
+                coeffs: Coeffs::new(config),
+                boundary: config.boundary,
+                height: n,
+                threshold: config.activation_threshold as f32,
+            },
+            blocking: default_blocking(n),
+            scratch: Vec::new(),
             u_next: u.clone(),
             v_next: v.clone(),
             u,
             v,
+            row_activations: vec![0; n],
         }
     }
 
@@ -297,12 +110,12 @@ impl Model {
 
     /// Grid height (rows).
     pub fn height(&self) -> usize {
-        self.height
+        self.params.height
     }
 
     /// The boundary rule.
     pub fn boundary(&self) -> Boundary {
-        self.boundary
+        self.params.boundary
     }
 
     /// The substrate `u`, row-major.
@@ -321,140 +134,346 @@ impl Model {
         &self.v_next
     }
 
+    /// The SIMD kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Selects the kernel; one this CPU lacks runs as the next slower one.
+    pub(crate) fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
+    }
+
+    /// Sets the temporal blocking of [`Model::advance`]: `depth` steps per
+    /// block over bands of `band` rows; `depth < 2` or `band == 0` turns it
+    /// off. Clamped to at most [`MAX_BLOCK_DEPTH`] steps and the grid's
+    /// height, so the scratch stays small.
+    pub(crate) fn set_blocking(&mut self, depth: usize, band: usize) {
+        let (depth, band) = (depth.min(MAX_BLOCK_DEPTH), band.min(self.params.height));
+        self.blocking = (depth >= 2 && band >= 1).then_some(Blocking { depth, band });
+    }
+
+    /// Activations per row in the last tracked step.
+    pub(crate) fn row_activations(&self) -> &[u32] {
+        &self.row_activations
+    }
+
     /// Advances one explicit-Euler step; rows in parallel when `parallel`.
     ///
-    /// With `track = Some((threshold, row_activations))` it also counts the
-    /// mask transitions of the step, row by row while each row is in cache,
-    /// and stores each row's activations in `row_activations` (one entry
-    /// per row); otherwise it returns zero counts.
-    pub(crate) fn step(&mut self, parallel: bool, track: Option<(f32, &mut [u32])>) -> MaskCounts {
-        let Self {
-            avx,
-            width,
-            height,
-            boundary,
-            coeffs,
-            u,
-            v,
-            u_next,
-            v_next,
-        } = self;
-        let (w, h, b, c, avx) = (*width, *height, *boundary, &*coeffs, *avx);
-        let (u, v) = (&u[..], &v[..]);
-        let row =
-            |y: usize, uo: &mut [f32], vo: &mut [f32]| step_row(avx, c, b, w, h, y, u, v, uo, vo);
-        let min_rows = (PAR_MIN_CELLS_PER_TASK / w).max(1);
-        let counts = match (parallel, track) {
-            (true, Some((t, acts))) => u_next
-                .par_chunks_mut(w)
-                .zip(v_next.par_chunks_mut(w))
-                .zip(acts.par_iter_mut())
-                .enumerate()
-                .with_min_len(min_rows)
-                .map(|(y, ((uo, vo), act))| {
-                    row(y, uo, vo);
-                    let k = count_row(&v[y * w..(y + 1) * w], vo, t);
-                    *act = k.activated as u32;
-                    k
-                })
-                .reduce(MaskCounts::default, std::ops::Add::add),
-            (true, None) => {
-                u_next
-                    .par_chunks_mut(w)
-                    .zip(v_next.par_chunks_mut(w))
-                    .enumerate()
-                    .with_min_len(min_rows)
-                    .for_each(|(y, (uo, vo))| row(y, uo, vo));
-                MaskCounts::default()
-            }
-            (false, Some((t, acts))) => u_next
-                .chunks_mut(w)
-                .zip(v_next.chunks_mut(w))
-                .zip(acts.iter_mut())
-                .enumerate()
-                .map(|(y, ((uo, vo), act))| {
-                    row(y, uo, vo);
-                    let k = count_row(&v[y * w..(y + 1) * w], vo, t);
-                    *act = k.activated as u32;
-                    k
-                })
-                .fold(MaskCounts::default(), std::ops::Add::add),
-            (false, None) => {
-                for (y, (uo, vo)) in u_next.chunks_mut(w).zip(v_next.chunks_mut(w)).enumerate() {
-                    row(y, uo, vo);
-                }
-                MaskCounts::default()
-            }
+    /// With `track` it also counts the mask transitions of the step, row by
+    /// row inside the kernel, and keeps each row's activations (see
+    /// [`Model::row_activations`]); otherwise it returns zero counts.
+    pub(crate) fn step(&mut self, parallel: bool, track: bool) -> MaskCounts {
+        let (w, h, kernel, p) = (self.width, self.params.height, self.kernel, self.params);
+        let input = Whole {
+            u: &self.u,
+            v: &self.v,
+            width: w,
+            height: self.params.height,
         };
+        let rows_per_task = (PAR_MIN_CELLS_PER_TASK / w).max(1);
+        let run = |(i, ((u, v), acts)): Task| {
+            let first = (i * rows_per_task) as isize;
+            let rows = first..first + (u.len() / w) as isize;
+            let mut out = Span {
+                u,
+                v,
+                width: w,
+                first,
+            };
+            step_rows(kernel, &p, &input, &mut out, rows, track.then_some(acts))
+        };
+        let (un, vn, acts) = (
+            &mut self.u_next[..],
+            &mut self.v_next[..],
+            &mut self.row_activations[..],
+        );
+        let counts = if parallel && h > rows_per_task {
+            un.par_chunks_mut(rows_per_task * w)
+                .zip(vn.par_chunks_mut(rows_per_task * w))
+                .zip(acts.par_chunks_mut(rows_per_task))
+                .enumerate()
+                .map(run)
+                .reduce(MaskCounts::default, std::ops::Add::add)
+        } else {
+            let first = (un, vn);
+            step_rows(
+                kernel,
+                &p,
+                &input,
+                &mut Span {
+                    u: first.0,
+                    v: first.1,
+                    width: w,
+                    first: 0,
+                },
+                0..h as isize,
+                track.then_some(acts),
+            )
+        };
+        self.swap();
+        counts
+    }
+
+    /// Advances `n` steps without tracking: in temporal blocks when
+    /// blocking is on, otherwise one plain step at a time. Bit-identical to
+    /// `n` calls of [`Model::step`].
+    pub(crate) fn advance(&mut self, n: u64, parallel: bool) {
+        let mut left = n;
+        while left > 0 {
+            let depth = self.blocking.map_or(1, |b| b.depth as u64).min(left);
+            match self.blocking {
+                Some(b) if depth >= 2 => self.step_block(
+                    Blocking {
+                        depth: depth as usize,
+                        band: b.band,
+                    },
+                    parallel,
+                ),
+                _ => {
+                    self.step(parallel, false);
+                }
+            }
+            left -= depth;
+        }
+    }
+
+    /// Advances `blocking.depth` steps in one temporal block.
+    fn step_block(&mut self, blocking: Blocking, parallel: bool) {
+        let (w, band, depth) = (self.width, blocking.band, blocking.depth);
+        let workers = if parallel {
+            rayon::current_num_threads().max(1)
+        } else {
+            1
+        };
+        if self.scratch.len() < workers || !self.scratch.iter().all(|s| s.fits(w, band, depth)) {
+            self.scratch = vec![Scratch::new(w, band, depth); workers];
+        }
+        let input = Whole {
+            u: &self.u,
+            v: &self.v,
+            width: w,
+            height: self.params.height,
+        };
+        let out = (&mut self.u_next[..], &mut self.v_next[..]);
+        let scratch = &mut self.scratch[..workers];
+        blocking::advance(
+            self.kernel,
+            &self.params,
+            &input,
+            out,
+            blocking,
+            scratch,
+            parallel,
+        );
+        self.swap();
+    }
+
+    fn swap(&mut self) {
         std::mem::swap(&mut self.u, &mut self.u_next);
         std::mem::swap(&mut self.v, &mut self.v_next);
-        counts
     }
 
     /// True when every value of both fields is finite.
     pub fn is_finite(&self) -> bool {
-        self.u.iter().chain(&self.v).all(|x| x.is_finite())
+        // Chunked so the inner test vectorises; stops at the first bad chunk.
+        self.u
+            .chunks(1024)
+            .chain(self.v.chunks(1024))
+            .all(|c| c.iter().fold(true, |ok, x| ok & x.is_finite()))
     }
+}
+
+/// The default temporal blocking for an N×N grid: on where the four field
+/// buffers outgrow the last-level cache, off where they fit (measured: see
+/// docs/mfn.md, Performance).
+fn default_blocking(n: usize) -> Option<Blocking> {
+    (n >= BLOCKING_MIN_GRID).then_some(Blocking {
+        depth: DEFAULT_BLOCK_DEPTH,
+        band: DEFAULT_BLOCK_BAND,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::{after, before, laplacian, react};
 
-    /// The textbook version: modulo / clamp indexing for every cell.
+    /// The textbook version: modulo / clamp indexing for every cell, scalar.
     fn reference_step(m: &Model) -> (Vec<f32>, Vec<f32>) {
-        let (w, h, b) = (m.width, m.height, m.boundary);
+        let (w, h, b) = (m.width, m.height(), m.boundary());
         let mut un = vec![0.0; w * h];
         let mut vn = vec![0.0; w * h];
         for y in 0..h {
             for x in 0..w {
-                let at = |f: &[f32], xx: usize, yy: usize| f[yy * w + xx];
-                let (l, r) = (before(x, w, b), after(x, w, b));
-                let (up, dn) = (before(y, h, b), after(y, h, b));
-                let lu = laplacian(
-                    at(&m.u, x, y),
-                    at(&m.u, l, y),
-                    at(&m.u, r, y),
-                    at(&m.u, x, up),
-                    at(&m.u, x, dn),
-                );
-                let lv = laplacian(
-                    at(&m.v, x, y),
-                    at(&m.v, l, y),
-                    at(&m.v, r, y),
-                    at(&m.v, x, up),
-                    at(&m.v, x, dn),
-                );
-                let (a, c) = react(&m.coeffs, at(&m.u, x, y), at(&m.v, x, y), lu, lv);
-                un[y * w + x] = a;
-                vn[y * w + x] = c;
+                let lap = |f: &[f32]| {
+                    let at = |xx: usize, yy: usize| f[yy * w + xx];
+                    let (l, r) = (before(x, w, b), after(x, w, b));
+                    let (up, dn) = (before(y, h, b), after(y, h, b));
+                    laplacian(at(x, y), at(l, y), at(r, y), at(x, up), at(x, dn))
+                };
+                let i = y * w + x;
+                let (a, c) = react(&m.params.coeffs, m.u[i], m.v[i], lap(&m.u), lap(&m.v));
+                un[i] = a;
+                vn[i] = c;
             }
         }
         (un, vn)
     }
 
+    /// A model whose fields are random: ordinary values, values around the
+    /// flush bound and the activation threshold, zeros of both signs.
+    fn random_model(n: usize, boundary: Boundary, seed: u64) -> Model {
+        let mut m = Model::new(&SimConfig {
+            grid_size: n,
+            boundary,
+            ..Default::default()
+        });
+        let mut rng = SplitMix64::new(seed);
+        let mut draw = || {
+            let r = rng.next_f64();
+            let pick = (r * 8.0) as u32;
+            let x = rng.next_f64();
+            // Within the scheme's stable range, so a few steps stay finite.
+            match pick {
+                0 => (x * 2e-15 - 1e-15) as f32,
+                1 => 0.25 + (x as f32 - 0.5) * 1e-6,
+                2 => -0.0,
+                3 => (x * 1e-30) as f32,
+                _ => (x * 0.45) as f32,
+            }
+        };
+        for i in 0..n * n {
+            m.u[i] = draw();
+            m.v[i] = draw();
+        }
+        m
+    }
+
+    /// Asserts equal bits, naming the first differing cell (not the whole
+    /// field).
+    fn same(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        if let Some(i) = (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits()) {
+            panic!("{what}: cell {i}: {} vs {}", got[i], want[i]);
+        }
+    }
+
     #[test]
-    fn optimised_step_matches_reference_bit_for_bit() {
-        // Both kernel copies (baseline and, where the CPU has it, AVX).
-        for avx in [false, detect_avx()] {
+    fn every_kernel_matches_the_reference_bit_for_bit() {
+        for n in [8, 9, 10, 11, 17, 40, 130] {
             for boundary in [Boundary::Periodic, Boundary::Neumann] {
-                for parallel in [false, true] {
-                    let config = SimConfig {
-                        grid_size: 40,
-                        boundary,
-                        ..Default::default()
-                    };
-                    let mut m = Model::new(&config);
-                    m.avx = avx;
-                    for _ in 0..50 {
-                        let (ru, rv) = reference_step(&m);
-                        m.step(parallel, None);
-                        let what = format!("{boundary:?} parallel={parallel} avx={avx}");
-                        assert_eq!(m.u, ru, "{what}");
-                        assert_eq!(m.v, rv, "{what}");
+                let start = random_model(n, boundary, n as u64);
+                let (ru, rv) = reference_step(&start);
+                for kernel in Kernel::ALL {
+                    for parallel in [false, true] {
+                        let mut m = start.clone();
+                        m.set_kernel(kernel);
+                        m.step(parallel, true);
+                        let what = format!("{n} {boundary:?} {kernel:?} parallel={parallel}");
+                        same(&m.u, &ru, &what);
+                        same(&m.v, &rv, &what);
+                        assert!(m.is_finite(), "{what}");
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_kernel_tracks_the_same_transitions() {
+        for n in [8, 13, 64] {
+            let start = random_model(n, Boundary::Periodic, 7);
+            let before = start.v.clone();
+            for kernel in Kernel::ALL {
+                for parallel in [false, true] {
+                    let mut m = start.clone();
+                    m.set_kernel(kernel);
+                    let counts = m.step(parallel, true);
+                    let want = crate::growth::count_row(&before, &m.v, 0.25);
+                    assert_eq!(counts, want, "{n} {kernel:?} parallel={parallel}");
+                    let rows: Vec<u32> = before
+                        .chunks(n)
+                        .zip(m.v.chunks(n))
+                        .map(|(b, a)| crate::growth::count_row(b, a, 0.25).activated as u32)
+                        .collect();
+                    assert_eq!(m.row_activations(), &rows[..]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn steps_of_a_real_run_match_the_reference() {
+        for boundary in [Boundary::Periodic, Boundary::Neumann] {
+            let mut m = Model::new(&SimConfig {
+                grid_size: 40,
+                boundary,
+                ..Default::default()
+            });
+            for _ in 0..50 {
+                let (ru, rv) = reference_step(&m);
+                m.step(true, false);
+                same(&m.u, &ru, "u");
+                same(&m.v, &rv, "v");
+            }
+        }
+    }
+
+    #[test]
+    fn temporal_blocks_match_plain_steps() {
+        let cases = [
+            (8, 4, 3),
+            (9, 2, 1),
+            (24, 3, 5),
+            (40, 4, 8),
+            (40, 5, 64),
+            (67, 6, 16),
+        ];
+        for (n, depth, band) in cases {
+            for boundary in [Boundary::Periodic, Boundary::Neumann] {
+                let start = random_model(n, boundary, 3);
+                let mut plain = start.clone();
+                for _ in 0..2 * depth + 1 {
+                    plain.step(false, false);
+                }
+                for kernel in Kernel::ALL {
+                    for parallel in [false, true] {
+                        let mut m = start.clone();
+                        m.set_kernel(kernel);
+                        m.set_blocking(depth, band);
+                        m.advance(2 * depth as u64 + 1, parallel);
+                        let what = format!("{n} {depth} {band} {boundary:?} {kernel:?} {parallel}");
+                        same(&m.u, &plain.u, &what);
+                        same(&m.v, &plain.v, &what);
+                        assert!(m.is_finite(), "{what}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_values_spread_alike_on_every_path() {
+        let mut start = random_model(24, Boundary::Periodic, 11);
+        start.u[100] = f32::INFINITY;
+        start.v[300] = f32::NAN;
+        start.v[301] = 3.0e38;
+        let same = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+        };
+        let mut plain = start.clone();
+        plain.set_kernel(Kernel::Scalar);
+        plain.advance(6, false);
+        assert!(!plain.is_finite());
+        for kernel in Kernel::ALL {
+            let mut m = start.clone();
+            m.set_kernel(kernel);
+            m.set_blocking(3, 5);
+            m.advance(6, true);
+            assert!(same(&m.u, &plain.u) && same(&m.v, &plain.v), "{kernel:?}");
         }
     }
 
@@ -489,7 +508,7 @@ mod tests {
         let total = |m: &Model| m.u.iter().map(|&x| f64::from(x)).sum::<f64>();
         let before_sum = total(&m);
         for _ in 0..200 {
-            m.step(false, None);
+            m.step(false, false);
         }
         assert!(
             (total(&m) - before_sum).abs() < 1e-2,

@@ -7,6 +7,7 @@ use crate::features::Features;
 use crate::growth::{count_row, GrowthEvents};
 use crate::model::Model;
 use crate::quantize::QuantizedField;
+use crate::simd::Kernel;
 
 /// Grids with `grid_size >=` this step their rows in parallel by default.
 pub const DEFAULT_PARALLEL_THRESHOLD: usize = 128;
@@ -29,8 +30,6 @@ pub struct Simulation {
     config: SimConfig,
     model: Model,
     growth: GrowthEvents,
-    /// Activations per row in the last step, filled by the kernel.
-    row_activations: Vec<u32>,
     threshold: f32,
     step_count: u64,
     parallel_threshold: usize,
@@ -58,12 +57,11 @@ impl Simulation {
         let threshold = config.activation_threshold as f32;
         let mut growth = GrowthEvents::with_limit(config.growth_event_limit);
         // Step 0: nothing activated yet, but `active` counts the seed.
-        let row_activations = vec![0; model.height()];
         let counts = count_row(model.v(), model.v(), threshold);
         growth.record(
             0,
             counts,
-            &row_activations,
+            model.row_activations(),
             &[],
             &[],
             model.width(),
@@ -73,7 +71,6 @@ impl Simulation {
         Self {
             model,
             growth,
-            row_activations,
             threshold,
             step_count: 0,
             parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
@@ -97,8 +94,9 @@ impl Simulation {
     }
 
     /// Grids with `grid_size >= threshold` step rows in parallel (rayon's
-    /// global pool). `usize::MAX` forces the serial path, 0 the parallel one.
-    /// Both give bit-identical fields.
+    /// global pool, when it has more than one thread). `usize::MAX` forces
+    /// the serial path, 0 the parallel one on a multi-threaded pool. Both
+    /// give bit-identical fields.
     pub fn set_parallel_threshold(&mut self, threshold: usize) {
         self.parallel_threshold = threshold;
     }
@@ -108,8 +106,36 @@ impl Simulation {
         self.parallel_threshold
     }
 
+    /// Selects the SIMD kernel (default: [`Kernel::detect`]). Every kernel
+    /// gives bit-identical fields; one this CPU lacks runs as the next
+    /// slower one. For tests and benchmarks.
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.model.set_kernel(kernel);
+    }
+
+    /// The SIMD kernel selected.
+    pub fn kernel(&self) -> Kernel {
+        self.model.kernel()
+    }
+
+    /// Sets the temporal blocking of [`Simulation::step_n`]: all but its
+    /// last step run `depth` at a time over bands of `band` rows while each
+    /// band is in cache. `depth < 2` or `band == 0` turns it off; `depth`
+    /// is capped at 64 and `band` at the grid size. Fields are
+    /// bit-identical either way; the default is on (depth 8, bands of 64
+    /// rows) for grids of 1536 and more, whose buffers outgrow a 32 MiB L3
+    /// cache (below that it gains nothing: the step is compute-bound).
+    pub fn set_temporal_blocking(&mut self, depth: usize, band: usize) {
+        self.model.set_blocking(depth, band);
+    }
+
+    /// Whether steps run row-parallel: the grid is at least the threshold
+    /// wide and rayon's pool has more than one thread. With one thread (one
+    /// core, as under `taskset -c 1`) every parallel step would only hand its
+    /// work to that thread and wait, which costs a wake-up per step (it
+    /// halved 128² steps/s on one core).
     fn parallel(&self) -> bool {
-        self.model.width() >= self.parallel_threshold
+        self.model.width() >= self.parallel_threshold && rayon::current_num_threads() > 1
     }
 
     /// Advances one step and records its growth events.
@@ -124,17 +150,15 @@ impl Simulation {
             return;
         }
         let parallel = self.parallel();
-        // Only the last step's transitions are reported, so only it counts.
-        for _ in 1..n {
-            self.model.step(parallel, None);
-        }
-        let track = Some((self.threshold, &mut self.row_activations[..]));
-        let counts = self.model.step(parallel, track);
+        // Only the last step's transitions are reported, so only it counts;
+        // the steps before it may run in temporal blocks.
+        self.model.advance(n - 1, parallel);
+        let counts = self.model.step(parallel, true);
         self.step_count += n;
         self.growth.record(
             self.step_count,
             counts,
-            &self.row_activations,
+            self.model.row_activations(),
             self.model.previous_v(),
             self.model.v(),
             self.model.width(),

@@ -1,7 +1,7 @@
 //! End-to-end behaviour of the `Simulation` driver: determinism (seeds,
 //! serial vs parallel), stability, growth bookkeeping, features, frames.
 
-use wavecast_sim::{Boundary, SimConfig, SimError, Simulation};
+use wavecast_sim::{Boundary, Kernel, SimConfig, SimError, Simulation};
 
 fn config(grid_size: usize) -> SimConfig {
     SimConfig {
@@ -296,4 +296,84 @@ fn config_from_client_json() {
     let c: SimConfig = serde_json::from_str(r#"{"grid_size": 4096}"#).unwrap();
     let e = Simulation::new(c).unwrap_err();
     assert_eq!(e.field(), "grid_size");
+}
+
+/// FNV-1a over the little-endian bytes of a field, as `field_checksum`
+/// and `bench/numpy_gray_scott.py --checksum` print it.
+fn fnv1a64(values: &[f32]) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for b in values.iter().flat_map(|x| x.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01B3);
+    }
+    h
+}
+
+#[test]
+fn every_path_matches_the_numpy_reference_bit_for_bit() {
+    // (N, steps, seed, FNV-1a of v) printed by
+    // `python3 bench/numpy_gray_scott.py --checksum N STEPS SEED` (NumPy
+    // 2.4.6, float32, periodic).
+    let golden = [
+        (64, 1000, 42, 0xc642_01f8_5624_a86a_u64),
+        (37, 700, 3, 0x5a63_7a4d_67c6_69ba),
+    ];
+    for (n, steps, seed, want) in golden {
+        for kernel in Kernel::ALL {
+            // Plain steps serial and parallel, and temporal blocks.
+            for (parallel, blocking) in [
+                (usize::MAX, (0, 0)),
+                (0, (0, 0)),
+                (0, (4, 8)),
+                (usize::MAX, (3, 5)),
+            ] {
+                let mut sim = Simulation::new(SimConfig {
+                    grid_size: n,
+                    seed,
+                    ..SimConfig::default()
+                })
+                .unwrap();
+                sim.set_kernel(kernel);
+                sim.set_parallel_threshold(parallel);
+                sim.set_temporal_blocking(blocking.0, blocking.1);
+                sim.step_n(steps);
+                assert_eq!(
+                    fnv1a64(sim.potential()),
+                    want,
+                    "{n} {steps} {seed} {kernel:?} parallel {parallel} blocking {blocking:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn step_by_step_and_blocked_runs_agree_with_growth_events() {
+    for boundary in [Boundary::Periodic, Boundary::Neumann] {
+        let c = SimConfig {
+            boundary,
+            ..config(48)
+        };
+        let mut one = Simulation::new(c.clone()).unwrap();
+        one.set_temporal_blocking(0, 0);
+        for _ in 0..77 {
+            one.step();
+        }
+        let mut blocked = Simulation::new(c).unwrap();
+        blocked.set_temporal_blocking(4, 7);
+        blocked.step_n(77);
+        assert_eq!(bits(one.potential()), bits(blocked.potential()));
+        assert_eq!(bits(one.substrate()), bits(blocked.substrate()));
+        assert_eq!(one.growth_events(), blocked.growth_events());
+        assert_eq!(one.features(), blocked.features());
+        // Absurd settings are capped, not a panic or a huge allocation.
+        let mut capped = Simulation::new(SimConfig {
+            boundary,
+            ..config(48)
+        })
+        .unwrap();
+        capped.set_temporal_blocking(usize::MAX, usize::MAX);
+        capped.step_n(77);
+        assert_eq!(bits(one.potential()), bits(capped.potential()));
+    }
 }
