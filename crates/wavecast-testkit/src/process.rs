@@ -38,12 +38,17 @@ impl ServerProcess {
 
     fn spawn(bin: PathBuf, port: u16, data: PathBuf, envs: Vec<(String, String)>) -> ServerProcess {
         let mut cmd = Command::new(&bin);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(&data))
+            .expect("log file");
         cmd.args(["serve", "--port", &port.to_string()])
             .env_remove("WAVECAST_CONFIG")
             .env("WAVECAST_DATA_DIR", &data)
             .env("WAVECAST_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         for (k, v) in &envs {
             cmd.env(k, v);
         }
@@ -64,6 +69,11 @@ impl ServerProcess {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything the server logged so far (stderr of every run).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(log_path(&self.data)).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,6 +148,12 @@ impl ServerProcess {
         serde_json::from_str(body).expect("json body")
     }
 
+    /// SIGTERM, and waits for the exit ([`ServerProcess::respawn`] starts
+    /// it again).
+    pub fn stop(&mut self) {
+        self.terminate();
+    }
+
     fn terminate(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -157,11 +173,17 @@ impl ServerProcess {
     }
 }
 
+/// Where a server's stderr goes: next to its data directory.
+fn log_path(data: &std::path::Path) -> PathBuf {
+    data.with_extension("log")
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
+        let _ = std::fs::remove_file(log_path(&self.data));
     }
 }
 

@@ -10,12 +10,18 @@ pub struct RedisProcess {
     pub port: u16,
     child: std::process::Child,
     pub dir: std::path::PathBuf,
+    extra: Vec<String>,
 }
 
 impl RedisProcess {
     /// Starts redis-server; `persistent` turns on the append-only file so
     /// a restart keeps the data.
     pub fn start(persistent: bool) -> RedisProcess {
+        Self::start_with(persistent, &[])
+    }
+
+    /// With extra `redis-server` arguments (e.g. `["--requirepass", "pw"]`).
+    pub fn start_with(persistent: bool, extra: &[&str]) -> RedisProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -23,10 +29,16 @@ impl RedisProcess {
         let dir =
             std::env::temp_dir().join(format!("wavecast-redis-{port}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        Self::spawn(port, dir, persistent)
+        let extra = extra.iter().map(|a| a.to_string()).collect();
+        Self::spawn(port, dir, persistent, extra)
     }
 
-    fn spawn(port: u16, dir: std::path::PathBuf, persistent: bool) -> RedisProcess {
+    fn spawn(
+        port: u16,
+        dir: std::path::PathBuf,
+        persistent: bool,
+        extra: Vec<String>,
+    ) -> RedisProcess {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -42,6 +54,7 @@ impl RedisProcess {
                 "--dir",
             ])
             .arg(&dir)
+            .args(&extra)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
@@ -53,18 +66,35 @@ impl RedisProcess {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        RedisProcess { port, child, dir }
+        RedisProcess {
+            port,
+            child,
+            dir,
+            extra,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Runs `SAVE`: the data so far goes to the RDB file, which a restart
+    /// without the append-only file loads (anything later is lost).
+    pub fn save(&self) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        s.write_all(b"SAVE\r\n").expect("write");
+        let mut reply = [0u8; 5];
+        s.read_exact(&mut reply).expect("reply");
+        assert_eq!(&reply, b"+OK\r\n");
+    }
+
     /// Kills redis-server and starts it again on the same port and dir.
     pub fn restart(&mut self, persistent: bool) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let fresh = Self::spawn(self.port, self.dir.clone(), persistent);
+        let fresh = Self::spawn(self.port, self.dir.clone(), persistent, self.extra.clone());
         let old = std::mem::replace(self, fresh);
         std::mem::forget(old);
     }

@@ -176,6 +176,26 @@ impl TestServer {
         (status, v)
     }
 
+    /// Sends `request` (a whole HTTP/1.1 request, any bytes) over a fresh
+    /// socket and returns the status and the body, as the server answered.
+    pub async fn raw_http(&self, request: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.request("POST", path, Some(body.to_string()), &[])
             .await

@@ -178,6 +178,22 @@ impl JwtVerifier {
     }
 }
 
+/// The token's `sub` as its canonical string: a string as it is, an integer
+/// (of either sign) in decimal. An empty or non-scalar `sub` is refused, so
+/// every authenticated user has an id that per-user limits can count.
+fn subject(claims: &Value) -> Result<Option<String>, AuthError> {
+    let refuse = |why: &str| AuthError::new(ErrorCode::InvalidCredentials, why);
+    match claims.get("sub") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Err(refuse("the token's sub claim is empty")),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        Some(_) => Err(refuse(
+            "the token's sub claim must be a non-empty string or an integer",
+        )),
+    }
+}
+
 fn principal_from_claims(claims: Value) -> Result<Principal, AuthError> {
     // `channels` / `rooms` must be arrays of strings: anything else would
     // silently widen the token, so it is refused.
@@ -205,11 +221,7 @@ fn principal_from_claims(claims: Value) -> Result<Principal, AuthError> {
     };
     Ok(Principal {
         authenticated: true,
-        user_id: claims.get("sub").and_then(|s| {
-            s.as_str()
-                .map(String::from)
-                .or_else(|| s.as_u64().map(|n| n.to_string()))
-        }),
+        user_id: subject(&claims)?,
         channels,
         expires_at: claims.get("exp").and_then(Value::as_u64),
         claims,
