@@ -6,13 +6,18 @@
 //! - [`to_server`]: client → server messages (envelope, typed requests).
 //! - [`to_client`]: server → client messages (publications, control frames).
 //! - [`replies`]: reply bodies shared by the WebSocket and HTTP sides.
+//! - [`dialect`]: the wire shapes of the systems wavecast serves (native,
+//!   FOG, Netra, NeuroGraph, MFN).
+//! - [`msgpack`]: the same messages as MessagePack maps.
 //! - [`json`]: checks on raw JSON (nesting depth).
 //! - [`signature`]: the HMAC signature of signed `auth` messages.
 //! - [`time`]: RFC 3339 timestamps with milliseconds.
 
 pub mod channel;
 pub mod codes;
+pub mod dialect;
 pub mod json;
+pub mod msgpack;
 pub mod replies;
 pub mod signature;
 pub mod time;

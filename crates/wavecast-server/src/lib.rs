@@ -7,7 +7,8 @@
 //!   handler), the server API, status, static assets.
 //! - Endpoints, each a [`session::Handler`]:
 //!   - [`channels`]: the channel protocol (`subscribe`, `publish`, …);
-//!   - [`streams`]: the MFN simulation streams.
+//!   - [`streams`]: the MFN simulation streams;
+//!   - [`echo`]: the conformance echo endpoint.
 //! - [`session`]: one task per connection: socket I/O, heartbeats, the
 //!   messages every endpoint shares (`init`, `auth`, `ping`, `close`), the
 //!   admission checks.
@@ -34,6 +35,7 @@ pub mod broker;
 pub mod channels;
 pub mod config;
 pub mod conn;
+pub mod echo;
 pub mod history;
 pub mod http;
 pub mod hub;

@@ -3,6 +3,11 @@
 //! wildcard host label (`https://*.example.com`). Matching compares the
 //! parsed scheme, host and port, so `https://evil-example.com` and
 //! `https://example.com.evil.net` never match `https://*.example.com`.
+//!
+//! Environment profiles (as Netra describes them): `dev` allows the
+//! listed origins plus any localhost origin (`localhost`, `127.0.0.1`,
+//! `[::1]`, any port); `staging` allows its list plus the same development
+//! origins; `production` allows only its list. `"*"` allows every origin.
 
 use crate::config::{Environment, OriginConfig};
 
@@ -93,7 +98,7 @@ impl OriginPolicy {
                 Pattern::Exact(parsed)
             });
         }
-        if env == Environment::Dev {
+        if matches!(env, Environment::Dev | Environment::Staging) {
             for host in ["localhost", "127.0.0.1", "[::1]"] {
                 for scheme in ["http", "https"] {
                     patterns.push(Pattern::AnyPort {
@@ -104,7 +109,7 @@ impl OriginPolicy {
             }
         }
         Ok(OriginPolicy {
-            allow_all: env == Environment::Dev && cfg.allowed.is_empty(),
+            allow_all: false,
             patterns,
             allow_missing: cfg.allow_missing,
         })
@@ -176,10 +181,19 @@ mod tests {
         assert!(!p.allows(Some("https://other.example.com")));
         let prod = policy(&["https://app.example.com"], Environment::Production);
         assert!(!prod.allows(Some("http://localhost:5173")));
-        let open_dev = policy(&[], Environment::Dev);
-        assert!(open_dev.allows(Some("https://anything.net")));
+        // Development means localhost origins, not every origin.
+        let dev = policy(&[], Environment::Dev);
+        assert!(!dev.allows(Some("https://anything.net")));
+        assert!(dev.allows(Some("http://127.0.0.1:8080")));
+        assert!(dev.allows(Some("http://[::1]:3000")));
+        // Staging: its list plus the development origins.
+        let staging = policy(&["https://staging.example.com"], Environment::Staging);
+        assert!(staging.allows(Some("https://staging.example.com")));
+        assert!(staging.allows(Some("http://localhost:3000")));
+        assert!(!staging.allows(Some("https://app.example.com")));
         let closed_prod = policy(&[], Environment::Production);
         assert!(!closed_prod.allows(Some("https://anything.net")));
+        assert!(policy(&["*"], Environment::Production).allows(Some("https://anything.net")));
     }
 
     #[test]

@@ -11,9 +11,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use wavecast_protocol::channel::namespace_of;
 use wavecast_protocol::json::MAX_DATA_DEPTH;
-use wavecast_protocol::replies::{
-    history_json, success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES,
-};
+use wavecast_protocol::replies::{success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES};
 use wavecast_protocol::time::now_rfc3339;
 use wavecast_protocol::to_client::{error_fields, fields, DEFAULT_EVENT_TYPE};
 use wavecast_protocol::to_server::{
@@ -96,11 +94,7 @@ impl Handler for ChannelProtocol {
     }
 
     fn keepalive(&self, s: &Session) -> Option<Bytes> {
-        Some(s.conn.format.control(
-            "heartbeat",
-            fields([("timestamp", Value::from(now_rfc3339()))]),
-            None,
-        ))
+        Some(s.conn.keepalive_frame())
     }
 
     fn on_close(&mut self, _s: &Session) {}
@@ -123,7 +117,7 @@ async fn subscribe(
         .state
         .hub
         .subscribe(conn, &channels, options, |results| {
-            conn.format.control(
+            conn.control_frame(
                 "subscribe_success",
                 success_fields(&channels, results, false),
                 id,
@@ -269,9 +263,13 @@ async fn history(
         .hub
         .history(channel, since, limit, MAX_HISTORY_PAGE_BYTES)
         .await;
-    let text = match read {
-        Ok(Some((top, pubs))) => history_json(channel, Some((top.offset, &top.epoch)), &pubs, id),
-        Ok(None) => history_json(channel, None, &[], id),
+    let frame = match read {
+        Ok(Some((top, pubs))) => {
+            s.conn
+                .format
+                .history(channel, Some((top.offset, &top.epoch)), &pubs, id)
+        }
+        Ok(None) => s.conn.format.history(channel, None, &[], id),
         Err(e) => {
             tracing::error!(error = %e, "history read failed");
             s.send_error(
@@ -282,7 +280,5 @@ async fn history(
             return;
         }
     };
-    s.conn
-        .outbound
-        .push_history(s.conn.format.raw_json(text.as_bytes()));
+    s.conn.outbound.push_history(frame);
 }

@@ -251,3 +251,62 @@ mod tests {
         );
     }
 }
+
+choice! {
+    /// A WebSocket endpoint's wire dialect (see docs/compatibility.md).
+    pub enum WireDialect {
+        /// The native protocol (docs/protocol.md); NeuroGraph's too.
+        #[default]
+        Wavecast = "wavecast" / "wavecast.v1",
+        /// FOG Compute: `room` on deliveries, server `ping`.
+        Fog = "fog",
+        /// Netra: `{type, payload, timestamp, correlation_id}`.
+        Netra = "netra",
+        /// NeuroGraph: the native protocol, with NeuroGraph's defaults.
+        NeuroGraph = "neurograph",
+        /// MFN: message types in either case.
+        Mfn = "mfn",
+    }
+}
+
+choice! {
+    /// What a WebSocket endpoint serves.
+    pub enum EndpointHandler {
+        /// The channel protocol: subscribe, publish, history (the default).
+        #[default]
+        Channels = "channels",
+        /// MFN feature streams.
+        StreamFeatures = "stream_features",
+        /// MFN live simulations.
+        SimulationLive = "simulation_live",
+        /// MFN's heartbeat-only endpoint.
+        Heartbeat = "heartbeat",
+        /// Echoes every message (for WebSocket conformance suites).
+        Echo = "echo",
+    }
+}
+
+choice! {
+    /// The names and meanings of the exported metrics.
+    pub enum MetricsProfile {
+        /// wavecast's own names (docs/observability.md).
+        #[default]
+        Wavecast = "wavecast",
+        /// wavecast's names plus NeuroGraph's (`neurograph_ws_*`).
+        NeuroGraph = "neurograph",
+    }
+}
+
+impl WireDialect {
+    /// The protocol crate's dialect.
+    pub fn dialect(self) -> wavecast_protocol::dialect::Dialect {
+        use wavecast_protocol::dialect::Dialect;
+        match self {
+            WireDialect::Wavecast => Dialect::Wavecast,
+            WireDialect::Fog => Dialect::Fog,
+            WireDialect::Netra => Dialect::Netra,
+            WireDialect::NeuroGraph => Dialect::NeuroGraph,
+            WireDialect::Mfn => Dialect::Mfn,
+        }
+    }
+}

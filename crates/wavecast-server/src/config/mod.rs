@@ -46,8 +46,8 @@ mod validate;
 mod doc_examples;
 
 pub use self::choices::{
-    Backpressure, EngineKind, Environment, LogFormat, LogLevel, PublishPolicy, SubscribePolicy,
-    UserLimitPolicy,
+    Backpressure, EndpointHandler, EngineKind, Environment, LogFormat, LogLevel, MetricsProfile,
+    PublishPolicy, SubscribePolicy, UserLimitPolicy, WireDialect,
 };
 pub use self::duration::{format_duration, parse_duration, Fsync, MAX_DURATION};
 pub use self::env::EnvVars;
@@ -56,6 +56,7 @@ pub use self::load::Loaded;
 pub use self::redis_url::{redact_url, RedisUrl};
 pub use self::retention::Retention;
 pub use self::types::{
-    AuthConfig, Config, HistoryConfig, HttpConfig, LimitsConfig, LogConfig, NamespaceConfig,
-    OriginConfig, PublishedSimulation, StreamsConfig,
+    AuthConfig, CompressionConfig, Config, ConformanceConfig, EndpointConfig, HistoryConfig,
+    HttpConfig, LimitsConfig, LogConfig, NamespaceConfig, OriginConfig, PublishedSimulation,
+    StreamsConfig,
 };

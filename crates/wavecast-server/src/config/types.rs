@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::choices::{
-    Backpressure, EngineKind, Environment, LogFormat, LogLevel, PublishPolicy, SubscribePolicy,
-    UserLimitPolicy,
+    Backpressure, EndpointHandler, EngineKind, Environment, LogFormat, LogLevel, MetricsProfile,
+    PublishPolicy, SubscribePolicy, UserLimitPolicy, WireDialect,
 };
 use super::duration::Fsync;
 use super::retention::Retention;
@@ -332,6 +332,92 @@ pub struct LogConfig {
     pub level: LogLevel,
 }
 
+/// One WebSocket endpoint (`[[endpoints]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The URL path, e.g. `/ws`.
+    pub path: String,
+    /// What it serves.
+    pub handler: EndpointHandler,
+    /// The wire dialect it speaks (a client may pick another with
+    /// `Sec-WebSocket-Protocol`).
+    pub dialect: WireDialect,
+    /// Accept permessage-deflate on it (`[compression]` sets the window).
+    pub deflate: bool,
+    /// Refuse an upgrade without a token with 401 before accepting it,
+    /// when authentication is required. Default: yes for `fog` and
+    /// `netra`, no for the others (they may authenticate by message).
+    pub require_token_at_upgrade: Option<bool>,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            path: "/ws".into(),
+            handler: EndpointHandler::Channels,
+            dialect: WireDialect::Wavecast,
+            deflate: false,
+            require_token_at_upgrade: None,
+        }
+    }
+}
+
+impl EndpointConfig {
+    fn at(path: &str, handler: EndpointHandler, dialect: WireDialect) -> EndpointConfig {
+        EndpointConfig {
+            path: path.into(),
+            handler,
+            dialect,
+            ..EndpointConfig::default()
+        }
+    }
+
+    /// Whether a tokenless upgrade is refused before accepting.
+    pub fn token_at_upgrade(&self) -> bool {
+        self.require_token_at_upgrade.unwrap_or(matches!(
+            self.dialect,
+            WireDialect::Fog | WireDialect::Netra
+        ))
+    }
+
+    /// The built-in endpoints.
+    pub fn defaults() -> Vec<EndpointConfig> {
+        use self::EndpointHandler as H;
+        vec![
+            Self::at("/ws", H::Channels, WireDialect::Wavecast),
+            Self::at("/api/ws/connect", H::Channels, WireDialect::Fog),
+            Self::at("/ws/stream_features", H::StreamFeatures, WireDialect::Mfn),
+            Self::at("/ws/simulation_live", H::SimulationLive, WireDialect::Mfn),
+            Self::at("/ws/heartbeat", H::Heartbeat, WireDialect::Mfn),
+        ]
+    }
+}
+
+/// permessage-deflate (`[compression]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompressionConfig {
+    /// The largest window (log2, 9 to 15) the server compresses with.
+    pub server_max_window_bits: u8,
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        CompressionConfig {
+            server_max_window_bits: 15,
+        }
+    }
+}
+
+/// Conformance testing aids (`[conformance]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConformanceConfig {
+    /// Serve `/echo`, which echoes every message (off by default).
+    pub echo: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -368,6 +454,12 @@ pub struct Config {
     pub streams: StreamsConfig,
     pub history: HistoryConfig,
     pub log: LogConfig,
+    /// The WebSocket endpoints, each with its handler and dialect.
+    pub endpoints: Vec<EndpointConfig>,
+    pub compression: CompressionConfig,
+    pub conformance: ConformanceConfig,
+    /// Which metric names `/metrics` exports.
+    pub metrics_profile: MetricsProfile,
     /// Per-namespace options; `default` applies to channels with no
     /// namespace of their own.
     pub namespaces: BTreeMap<String, NamespaceConfig>,
@@ -398,6 +490,10 @@ impl Default for Config {
             streams: StreamsConfig::default(),
             history: HistoryConfig::default(),
             log: LogConfig::default(),
+            endpoints: EndpointConfig::defaults(),
+            compression: CompressionConfig::default(),
+            conformance: ConformanceConfig::default(),
+            metrics_profile: MetricsProfile::default(),
             namespaces,
         }
     }

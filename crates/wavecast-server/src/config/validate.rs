@@ -55,7 +55,60 @@ pub(crate) fn check(c: &Config) -> Result<(), Invalid> {
     limits(c)?;
     auth(c)?;
     streams(c)?;
+    endpoints(c)?;
     namespaces(c)
+}
+
+/// Paths the HTTP API uses; an endpoint cannot take one.
+const RESERVED_PATHS: &[&str] = &[
+    "/",
+    "/metrics",
+    "/health",
+    "/ready",
+    "/ws/config",
+    "/app.js",
+    "/app.css",
+    "/index.html",
+];
+
+fn endpoints(c: &Config) -> Result<(), Invalid> {
+    let mut seen = BTreeSet::new();
+    for (i, e) in c.endpoints.iter().enumerate() {
+        let index = i.to_string();
+        let at = |key: &'static str| -> Vec<&str> { vec!["endpoints", "", key] };
+        let path = {
+            let mut p = at("path");
+            p[1] = index.as_str();
+            p
+        };
+        let valid = e.path.starts_with('/')
+            && e.path.len() > 1
+            && e.path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'));
+        if !valid {
+            return bad(
+                &path,
+                "must be a path like /ws: a slash, then letters, digits and / _ - .",
+            );
+        }
+        if RESERVED_PATHS.contains(&e.path.as_str())
+            || e.path.starts_with("/api/") && e.path != "/api/ws/connect"
+        {
+            return bad(&path, "is a path of the HTTP API; choose another");
+        }
+        if !seen.insert(e.path.as_str()) {
+            return bad(&path, "is used by another endpoint");
+        }
+    }
+    let bits = c.compression.server_max_window_bits;
+    if !(9..=15).contains(&bits) {
+        return bad(
+            &["compression", "server_max_window_bits"],
+            "must be from 9 to 15",
+        );
+    }
+    Ok(())
 }
 
 fn timing(c: &Config) -> Result<(), Invalid> {

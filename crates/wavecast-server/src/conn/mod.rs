@@ -12,7 +12,7 @@ pub mod outbound;
 pub mod subs;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +43,9 @@ pub struct Connection {
     pub packets_sent: AtomicU64,
     /// Socket writes (system calls) made for this connection.
     pub socket_writes: AtomicU64,
+    /// Answer with message types in upper case (an MFN client that writes
+    /// its own so).
+    pub shout: AtomicBool,
 }
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
@@ -67,6 +70,7 @@ impl Connection {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             socket_writes: AtomicU64::new(0),
+            shout: AtomicBool::new(false),
         }
     }
 
@@ -75,16 +79,35 @@ impl Connection {
         self.principal.read().user_id.clone()
     }
 
+    fn shouts(&self) -> bool {
+        self.shout.load(Relaxed)
+    }
+
+    /// A control frame of type `kind` in this connection's format.
+    pub fn control_frame(
+        &self,
+        kind: &str,
+        fields: Map<String, Value>,
+        id: Option<&RequestId>,
+    ) -> bytes::Bytes {
+        self.format.control(kind, fields, id, self.shouts())
+    }
+
     /// Queues a control frame of type `kind`, in this connection's format.
     pub fn send(&self, kind: &str, fields: Map<String, Value>, id: Option<&RequestId>) {
         self.outbound
-            .push_control(self.format.control(kind, fields, id));
+            .push_control(self.control_frame(kind, fields, id));
     }
 
     /// Queues an `error` frame.
     pub fn send_error(&self, code: ErrorCode, message: &str, id: Option<&RequestId>) {
         self.outbound
-            .push_control(self.format.error(code, message, id));
+            .push_control(self.format.error(code, message, id, self.shouts()));
+    }
+
+    /// The server's keepalive frame in this connection's dialect.
+    pub fn keepalive_frame(&self) -> bytes::Bytes {
+        self.format.keepalive(self.shouts())
     }
 
     /// Asks the session to close with `code`, after writing what is queued

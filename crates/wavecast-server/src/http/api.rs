@@ -249,7 +249,7 @@ pub async fn send(
         (None, Some(user)) => {
             let n = state
                 .hub
-                .send_to_user(user, |c| c.format.control(kind, message.clone(), None));
+                .send_to_user(user, |c| c.control_frame(kind, message.clone(), None));
             Ok(Json(json!({"delivered": n, "user_id": user})).into_response())
         }
         _ => Err(bad_request(
@@ -311,7 +311,7 @@ pub async fn subscribe(
     state
         .hub
         .subscribe(&conn, &rooms, &Default::default(), |results| {
-            conn.format.control(
+            conn.control_frame(
                 "subscribe_success",
                 success_fields(&rooms, results, true),
                 None,

@@ -14,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod assets;
 pub mod errors;
+pub mod negotiate;
 pub mod router;
 pub mod status;
 pub mod upgrade;

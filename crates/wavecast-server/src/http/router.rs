@@ -1,9 +1,10 @@
 //! The router: every route, the body-timeout and CORS layers, and the
 //! JSON answers for unknown routes and methods.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -13,17 +14,26 @@ use wavecast_protocol::ErrorCode;
 use super::app::App;
 use super::errors::error_response;
 use super::{api, assets, status, upgrade};
+use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
 /// Builds the router of a server.
 pub fn router(app: App) -> Router {
     let body_limit = app.core.config.http.max_body_bytes;
-    Router::<App>::new()
-        .route("/ws", get(upgrade::channels))
-        .route("/api/ws/connect", get(upgrade::channels))
-        .route("/ws/stream_features", get(upgrade::stream_features))
-        .route("/ws/simulation_live", get(upgrade::simulation_live))
-        .route("/ws/heartbeat", get(upgrade::heartbeat))
+    let mut router = Router::<App>::new();
+    for ep in endpoints(&app.core.config) {
+        let ep = Arc::new(upgrade::Endpoint::new(ep));
+        let path = ep.config.path.clone();
+        router = router.route(
+            &path,
+            get(
+                move |State(app): State<App>,
+                      ConnectInfo(remote): ConnectInfo<SocketAddr>,
+                      req: Request| upgrade::endpoint(app, ep.clone(), remote, req),
+            ),
+        );
+    }
+    router
         .route("/api/publish", post(api::publish))
         .route("/api/broadcast", post(api::broadcast))
         .route("/api/send", post(api::send))
@@ -48,6 +58,20 @@ pub fn router(app: App) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(app.core.clone(), cors))
         .with_state(app)
+}
+
+/// The configured WebSocket endpoints, plus `/echo` when
+/// `[conformance] echo` is on.
+fn endpoints(cfg: &Config) -> Vec<EndpointConfig> {
+    let mut all = cfg.endpoints.clone();
+    if cfg.conformance.echo && !all.iter().any(|e| e.path == "/echo") {
+        all.push(EndpointConfig {
+            path: "/echo".into(),
+            handler: EndpointHandler::Echo,
+            ..EndpointConfig::default()
+        });
+    }
+    all
 }
 
 async fn not_found() -> Response {

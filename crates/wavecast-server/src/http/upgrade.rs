@@ -1,14 +1,16 @@
-//! The WebSocket upgrade of every endpoint, in phases: the handshake
-//! checks (origin, headers, key, connection rate and count), the
-//! credentials sent with the request (checked before upgrading), then the
-//! 101 answer and a session task for the endpoint's handler.
+//! The WebSocket upgrade of every configured endpoint, in phases: the
+//! handshake checks (origin, headers, key, connection rate and count), the
+//! format and compression agreed with the client, the credentials sent
+//! with the request (checked before upgrading; refused outright without a
+//! token where the endpoint requires one), then the 101 answer and a
+//! session task for the endpoint's handler.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
@@ -18,81 +20,57 @@ use wavecast_ws::{accept_key, valid_key, Decoder};
 
 use super::app::App;
 use super::errors::error_response;
+use super::negotiate::{agree, Agreed};
 use crate::audit::{self, AuthVia};
 use crate::auth::{AuthError, Authenticator, Principal};
 use crate::channels::ChannelProtocol;
-use crate::conn::format::Format;
+use crate::config::{EndpointConfig, EndpointHandler};
 use crate::conn::Connection;
+use crate::echo::Echo;
 use crate::limits::ConnectionSlot;
 use crate::session::admission::{admit_checks, Admission};
 use crate::session::driver;
 use crate::session::io::SocketIo;
-use crate::session::Handler;
 use crate::state::AppState;
 use crate::streams::{StreamEndpoint, StreamsHandler};
 
-/// The endpoint an upgrade is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    Channels,
-    Stream(StreamEndpoint),
+/// A configured WebSocket endpoint, as the router holds it.
+pub struct Endpoint {
+    pub config: EndpointConfig,
+    /// The path, shared by every session of the endpoint (audit records).
+    pub path: Arc<str>,
 }
 
-/// `GET /ws`, `GET /api/ws/connect`: the channel protocol.
-pub async fn channels(
-    State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
+impl Endpoint {
+    pub fn new(config: EndpointConfig) -> Endpoint {
+        let path = Arc::from(config.path.as_str());
+        Endpoint { config, path }
+    }
+}
+
+/// `GET <path>` of a configured endpoint: its handshake, then a session
+/// with the endpoint's handler.
+pub async fn endpoint(
+    app: App,
+    ep: Arc<Endpoint>,
+    remote: SocketAddr,
+    mut req: Request,
 ) -> Response {
-    upgrade(app, remote, req, Endpoint::Channels).await
-}
-
-/// `GET /ws/stream_features`.
-pub async fn stream_features(
-    State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(app, remote, req, Endpoint::Stream(StreamEndpoint::Features)).await
-}
-
-/// `GET /ws/simulation_live`.
-pub async fn simulation_live(
-    State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(
-        app,
-        remote,
-        req,
-        Endpoint::Stream(StreamEndpoint::Simulation),
-    )
-    .await
-}
-
-/// `GET /ws/heartbeat`.
-pub async fn heartbeat(
-    State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    upgrade(
-        app,
-        remote,
-        req,
-        Endpoint::Stream(StreamEndpoint::Heartbeat),
-    )
-    .await
-}
-
-async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpoint) -> Response {
     let state = app.core.clone();
     let (accept, slot) = match handshake(&state, remote, req.headers()) {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
+    let agreed = agree(&state.config, &ep.config, req.headers(), req.uri().query());
     let creds = upgrade_credentials(&req);
+    if creds.is_none() && state.config.auth.require_auth && ep.config.token_at_upgrade() {
+        state.metrics.auth_result("missing_token");
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::AuthRequired,
+            "this endpoint needs a token with the upgrade: ?token=<jwt> or Authorization: Bearer",
+        );
+    }
     let (principal, extra_channels) = match credentials(&state, creds, remote).await {
         Ok(ok) => ok,
         Err(e) => return error_response(auth_status(e.code), e.code, &e.message),
@@ -106,13 +84,36 @@ async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpo
         crate::ids::new_connection_id(),
         remote,
         principal,
-        Format::NATIVE,
+        agreed.format,
         state.config.limits.max_connection_queue_bytes,
     ));
+    let mut decoder = Decoder::new(state.config.limits.max_message_size);
+    if let Some((_, params)) = &agreed.deflate {
+        decoder = decoder.with_deflate(params);
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let max_message = state.config.limits.max_message_size;
-    let task_state = state.clone();
-    state.sessions.spawn(async move {
+    let session = Pending {
+        app,
+        ep,
+        conn,
+        admission,
+        decoder,
+    };
+    state.sessions.spawn(session.run(on_upgrade));
+    switching_protocols(&accept, &agreed)
+}
+
+/// A session waiting for its upgraded socket.
+struct Pending {
+    app: App,
+    ep: Arc<Endpoint>,
+    conn: Arc<Connection>,
+    admission: Admission,
+    decoder: Decoder,
+}
+
+impl Pending {
+    async fn run(self, on_upgrade: hyper::upgrade::OnUpgrade) {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => return tracing::debug!(error = %e, "websocket upgrade failed"),
@@ -121,42 +122,57 @@ async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpo
             return tracing::error!("websocket upgrade on an unexpected transport");
         };
         let mut early = parts.read_buf.to_vec();
-        let io = match SocketIo::new(parts.io.into_inner(), Decoder::new(max_message), &mut early) {
+        let io = match SocketIo::new(parts.io.into_inner(), self.decoder, &mut early) {
             Ok(io) => io,
             Err(e) => return tracing::debug!(error = %e, "bad first websocket frame"),
         };
-        match endpoint {
-            Endpoint::Channels => {
-                run(task_state, io, conn, ChannelProtocol, admission, "/ws").await
+        let Pending {
+            app,
+            ep,
+            conn,
+            admission,
+            ..
+        } = self;
+        let state = app.core.clone();
+        let path = ep.path.clone();
+        match ep.config.handler {
+            EndpointHandler::Channels => {
+                driver::run(state, io, conn, ChannelProtocol, admission, path).await
             }
-            Endpoint::Stream(e) => {
-                let h = StreamsHandler::new(e, app.streams.clone());
-                run(task_state, io, conn, h, admission, e.path()).await
+            EndpointHandler::Echo => driver::run(state, io, conn, Echo, admission, path).await,
+            EndpointHandler::StreamFeatures => {
+                let h = StreamsHandler::new(StreamEndpoint::Features, app.streams.clone());
+                driver::run(state, io, conn, h, admission, path).await
+            }
+            EndpointHandler::SimulationLive => {
+                let h = StreamsHandler::new(StreamEndpoint::Simulation, app.streams.clone());
+                driver::run(state, io, conn, h, admission, path).await
+            }
+            EndpointHandler::Heartbeat => {
+                let h = StreamsHandler::new(StreamEndpoint::Heartbeat, app.streams.clone());
+                driver::run(state, io, conn, h, admission, path).await
             }
         }
-    });
-    switching_protocols(&accept)
+    }
 }
 
-async fn run<H: Handler>(
-    state: Arc<AppState>,
-    io: SocketIo<TcpStream>,
-    conn: Arc<Connection>,
-    handler: H,
-    admission: Admission,
-    endpoint: &'static str,
-) {
-    driver::run(state, io, conn, handler, admission, endpoint).await;
-}
-
-fn switching_protocols(accept: &str) -> Response {
+fn switching_protocols(accept: &str, agreed: &Agreed) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    let mut set = |name, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    set(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(p) = &agreed.protocol {
+        set(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    if let Some((ext, _)) = &agreed.deflate {
+        set(header::SEC_WEBSOCKET_EXTENSIONS, ext);
     }
     resp
 }

@@ -193,7 +193,7 @@ pub async fn join_server_channels(state: &AppState, conn: &Arc<Connection>, chan
     let joined = state
         .hub
         .subscribe(conn, &ok, &Default::default(), |results| {
-            conn.format.control(
+            conn.control_frame(
                 "subscribe_success",
                 success_fields(&ok, results, true),
                 None,

@@ -9,13 +9,15 @@
 //! `init`, `auth`, `refresh`, `ping`, `pong` and `close` are handled here;
 //! every other type goes to the handler as an [`Envelope`].
 
+use std::sync::atomic::Ordering;
+
 use serde_json::Value;
+use wavecast_protocol::dialect::{mfn, Dialect};
+use wavecast_protocol::msgpack;
 use wavecast_protocol::replies::FEATURES;
 use wavecast_protocol::time::now_rfc3339;
 use wavecast_protocol::to_client::fields;
-use wavecast_protocol::to_server::{
-    parse_envelope, parse_request, ClientRequest, Envelope, RequestId,
-};
+use wavecast_protocol::to_server::{parse_request, ClientRequest, Envelope, ParseError, RequestId};
 use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_MAJOR, PROTOCOL_VERSION};
 
 use super::{auth, Handler, Session};
@@ -23,9 +25,34 @@ use super::{auth, Handler, Session};
 /// The types this module handles itself.
 const CORE_TYPES: &[&str] = &["init", "auth", "refresh", "ping", "pong", "close"];
 
-/// Handles one text message.
-pub async fn on_text<H: Handler>(s: &mut Session, h: &mut H, text: &str) {
-    let env = match parse_envelope(text) {
+/// One client message, before its dialect reads it.
+pub enum Inbound<'a> {
+    /// A text frame (JSON).
+    Text(&'a str),
+    /// A binary frame on a MessagePack connection.
+    MsgPack(&'a [u8]),
+}
+
+/// Reads a message through the connection's dialect (and, for an MFN
+/// client, notes whether it writes message types in upper case).
+fn decode(s: &Session, msg: Inbound<'_>) -> Result<Envelope, ParseError> {
+    let value: Value = match msg {
+        Inbound::Text(text) => serde_json::from_str(text)
+            .map_err(|e| ParseError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?,
+        Inbound::MsgPack(bytes) => msgpack::decode(bytes)?,
+    };
+    let dialect = s.conn.format.dialect;
+    if dialect == Dialect::Mfn {
+        if let Some(kind) = value.get("type").and_then(Value::as_str) {
+            s.conn.shout.store(mfn::shouts(kind), Ordering::Relaxed);
+        }
+    }
+    dialect.envelope(value)
+}
+
+/// Handles one client message.
+pub async fn on_message<H: Handler>(s: &mut Session, h: &mut H, msg: Inbound<'_>) {
+    let env = match decode(s, msg) {
         Ok(env) => env,
         Err(e) => {
             if s.may_speak(h) {

@@ -100,7 +100,7 @@ pub async fn run<S, H>(
     conn: Arc<Connection>,
     mut handler: H,
     admission: Admission,
-    endpoint: &'static str,
+    endpoint: Arc<str>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
@@ -134,8 +134,8 @@ async fn open<H: Handler>(s: &mut Session, h: &mut H, extra_channels: &[String])
         connection_id: &conn.id,
         remote: conn.remote,
         user: user.as_deref(),
-        endpoint: s.endpoint,
-        dialect: "wavecast",
+        endpoint: &s.endpoint,
+        dialect: conn.format.dialect.as_str(),
     });
     if s.auth.admitted {
         h.on_open(s).await;
@@ -269,8 +269,14 @@ async fn on_message<H: Handler>(
     if !take_rate(s, pace) {
         return None;
     }
+    if h.on_raw(s, &m) {
+        return None;
+    }
     match m {
-        Message::Text(text) => core::on_text(s, h, &text).await,
+        Message::Text(text) => core::on_message(s, h, core::Inbound::Text(&text)).await,
+        Message::Binary(b) if s.conn.format.msgpack => {
+            core::on_message(s, h, core::Inbound::MsgPack(&b)).await
+        }
         Message::Binary(b) => h.on_binary(s, b),
         Message::Ping(p) => s.conn.outbound.push_control(encode_pong(&p)),
         Message::Pong(_) | Message::Close(_) => {}

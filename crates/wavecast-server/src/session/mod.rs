@@ -60,6 +60,13 @@ pub trait Handler: Send + 'static {
 
     /// The connection is closing: stop whatever runs for it.
     fn on_close(&mut self, s: &Session);
+
+    /// An endpoint that takes text and binary messages as they arrive (the
+    /// echo endpoint) handles them here and returns true; the core then
+    /// reads none of them.
+    fn on_raw(&mut self, _s: &mut Session, _m: &wavecast_ws::Message) -> bool {
+        false
+    }
 }
 
 /// What the core knows of a connection, lent to its handler.
@@ -67,7 +74,7 @@ pub struct Session {
     pub state: Arc<AppState>,
     pub conn: Arc<Connection>,
     /// The path it came in on, for the audit log.
-    pub endpoint: &'static str,
+    pub endpoint: Arc<str>,
     pub auth: auth::SessionAuth,
     /// The client sent `init`.
     pub initialized: bool,

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use wavecast_protocol::time::now_rfc3339;
 use wavecast_protocol::to_client::{error_fields, fields};
 use wavecast_protocol::to_server::{Envelope, RequestId};
 use wavecast_protocol::ErrorCode;
@@ -97,11 +96,7 @@ impl Handler for StreamsHandler {
     }
 
     fn keepalive(&self, s: &Session) -> Option<Bytes> {
-        Some(s.conn.format.control(
-            "heartbeat",
-            fields([("timestamp", Value::from(now_rfc3339()))]),
-            None,
-        ))
+        Some(s.conn.keepalive_frame())
     }
 
     fn on_close(&mut self, s: &Session) {

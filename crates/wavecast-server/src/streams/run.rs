@@ -111,7 +111,7 @@ impl StreamCtx {
     }
 
     fn control(&self, kind: &str, f: serde_json::Map<String, Value>) -> Bytes {
-        self.conn.format.control(kind, f, None)
+        self.conn.control_frame(kind, f, None)
     }
 }
 
