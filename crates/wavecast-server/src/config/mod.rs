@@ -56,6 +56,6 @@ pub use self::load::Loaded;
 pub use self::redis_url::{redact_url, RedisUrl};
 pub use self::retention::Retention;
 pub use self::types::{
-    AuthConfig, Config, HistoryConfig, HttpConfig, LimitsConfig, LogConfig, NamespaceConfig,
-    OriginConfig, PublishedSimulation, StreamsConfig,
+    AgentsConfig, AuthConfig, Config, HistoryConfig, HttpConfig, LimitsConfig, LogConfig,
+    NamespaceConfig, OriginConfig, PublishedSimulation, StreamsConfig, DEMO_AGENT,
 };

@@ -18,6 +18,7 @@ use wavecast_ws::{accept_key, valid_key, Decoder};
 
 use super::app::App;
 use super::errors::error_response;
+use crate::agents::AgentExtension;
 use crate::audit::{self, AuthVia};
 use crate::auth::{AuthError, Authenticator, Principal};
 use crate::channels::ChannelProtocol;
@@ -127,7 +128,9 @@ async fn upgrade(app: App, remote: SocketAddr, mut req: Request, endpoint: Endpo
         };
         match endpoint {
             Endpoint::Channels => {
-                run(task_state, io, conn, ChannelProtocol, admission, "/ws").await
+                let agents = AgentExtension::new(app.agents.clone());
+                let h = ChannelProtocol::default().with(agents);
+                run(task_state, io, conn, h, admission, "/ws").await
             }
             Endpoint::Stream(e) => {
                 let h = StreamsHandler::new(e, app.streams.clone());
