@@ -828,3 +828,68 @@ async fn one_audit_record_per_conversation_without_its_content() {
         "the log holds a conversation's content"
     );
 }
+
+// ---------------------------------------------------------------------
+// The example upstream of docs/agents.md, run as it is written.
+
+/// The first ```python block of docs/agents.md.
+fn documented_upstream() -> String {
+    let doc = include_str!("../../../docs/agents.md");
+    let start = doc.find("```python\n").expect("a python block") + "```python\n".len();
+    let end = doc[start..].find("\n```").expect("its end") + start;
+    doc[start..end].to_string()
+}
+
+/// Kills the child when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_documented_python_upstream_works() {
+    let code = documented_upstream();
+    assert!(code.lines().count() <= 22, "the example grew:\n{code}");
+    let dir = common::temp_dir("agents-doc");
+    let file = dir.join("echo_agent.py");
+    std::fs::write(&file, code).expect("write");
+    let port = common::free_port();
+    let spawned = std::process::Command::new("python3")
+        .arg(&file)
+        .arg(port.to_string())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = spawned else {
+        eprintln!("python3 is not available: skipped");
+        return;
+    };
+    let _child = Child(child);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the example never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let url = format!("http://127.0.0.1:{port}/");
+    let srv = TestServer::start(&agents_config(&url, "")).await;
+    let mut c = srv.client().await;
+    let frames = converse(&mut c, ask("py1", "fractals are self similar")).await;
+    let t = types(&frames);
+    assert_eq!(t[..2], ["agent_started", "agent_thinking"], "{frames:?}");
+    assert_eq!(t.last(), Some(&"agent_completed"), "{frames:?}");
+    assert_in_order(&frames, "py1");
+    let words: String = frames
+        .iter()
+        .filter(|f| f["type"] == "partial_result")
+        .map(|f| f["data"]["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(words, "fractals are self similar ");
+    assert_eq!(frames[0]["data"]["user"], Value::Null);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -69,7 +69,6 @@ pub async fn run(c: Conversation) {
         c.state.metrics.clone(),
         channel,
     );
-    out.announce(&c.call.ask).await;
     let mut attempts = 0;
     let end = tokio::select! {
         biased;
@@ -112,8 +111,8 @@ pub async fn run(c: Conversation) {
     });
 }
 
-/// Opens the source and relays its events up to `agent_completed`, which
-/// it returns unsent.
+/// Announces the request in the user's channel, opens the source and
+/// relays its events up to `agent_completed`, which it returns unsent.
 async fn drive(
     cfg: &AgentsConfig,
     client: &UpstreamClient,
@@ -123,6 +122,7 @@ async fn drive(
     attempts: &mut u32,
 ) -> Result<AgentEvent, Failure> {
     let deadline = tokio::time::Instant::now() + cfg.timeout;
+    out.announce(&call.ask).await;
     let opened =
         tokio::time::timeout_at(deadline, Source::open(cfg, client, call, who, attempts)).await;
     let mut source = opened.map_err(|_| total_timeout(cfg))??;
