@@ -355,6 +355,40 @@ async fn cancel_aborts_the_upstream_and_completes_cancelled() {
 }
 
 #[tokio::test]
+async fn a_closed_connection_drops_its_upstream_requests() {
+    let mut up = Upstream::start(|_, _| {
+        vec![
+            Act::Head(200, "application/x-ndjson"),
+            Act::Body(line("agent_started", json!({}))),
+            Act::Hang,
+        ]
+    })
+    .await;
+    let srv = TestServer::start(&agents_config(&up.url, "")).await;
+    let mut c = srv.client().await;
+    for cid in ["c1", "c2"] {
+        c.send(ask(cid, "long")).await;
+        assert_eq!(c.recv().await["type"], "agent_started");
+    }
+    // The same correlation_id cannot name two running conversations.
+    let dup = c.call(ask("c1", "again")).await;
+    assert_eq!(
+        (&dup["code"], &dup["correlation_id"]),
+        (&json!("invalid_field"), &json!("c1")),
+        "{dup}"
+    );
+    drop(c);
+    let mut dropped = [up.wait_aborted().await, up.wait_aborted().await];
+    dropped.sort();
+    assert_eq!(dropped, [0, 1]);
+    srv.wait_metric(
+        "wavecast_agent_requests_total{outcome=\"disconnected\"}",
+        2.0,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_silent_agent_hits_the_idle_timeout() {
     let mut up = Upstream::start(|_, _| {
         vec![
