@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,7 +200,6 @@ async def test_a_lost_connection_ends_the_conversation(fake: FakeServer) -> None
 
 
 @pytest.mark.agents
-@pytest.mark.skipif(os.environ.get("WAVECAST_TEST_AGENTS") != "1", reason="set WAVECAST_TEST_AGENTS=1 once the server has the demo agent")
 async def test_the_servers_demo_agent(make_server: Callable[[str], ServerProcess]) -> None:
     srv = make_server('[agents]\nupstream_url = "demo"\n')
     async with wavecast.connect(srv.url) as client:

@@ -98,7 +98,7 @@ async def test_module_level_helpers(server: ServerProcess) -> None:
 
 
 def _ended(stream_id: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda e: e.get("event") == "subscription_ended" and e.get("channel") == f"stream:{stream_id}"
+    return lambda e: e.get("event") == "stream_ended" and e.get("stream_id") == stream_id
 
 
 async def test_leaving_the_loop_cancels_the_stream_on_the_server(

@@ -60,11 +60,25 @@ pub enum ErrorCode {
     TooManyStreams,
     /// HTTP: the request body did not arrive within `http.body_timeout`.
     RequestTimeout,
+    /// The agent upstream cannot be reached, or answered 502/503, after
+    /// `agents.retries` retries (or no agent is configured).
+    AgentUnavailable,
+    /// The agent upstream refused the request (HTTP 4xx); the message is
+    /// the upstream's. Not recoverable: the same request fails again.
+    AgentRejected,
+    /// The agent upstream broke the agent contract: a malformed event, a
+    /// stream that ended without `agent_completed`. Not recoverable.
+    AgentProtocolError,
+    /// The agent took longer than `agents.timeout`, or sent no event for
+    /// `agents.idle_timeout`.
+    AgentTimeout,
+    /// The user (or the server) runs as many agent conversations as allowed.
+    TooManyRequests,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidJson,
         ErrorCode::MissingType,
         ErrorCode::UnknownType,
@@ -91,6 +105,11 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::TooManyStreams,
         ErrorCode::RequestTimeout,
+        ErrorCode::AgentUnavailable,
+        ErrorCode::AgentRejected,
+        ErrorCode::AgentProtocolError,
+        ErrorCode::AgentTimeout,
+        ErrorCode::TooManyRequests,
     ];
 
     /// The wire spelling.
@@ -122,12 +141,22 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::AgentUnavailable => "agent_unavailable",
+            ErrorCode::AgentRejected => "agent_rejected",
+            ErrorCode::AgentProtocolError => "agent_protocol_error",
+            ErrorCode::AgentTimeout => "agent_timeout",
+            ErrorCode::TooManyRequests => "too_many_requests",
         }
     }
 
-    /// Whether the client can go on after this error on the same connection.
+    /// Whether trying again (later, on the same connection) can succeed.
+    /// No error frame closes the connection by itself; `false` says the
+    /// same request will fail the same way.
     pub fn recoverable(self) -> bool {
-        !matches!(self, ErrorCode::OriginNotAllowed)
+        !matches!(
+            self,
+            ErrorCode::OriginNotAllowed | ErrorCode::AgentRejected | ErrorCode::AgentProtocolError
+        )
     }
 
     /// A short hint for the client author.
@@ -136,7 +165,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "send one JSON object per text frame",
             ErrorCode::MissingType => "every message needs a \"type\" field",
             ErrorCode::UnknownType => {
-                "known types: init, auth, refresh, subscribe, unsubscribe, publish, history, ping, pong, close"
+                "known types: init, auth, refresh, subscribe, unsubscribe, publish, history, ping, pong, close, user_message, agent_request, agent_cancel"
             }
             ErrorCode::InvalidField => "see docs/protocol.md for the fields of this message",
             ErrorCode::InvalidChannel => {
@@ -169,6 +198,13 @@ impl ErrorCode {
             ErrorCode::Unavailable => "retry later, or on another node",
             ErrorCode::TooManyStreams => "unsubscribe a stream first, or retry later",
             ErrorCode::RequestTimeout => "send the whole body at once, or raise http.body_timeout",
+            ErrorCode::AgentUnavailable => "the agent back end is down or busy; retry later",
+            ErrorCode::AgentRejected => "the agent refused this request; change it before sending it again",
+            ErrorCode::AgentProtocolError => {
+                "the agent back end broke the agent contract (docs/agents.md); report it to its operator"
+            }
+            ErrorCode::AgentTimeout => "the agent was too slow; retry, or ask for less",
+            ErrorCode::TooManyRequests => "wait for a running conversation to end, or cancel one",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The audit log: one JSON line (target `wavecast::audit`) per event in a
 //! connection's life — opened, authenticated (or refused), subscription
-//! started and ended, stream ended, closed. Every record is a plain struct
-//! filled by the caller, so this module depends on nothing above it.
+//! started and ended, stream ended, agent conversation ended, closed.
+//! Every record is a plain struct filled by the caller, so this module
+//! depends on nothing above it.
 //!
 //! Invariant: no record carries a secret. Only ids, addresses, the user id,
 //! counters, codes and reasons are logged, never keys, tokens or payloads.
@@ -197,6 +198,40 @@ pub fn stream_ended(r: &StreamEnded<'_>) {
         packets_sent = r.packets_sent,
         dropped_frames = r.dropped_frames,
         reason = r.reason,
+    );
+}
+
+/// An agent conversation ended (one record per conversation; never its
+/// content).
+pub struct AgentConversation<'a> {
+    pub connection_id: &'a str,
+    pub user: Option<&'a str>,
+    /// The client's `correlation_id` (at most 128 bytes).
+    pub correlation_id: &'a str,
+    /// `user_message` or `agent_request`.
+    pub kind: &'a str,
+    pub duration_seconds: f64,
+    /// Agent events relayed to the client.
+    pub events: u64,
+    /// Upstream attempts made (retries + 1; 0 for the demo agent or a
+    /// refused request).
+    pub attempts: u32,
+    /// `completed`, `cancelled`, `disconnected`, or the error code.
+    pub outcome: &'a str,
+}
+
+pub fn agent_conversation(r: &AgentConversation<'_>) {
+    tracing::info!(
+        target: TARGET,
+        event = "agent_conversation",
+        connection_id = r.connection_id,
+        user = r.user.unwrap_or(""),
+        correlation_id = r.correlation_id,
+        kind = r.kind,
+        duration_seconds = round3(r.duration_seconds),
+        events = r.events,
+        attempts = r.attempts,
+        outcome = r.outcome,
     );
 }
 

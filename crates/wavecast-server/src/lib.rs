@@ -6,7 +6,9 @@
 //! - [`http`]: the routes: WebSocket upgrades (each path gets its endpoint
 //!   handler), the server API, status, static assets.
 //! - Endpoints, each a [`session::Handler`]:
-//!   - [`channels`]: the channel protocol (`subscribe`, `publish`, …);
+//!   - [`channels`]: the channel protocol (`subscribe`, `publish`, …),
+//!     with per-connection extensions for other message types:
+//!     - [`agents`]: the agent relay (`user_message`, `agent_request`);
 //!   - [`streams`]: the MFN simulation streams;
 //!   - [`echo`]: the conformance echo endpoint.
 //! - [`session`]: one task per connection: socket I/O, heartbeats, the
@@ -29,6 +31,7 @@
 //! frame per format into each subscriber's [`conn::outbound`] queue → the
 //! subscriber's session ([`session::io`]) writes it to the socket.
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod broker;

@@ -9,6 +9,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, N
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::TypedMetric;
 use prometheus_client::registry::{Registry, Unit};
@@ -45,6 +46,29 @@ pub struct Metrics {
     pub socket_writes_total: Counter,
     /// Channel logs held by the local history store.
     pub history_channels: Gauge,
+    /// Agent conversations, by how they ended.
+    pub agent_requests_total: Family<OutcomeLabel, Counter>,
+    /// Length of agent conversations.
+    pub agent_duration: Histogram,
+    /// Agent events relayed to clients, by type.
+    pub agent_events_total: Family<TypeLabel, Counter>,
+}
+
+/// Label set of `agent_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+/// Label set of `agent_events_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: String,
+}
+
+/// Buckets of `agent_duration_seconds`: 50 ms to about 7 minutes.
+fn agent_duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.05, 2.0, 14))
 }
 
 /// Label set of `auth_attempts_total`.
@@ -78,6 +102,9 @@ impl Metrics {
             auth_attempts_total: Family::default(),
             socket_writes_total: Counter::default(),
             history_channels: Gauge::default(),
+            agent_requests_total: Family::default(),
+            agent_duration: agent_duration_histogram(),
+            agent_events_total: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -156,6 +183,22 @@ impl Metrics {
             "Channel logs held by the local history store (bounded by history.max_channels)",
             m.history_channels.clone(),
         );
+        registry.register(
+            "agent_requests",
+            "Agent conversations, by outcome (completed, cancelled, disconnected, or the error code)",
+            m.agent_requests_total.clone(),
+        );
+        registry.register_with_unit(
+            "agent_duration",
+            "Length of agent conversations, from the request to the last frame",
+            Unit::Seconds,
+            m.agent_duration.clone(),
+        );
+        registry.register(
+            "agent_events",
+            "Agent events relayed to clients, by type",
+            m.agent_events_total.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -182,6 +225,28 @@ impl Metrics {
         self.auth_attempts_total
             .get_or_create(&ResultLabel {
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an agent conversation that ended with `outcome`, and its
+    /// length if it ran (`None`: refused before it started).
+    pub fn agent_request(&self, outcome: &str, duration: Option<Duration>) {
+        self.agent_requests_total
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        if let Some(d) = duration {
+            self.agent_duration.observe(d.as_secs_f64());
+        }
+    }
+
+    /// Counts one relayed agent event of type `kind`.
+    pub fn agent_event(&self, kind: &str) {
+        self.agent_events_total
+            .get_or_create(&TypeLabel {
+                r#type: kind.to_string(),
             })
             .inc();
     }

@@ -47,6 +47,7 @@ impl Server {
         let app = App {
             core: state,
             streams: Arc::default(),
+            agents: Arc::default(),
             assets: Arc::default(),
         };
         Ok(Server { app, listener })
@@ -69,6 +70,11 @@ impl Server {
     /// The simulation streams running in this process.
     pub fn streams(&self) -> Arc<crate::streams::StreamCounter> {
         self.app.streams.clone()
+    }
+
+    /// The agent relay's shared part (running conversations).
+    pub fn agents(&self) -> Arc<crate::agents::AgentService> {
+        self.app.agents.clone()
     }
 
     /// Serves until `shutdown` completes (or [`AppState::shutdown`] is

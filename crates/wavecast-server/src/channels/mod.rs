@@ -6,6 +6,11 @@
 //! The replies shared with the HTTP API (publish outcome, subscribe check)
 //! are built here or in [`crate::session::admission`], so both sides
 //! answer alike.
+//!
+//! Domain parts add message types through [`ChannelExtension`]s, created
+//! per connection at the upgrade: a type this handler does not know is
+//! offered to each extension in turn before it is answered with
+//! `unknown_type`.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -26,9 +31,46 @@ use crate::session::admission::{check_subscribe, Requester};
 use crate::session::{Handler, Session};
 use crate::state::AppState;
 
+/// The message types this handler answers itself (the session core takes
+/// `init`, `auth`, `refresh`, `ping`, `pong` and `close` before it).
+const CHANNEL_TYPES: &[&str] = &["subscribe", "unsubscribe", "publish", "history"];
+
+/// What an extension did with a message it was offered.
+pub enum Offer {
+    /// Handled (replies, if any, are queued or will be).
+    Taken,
+    /// Not one of its types: given back unchanged.
+    Declined(Envelope),
+}
+
+/// A per-connection extension of the channel protocol (the agent relay,
+/// …). It is offered every message whose type the protocol does not
+/// know, and told when the connection closes.
+///
+/// Invariant: `offer` and `on_close` return at once; lasting work runs in
+/// tasks of the extension's own, which reply through `s.conn`.
+pub trait ChannelExtension: Send + 'static {
+    /// Takes `env` if its type is one of the extension's.
+    fn offer(&mut self, s: &Session, env: Envelope) -> Offer;
+
+    /// The connection is closing: stop whatever runs for it.
+    fn on_close(&mut self, s: &Session);
+}
+
 /// The handler of the channel protocol.
 #[derive(Default)]
-pub struct ChannelProtocol;
+pub struct ChannelProtocol {
+    extensions: Vec<Box<dyn ChannelExtension>>,
+}
+
+impl ChannelProtocol {
+    /// The protocol with `extension` offered unknown types (after the
+    /// extensions added before it).
+    pub fn with(mut self, extension: impl ChannelExtension) -> ChannelProtocol {
+        self.extensions.push(Box::new(extension));
+        self
+    }
+}
 
 impl Handler for ChannelProtocol {
     async fn on_open(&mut self, s: &mut Session) {
@@ -50,6 +92,15 @@ impl Handler for ChannelProtocol {
     }
 
     async fn on_message(&mut self, s: &mut Session, env: Envelope) {
+        let mut env = env;
+        if !CHANNEL_TYPES.contains(&env.kind.as_str()) {
+            for ext in &mut self.extensions {
+                match ext.offer(s, env) {
+                    Offer::Taken => return,
+                    Offer::Declined(back) => env = back,
+                }
+            }
+        }
         let msg = match parse_request(env) {
             Ok(m) => m,
             Err(e) => {
@@ -97,7 +148,11 @@ impl Handler for ChannelProtocol {
         Some(s.conn.keepalive_frame())
     }
 
-    fn on_close(&mut self, _s: &Session) {}
+    fn on_close(&mut self, s: &Session) {
+        for ext in &mut self.extensions {
+            ext.on_close(s);
+        }
+    }
 }
 
 async fn subscribe(

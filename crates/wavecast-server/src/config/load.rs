@@ -6,7 +6,8 @@
 //! unknown variable is a warning; every error names the key as written
 //! in TOML and where its value came from (the file or the variable),
 //! shows the value (secrets hidden) and says what is allowed; with
-//! `env = "production"`, `auth.require_auth` defaults to true.
+//! `env = "production"`, `auth.require_auth` defaults to true and
+//! `agents.upstream_url` to empty.
 
 use std::path::Path;
 
@@ -126,15 +127,23 @@ fn finish(mut tree: Tree, warnings: &mut Vec<ConfigWarning>) -> Result<Config, C
     Ok(cfg)
 }
 
-/// With `env = "production"`, `auth.require_auth` defaults to true.
+/// With `env = "production"`, `auth.require_auth` defaults to true and
+/// `agents.upstream_url` to empty (no demo agent).
 fn production_defaults(tree: &mut Tree) {
     let env = tree
         .get(&["env".to_string()])
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<Environment>().ok());
+    if env != Some(Environment::Production) {
+        return;
+    }
     let require_auth = ["auth".to_string(), "require_auth".to_string()];
-    if env == Some(Environment::Production) && *tree.origin(&require_auth) == Origin::Default {
+    if *tree.origin(&require_auth) == Origin::Default {
         tree.set(&require_auth, Value::Bool(true), &Origin::Default);
+    }
+    let upstream = ["agents".to_string(), "upstream_url".to_string()];
+    if *tree.origin(&upstream) == Origin::Default {
+        tree.set(&upstream, Value::from(""), &Origin::Default);
     }
 }
 
@@ -327,6 +336,19 @@ mod tests {
         let l = with_env(&[("WAVECAST_ENV", "prod"), ("WAVECAST_API_KEYS", "k")]).unwrap();
         assert_eq!(l.config.env, Environment::Production);
         assert!(l.config.auth.require_auth, "the production default");
+        assert_eq!(
+            l.config.agents.upstream_url, "",
+            "no demo agent in production"
+        );
+        let dev = with_env(&[]).unwrap();
+        assert_eq!(dev.config.agents.upstream_url, "demo");
+        let set = with_env(&[
+            ("WAVECAST_ENV", "production"),
+            ("WAVECAST_API_KEYS", "k"),
+            ("WAVECAST_AGENTS__UPSTREAM_URL", "demo"),
+        ])
+        .unwrap();
+        assert_eq!(set.config.agents.upstream_url, "demo", "asked for");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Invariants: the secrets are `http.api_key`, `auth.jwt_secret`,
 //! `auth.api_keys`, the values of `auth.keys` and the password in
-//! `redis_url`; a non-empty secret is shown as `[redacted]`, an empty one
-//! as it is (so "not set" stays visible); nothing else is changed.
+//! `redis_url` and `agents.upstream_url`; a non-empty secret is shown as
+//! `[redacted]`, an empty one as it is (so "not set" stays visible);
+//! nothing else is changed.
 
 use serde_json::Value;
 
@@ -27,6 +28,7 @@ impl Config {
         c.auth.api_keys.iter_mut().for_each(redact);
         c.auth.keys.values_mut().for_each(redact);
         c.redis_url = redact_url(&c.redis_url);
+        c.agents.upstream_url = redact_url(&c.agents.upstream_url);
         c
     }
 }
@@ -51,6 +53,9 @@ pub(crate) fn shown(path: &[String], value: &Value) -> String {
     }
     let text = match (path.first().map(String::as_str), value) {
         (Some("redis_url"), Value::String(s)) if path.len() == 1 => format!("{:?}", redact_url(s)),
+        (Some("agents"), Value::String(s)) if path.len() == 2 && path[1] == "upstream_url" => {
+            format!("{:?}", redact_url(s))
+        }
         (_, Value::String(s)) => format!("{s:?}"),
         (_, v) => v.to_string(),
     };

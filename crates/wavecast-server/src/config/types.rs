@@ -322,6 +322,57 @@ impl Default for HistoryConfig {
     }
 }
 
+/// The agent relay (`[agents]`): where `user_message` and
+/// `agent_request` go, and its limits (docs/agents.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// `demo` (the built-in agent), an `http://` URL, or empty (off).
+    /// With `env = "production"` the default is empty.
+    pub upstream_url: String,
+    /// Retries after a refused connection or a 502/503 answer.
+    pub retries: u32,
+    /// The first retry's delay; each next one doubles (with jitter).
+    #[serde(with = "super::duration::as_text")]
+    pub retry_backoff: Duration,
+    /// Longest a whole conversation may take.
+    #[serde(with = "super::duration::as_text")]
+    pub timeout: Duration,
+    /// Longest wait for the answer's head and between two events.
+    #[serde(with = "super::duration::as_text")]
+    pub idle_timeout: Duration,
+    /// Conversations one user runs at once (0: no limit).
+    pub max_per_user: usize,
+    /// Conversations the process runs at once.
+    pub max_running: usize,
+    /// Largest event (one NDJSON line or SSE event) from the upstream.
+    pub max_event_bytes: usize,
+    /// Token claims sent to the upstream (none unless named here).
+    pub forward_claims: Vec<String>,
+    /// Also publish every event into the user's `user:<id>` channel.
+    pub fan_out_to_user: bool,
+}
+
+/// `upstream_url` naming the built-in demo agent.
+pub const DEMO_AGENT: &str = "demo";
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            upstream_url: DEMO_AGENT.into(),
+            retries: 2,
+            retry_backoff: Duration::from_millis(200),
+            timeout: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(60),
+            max_per_user: 4,
+            max_running: 256,
+            max_event_bytes: 1024 * 1024,
+            forward_claims: Vec::new(),
+            fan_out_to_user: false,
+        }
+    }
+}
+
 /// Logging options (`[log]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -460,6 +511,7 @@ pub struct Config {
     pub conformance: ConformanceConfig,
     /// Which metric names `/metrics` exports.
     pub metrics_profile: MetricsProfile,
+    pub agents: AgentsConfig,
     /// Per-namespace options; `default` applies to channels with no
     /// namespace of their own.
     pub namespaces: BTreeMap<String, NamespaceConfig>,
@@ -494,6 +546,7 @@ impl Default for Config {
             compression: CompressionConfig::default(),
             conformance: ConformanceConfig::default(),
             metrics_profile: MetricsProfile::default(),
+            agents: AgentsConfig::default(),
             namespaces,
         }
     }

@@ -19,7 +19,7 @@ use super::humanize::{problem, Problem};
 use super::redis_url::RedisUrl;
 use super::suggest::closest;
 use super::tree::Tree;
-use super::types::{Config, PublishedSimulation};
+use super::types::{Config, PublishedSimulation, DEMO_AGENT};
 
 /// A rule that failed: the key and what is wrong with its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,7 @@ pub(crate) fn check(c: &Config) -> Result<(), Invalid> {
     auth(c)?;
     streams(c)?;
     endpoints(c)?;
+    agents(c)?;
     namespaces(c)
 }
 
@@ -269,6 +270,46 @@ fn room_params(room: &PublishedSimulation) -> Result<(), (String, String)> {
     })
 }
 
+fn agents(c: &Config) -> Result<(), Invalid> {
+    let a = &c.agents;
+    let url = a.upstream_url.as_str();
+    if !url.is_empty() && url != DEMO_AGENT {
+        if url.starts_with("https://") {
+            return bad(
+                &["agents", "upstream_url"],
+                "https is not supported: wavecast calls the upstream over plain http (keep it on a private network, or behind a local TLS proxy)",
+            );
+        }
+        let parsed = url.parse::<hyper::Uri>();
+        let ok = parsed.as_ref().is_ok_and(|u| {
+            u.scheme_str() == Some("http") && u.host().is_some_and(|h| !h.is_empty())
+        });
+        if !ok {
+            return bad(
+                &["agents", "upstream_url"],
+                "use demo (the built-in agent), an http://host:port/path URL, or \"\" to turn agents off",
+            );
+        }
+    }
+    let above_zero: [(&str, Duration); 3] = [
+        ("timeout", a.timeout),
+        ("idle_timeout", a.idle_timeout),
+        ("retry_backoff", a.retry_backoff),
+    ];
+    for (key, d) in above_zero {
+        if d.is_zero() {
+            return bad(&["agents", key], "must be above zero");
+        }
+    }
+    if a.max_running == 0 {
+        return bad(&["agents", "max_running"], "must be at least 1");
+    }
+    if a.max_event_bytes < 1024 {
+        return bad(&["agents", "max_event_bytes"], "must be at least 1024");
+    }
+    Ok(())
+}
+
 fn namespaces(c: &Config) -> Result<(), Invalid> {
     for (name, ns) in &c.namespaces {
         let path = |key: &str| -> Vec<String> {
@@ -356,6 +397,36 @@ mod tests {
             error(|c| c.fsync = Fsync::Every(Duration::ZERO)),
             "fsync = \"0s\": use always to sync every write, or a duration above zero like 5ms"
         );
+    }
+
+    #[test]
+    fn agent_rules() {
+        assert_eq!(
+            error(|c| c.agents.upstream_url = "https://agents.example.com/run".into()),
+            "agents.upstream_url = \"https://agents.example.com/run\": https is not supported: wavecast calls the upstream over plain http (keep it on a private network, or behind a local TLS proxy)"
+        );
+        assert_eq!(
+            error(|c| c.agents.upstream_url = "dmeo".into()),
+            "agents.upstream_url = \"dmeo\": use demo (the built-in agent), an http://host:port/path URL, or \"\" to turn agents off"
+        );
+        assert_eq!(
+            error(|c| c.agents.idle_timeout = Duration::ZERO),
+            "agents.idle_timeout = \"0s\": must be above zero"
+        );
+        assert_eq!(
+            error(|c| c.agents.max_running = 0),
+            "agents.max_running = 0: must be at least 1"
+        );
+        for url in [
+            "",
+            "demo",
+            "http://127.0.0.1:9000/agent",
+            "http://agents:80",
+        ] {
+            let mut c = Config::default();
+            c.agents.upstream_url = url.into();
+            assert_eq!(c.validate(), Ok(()), "{url}");
+        }
     }
 
     #[test]

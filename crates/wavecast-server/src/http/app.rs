@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use super::assets::Assets;
+use crate::agents::AgentService;
 use crate::state::AppState;
 use crate::streams::StreamCounter;
 
@@ -14,6 +15,7 @@ use crate::streams::StreamCounter;
 pub struct App {
     pub core: Arc<AppState>,
     pub streams: Arc<StreamCounter>,
+    pub agents: Arc<AgentService>,
     pub assets: Arc<Assets>,
 }
 

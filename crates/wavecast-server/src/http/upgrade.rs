@@ -21,6 +21,7 @@ use wavecast_ws::{accept_key, valid_key, Decoder};
 use super::app::App;
 use super::errors::error_response;
 use super::negotiate::{agree, Agreed};
+use crate::agents::AgentExtension;
 use crate::audit::{self, AuthVia};
 use crate::auth::{AuthError, Authenticator, Principal};
 use crate::channels::ChannelProtocol;
@@ -137,7 +138,9 @@ impl Pending {
         let path = ep.path.clone();
         match ep.config.handler {
             EndpointHandler::Channels => {
-                driver::run(state, io, conn, ChannelProtocol, admission, path).await
+                let agents = AgentExtension::new(app.agents.clone());
+                let h = ChannelProtocol::default().with(agents);
+                driver::run(state, io, conn, h, admission, path).await
             }
             EndpointHandler::Echo => driver::run(state, io, conn, Echo, admission, path).await,
             EndpointHandler::StreamFeatures => {
