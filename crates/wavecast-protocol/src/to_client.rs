@@ -626,8 +626,9 @@ pub fn frame_of(value: Value) -> Result<ServerFrame, FrameError> {
 }
 
 fn welcome(mut f: Fields) -> Result<ServerFrame, FrameError> {
-    let mut frame = f.map.clone();
+    let mut frame = Map::new();
     frame.insert("type".into(), Value::from(f.kind.as_str()));
+    frame.extend(f.map.clone());
     let w = Welcome {
         id: f.id(),
         connection_id: f.str("connection_id")?,
