@@ -2,42 +2,31 @@
 //!
 //! `signature = lowercase_hex(HMAC-SHA256(key, decimal timestamp in ms))`,
 //! where `key` is the API key (`api_key` form) or the secret of a named key
-//! (`key_id` form; the secret never travels).
+//! (`key_id` form; the secret never travels). The messages are encoded by
+//! the protocol crate ([`AuthRequest`]), like every client frame.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use wavecast_protocol::to_server::{AuthRequest, ClientMessage, ClientRequest};
 
 use crate::error::Error;
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 pub use wavecast_protocol::signature::sign;
+pub use wavecast_protocol::time::now_millis;
 
 /// `{"type":"auth","api_key","timestamp","signature"}` signed at `timestamp_ms`.
 pub fn signed_api_key_auth(api_key: &str, timestamp_ms: u64) -> Value {
-    json!({
-        "type": "auth",
-        "api_key": api_key,
-        "timestamp": timestamp_ms,
-        "signature": sign(api_key, timestamp_ms),
-    })
+    auth_value(AuthRequest::signed_api_key(api_key, timestamp_ms))
 }
 
 /// `{"type":"auth","key_id","timestamp","signature"}` signed with `secret`.
 pub fn signed_key_id_auth(key_id: &str, secret: &str, timestamp_ms: u64) -> Value {
-    json!({
-        "type": "auth",
-        "key_id": key_id,
-        "timestamp": timestamp_ms,
-        "signature": sign(secret, timestamp_ms),
-    })
+    auth_value(AuthRequest::signed_key_id(key_id, secret, timestamp_ms))
+}
+
+fn auth_value(req: AuthRequest) -> Value {
+    ClientMessage::new(ClientRequest::Auth(req)).to_value()
 }
 
 /// Claims of a development token.
@@ -85,6 +74,20 @@ mod tests {
             sign("key-one", 1_795_297_680_000),
             "bca72becc473fa0bc0ccd006ebbcb9697288851038510c47ed8acbdd11e8587a"
         );
+    }
+
+    #[test]
+    fn signed_messages_have_the_documented_fields() {
+        // docs/protocol.md §2.4.
+        assert_eq!(
+            signed_api_key_auth("key-one", 1_795_297_680_000),
+            json!({"type":"auth","api_key":"key-one","timestamp":1_795_297_680_000u64,
+                   "signature":"bca72becc473fa0bc0ccd006ebbcb9697288851038510c47ed8acbdd11e8587a"})
+        );
+        let v = signed_key_id_auth("mobile", "secret", 7);
+        assert_eq!(v["key_id"], "mobile");
+        assert_eq!(v["signature"], sign("secret", 7));
+        assert!(v.get("api_key").is_none());
     }
 
     #[test]

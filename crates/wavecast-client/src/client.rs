@@ -1,33 +1,28 @@
 //! The application's handle: [`Client`] (cheap to clone) and
 //! [`Subscription`] (a `Stream` of [`SubEvent`]s). Both talk to one
-//! background task per client (see `driver`), which owns the socket.
+//! background task per client (see `driver`), which owns the socket,
+//! through [`Command`]s.
+//!
+//! Invariants: a handle never touches the socket; every wait on the driver
+//! is bounded (`request_timeout`, or fixed bounds for unsubscribe and
+//! close); a dropped [`Subscription`] unsubscribes, a dropped
+//! [`CallbackHandle`] stops its task, and dropping every [`Client`] clone
+//! closes the connection.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use wavecast_protocol::to_server::{ClientMessage, ClientRequest};
 
+use crate::command::{Command, SubscribeOptions};
 use crate::config::ClientConfig;
-use crate::driver::{Command, Driver};
+use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::event::{ClientEvent, ConnectionState, Position, SubEvent, Subscribed};
-
-/// Options of a subscription.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SubscribeOptions {
-    /// Resume after this position (its offset is the last one seen).
-    pub recover_from: Option<Position>,
-    /// Resume after this offset in whatever epoch the channel has.
-    pub since: Option<u64>,
-    /// Send the latest publication first (without `recover_from`).
-    pub snapshot: bool,
-    /// Deliver only publications whose `data` fields (or `type`) equal
-    /// these values.
-    pub filter: Option<Map<String, Value>>,
-}
+use crate::event::{ClientEvent, ConnectionState, SubEvent, Subscribed};
 
 /// A connection to a wavecast server that reconnects by itself.
 ///
@@ -200,6 +195,17 @@ impl Client {
     pub async fn send(&self, frame: Value) -> Result<()> {
         let text = serde_json::to_string(&frame)
             .map_err(|e| Error::InvalidConfig(format!("cannot encode the frame: {e}")))?;
+        self.send_text(text).await
+    }
+
+    /// Queues a typed client message (see [`Client::send`]), e.g. a
+    /// `history` request. (Agent messages go through [`Client::send`] with
+    /// [`AgentMessage::to_value`](wavecast_protocol::to_server::AgentMessage::to_value).)
+    pub async fn send_message(&self, message: &ClientMessage) -> Result<()> {
+        self.send_text(message.to_json()).await
+    }
+
+    async fn send_text(&self, text: String) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.cmd
             .send(Command::Send { text, reply })
@@ -212,11 +218,12 @@ impl Client {
     /// `publish` policy lets this connection publish; for server-side
     /// publishing use [`crate::HttpApi`]).
     pub async fn publish(&self, channel: &str, event: Option<&str>, data: Value) -> Result<()> {
-        let mut frame = serde_json::json!({"type": "publish", "channel": channel, "data": data});
-        if let Some(e) = event {
-            frame["event"] = Value::from(e);
-        }
-        self.send(frame).await
+        let message = ClientMessage::new(ClientRequest::Publish {
+            channel: channel.to_string(),
+            event: event.map(String::from),
+            data,
+        });
+        self.send_message(&message).await
     }
 
     /// Sends `refresh` with a new token now (normally the client does this
@@ -348,7 +355,3 @@ impl Drop for CallbackHandle {
         self.task.abort();
     }
 }
-
-/// What the driver answers to a subscribe: the registration key, the event
-/// receiver, and the confirmation when it came while connected.
-pub(crate) type SubscribeAnswer = Result<(u64, mpsc::Receiver<SubEvent>, Option<Subscribed>)>;

@@ -1,25 +1,58 @@
 //! The client's typed errors: what failed (configuration, transport, a
 //! refused upgrade, authentication, a subscription, the offline queue…) and
-//! whether trying again can help.
+//! whether trying again can help. Errors the server reports keep its stable
+//! code as an [`ErrorCode`] (or its text, for a code this client does not
+//! know), so callers match on codes, never on messages.
 
 use std::fmt;
 
+use wavecast_protocol::to_client::ErrorBody;
+use wavecast_protocol::{AnyErrorCode, ErrorCode};
+
 /// An error reported by the server in an `error`, `auth_failed`,
-/// `subscribe_failed` or `unsubscribe_failed` frame, or an HTTP error body.
+/// `subscribe_failed` or `unsubscribe_failed` frame, or an HTTP error body
+/// (docs/protocol.md §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
-    /// The stable code, e.g. `forbidden` or `invalid_signature`.
-    pub code: String,
-    /// The human-readable message.
+    /// The stable code, e.g. `forbidden` or `invalid_signature`. It
+    /// compares equal to an [`ErrorCode`] and to its wire spelling.
+    pub code: AnyErrorCode,
+    /// The human-readable message (`error`); do not parse it.
     pub message: String,
+    /// Whether the client can go on after it on the same connection.
+    pub recoverable: bool,
+    /// The server's hint for the client author.
+    pub help: String,
 }
 
 impl ServerError {
-    /// Reads `code` and `error` from an error frame or body.
+    /// Reads the error fields of an error frame or HTTP body. Missing
+    /// fields are filled in: code `unknown`, and `recoverable`/`help` from
+    /// the code when it is known.
     pub fn from_json(v: &serde_json::Value) -> ServerError {
+        let code = AnyErrorCode::parse(v["code"].as_str().unwrap_or("unknown"));
+        let known = code.known();
         ServerError {
-            code: v["code"].as_str().unwrap_or("unknown").to_string(),
+            recoverable: v["recoverable"]
+                .as_bool()
+                .unwrap_or_else(|| known.is_none_or(ErrorCode::recoverable)),
+            help: v["help"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| known.map(ErrorCode::help).unwrap_or("").to_string()),
             message: v["error"].as_str().unwrap_or("").to_string(),
+            code,
+        }
+    }
+}
+
+impl From<ErrorBody> for ServerError {
+    fn from(e: ErrorBody) -> Self {
+        ServerError {
+            code: e.code,
+            message: e.message,
+            recoverable: e.recoverable,
+            help: e.help,
         }
     }
 }
@@ -61,6 +94,8 @@ pub enum Error {
     Timeout(&'static str),
     /// A frame from the server did not follow the protocol.
     Protocol(String),
+    /// The [`crate::TokenProvider`] failed to supply a token.
+    TokenProvider(String),
     /// The reconnect budget is spent; `last` is the last attempt's error.
     GaveUp { attempts: u32, last: Box<Error> },
     /// The client has been closed.
@@ -74,8 +109,13 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect(_) | Error::Timeout(_) | Error::Protocol(_) => true,
+            // A provider that failed once may succeed on the next try.
+            Error::TokenProvider(_) => true,
             Error::Refused { status } => matches!(status, 408 | 429 | 500..=599),
-            Error::AuthFailed(e) => matches!(e.code.as_str(), "rate_limited" | "unavailable"),
+            Error::AuthFailed(e) => matches!(
+                e.code.known(),
+                Some(ErrorCode::RateLimited | ErrorCode::Unavailable)
+            ),
             _ => false,
         }
     }
@@ -104,6 +144,7 @@ impl fmt::Display for Error {
             Error::QueueFull => f.write_str("the offline queue is full"),
             Error::Timeout(what) => write!(f, "timed out waiting for {what}"),
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
+            Error::TokenProvider(m) => write!(f, "the token provider failed: {m}"),
             Error::GaveUp { attempts, last } => {
                 write!(f, "gave up after {attempts} connection attempts: {last}")
             }

@@ -1,46 +1,22 @@
 //! What the client tells the application: publications and other events of
 //! one subscription ([`SubEvent`]), connection-wide events
 //! ([`ClientEvent`]) and the connection state ([`ConnectionState`]).
+//! A [`Publication`] is the protocol's parsed delivery, as received.
 
 use serde_json::Value;
 
 use crate::error::{Error, ServerError};
+
+/// One delivery of a channel: `channel`, `event` (the type, `publication`
+/// unless the publisher chose one), `data`, `offset` (with history) and
+/// `timestamp` (RFC 3339). [`Publication::to_json`] gives the frame back.
+pub use wavecast_protocol::to_client::Delivery as Publication;
 
 /// A place in a channel's history: the last offset seen, in an epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
     pub offset: u64,
     pub epoch: String,
-}
-
-/// One delivery of a channel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Publication {
-    pub channel: String,
-    /// The event type (`publication` unless the publisher chose one).
-    pub event: String,
-    pub data: Value,
-    /// The offset, when the channel's namespace keeps history.
-    pub offset: Option<u64>,
-    /// When the server accepted it (RFC 3339).
-    pub timestamp: String,
-}
-
-impl Publication {
-    /// The delivery as the server framed it:
-    /// `{"type","channel","data","offset"?,"timestamp"}`.
-    pub fn to_json(&self) -> Value {
-        let mut v = serde_json::json!({
-            "type": self.event,
-            "channel": self.channel,
-            "data": self.data,
-        });
-        if let Some(o) = self.offset {
-            v["offset"] = Value::from(o);
-        }
-        v["timestamp"] = Value::from(self.timestamp.as_str());
-        v
-    }
 }
 
 /// How a (re)subscription resumed the channel.
@@ -114,6 +90,10 @@ pub enum ClientEvent {
     RecoveryFailed { channel: String, from: Position },
     /// An `error` frame from the server.
     ServerError(ServerError),
+    /// A problem on the client's side that did not end the connection: a
+    /// server frame it could not read ([`Error::Protocol`]), or a failing
+    /// token provider ([`Error::TokenProvider`]).
+    ClientError(Error),
     /// A personal message (`POST /api/send`) or another frame without channel.
     Message { event: String, data: Value },
     /// A delivery of a channel this client has no subscription for (e.g.

@@ -17,6 +17,9 @@
 //!   [`Client::watch_state`], [`Client::events`]); errors are typed
 //!   ([`Error`]).
 //! - [`HttpApi`] publishes through the server API.
+//! - Every frame is encoded and parsed by [`protocol`] (the
+//!   `wavecast-protocol` crate the server uses too); server errors carry
+//!   their stable [`ErrorCode`] ([`ServerError`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), wavecast_client::Error> {
@@ -32,19 +35,44 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! # Layout
+//!
+//! Imports go downwards in this list; no file imports one above it.
+//! - `client`: the handles ([`Client`], [`Subscription`],
+//!   [`CallbackHandle`]); they send `command`s to the driver.
+//! - `driver`: the background task that owns the socket, in phases:
+//!   `lifecycle` (connect → serve → back off), `connect` (one attempt up to
+//!   admission), `session` (one admitted connection), `commands`,
+//!   `dispatch` (what each server frame does), `resubscribe` (recovery),
+//!   on the shared `state`.
+//! - `command`: the handles' requests to the driver and
+//!   [`SubscribeOptions`], which both sides share.
+//! - `pacing`: the one token bucket every outgoing frame goes through.
+//! - [`http`]: the server API over HTTP ([`HttpApi`]).
+//! - [`config`], [`backoff`], [`auth`] (signed `auth` messages, dev
+//!   tokens): how the client is set up.
+//! - [`frame`]: the typed server frames (re-exported from [`protocol`]).
+//! - [`event`], [`error`]: what the application is told.
 
 pub mod auth;
 pub mod backoff;
 mod client;
+mod command;
 pub mod config;
 mod driver;
 pub mod error;
 pub mod event;
 pub mod frame;
 pub mod http;
+mod pacing;
+
+pub use wavecast_protocol as protocol;
+pub use wavecast_protocol::{AnyErrorCode, ErrorCode};
 
 pub use backoff::Backoff;
-pub use client::{CallbackHandle, Client, SubscribeOptions, Subscription};
+pub use client::{CallbackHandle, Client, Subscription};
+pub use command::SubscribeOptions;
 pub use config::{ClientConfig, Credentials, Overflow, TokenProvider, Via};
 pub use error::{Error, ServerError};
 pub use event::{

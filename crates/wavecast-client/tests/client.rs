@@ -12,6 +12,7 @@ use common::{next_event, temp_dir, wait_event, wait_state, Proxy, TestServer, WA
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use wavecast_client::auth::{mint_token, TokenClaims};
+use wavecast_client::protocol::to_server::{ClientMessage, ClientRequest, RequestId};
 use wavecast_client::{
     Client, ClientConfig, ClientEvent, ConnectionState, Credentials, Error, HttpApi, Overflow,
     Recovery, SubEvent, SubscribeOptions, Via,
@@ -56,10 +57,9 @@ fn subscribed(ev: SubEvent) -> wavecast_client::Subscribed {
     }
 }
 
-#[tokio::test]
-async fn connects_with_every_credential_form() {
-    let srv = TestServer::start(&auth_toml()).await;
-    let cases: Vec<(Credentials, &str)> = vec![
+/// Every credential form, with the user id it authenticates as.
+fn credential_cases() -> Vec<(Credentials, &'static str)> {
+    vec![
         (
             Credentials::ApiKey {
                 key: "key-one".into(),
@@ -115,7 +115,13 @@ async fn connects_with_every_credential_form() {
             },
             "carol",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn connects_with_every_credential_form() {
+    let srv = TestServer::start(&auth_toml()).await;
+    let cases = credential_cases();
     for (creds, user) in cases {
         let client = Client::start(fast(
             ClientConfig::new(&srv.http()).credentials(creds.clone()),
@@ -609,4 +615,107 @@ async fn recovery_required_resubscribes_from_the_last_offset() {
         .await
         .expect("fake server ends")
         .expect("fake server ok");
+}
+
+#[tokio::test]
+async fn subscribe_options_reach_the_server() {
+    let srv = TestServer::start("").await;
+    let api = HttpApi::new(&srv.http(), None);
+    for i in 1..=3 {
+        api.publish("opts:since", None, &json!(i))
+            .await
+            .expect("publish");
+        api.publish("opts:snap", None, &json!(i))
+            .await
+            .expect("publish");
+    }
+    let client = Client::connect(fast(ClientConfig::new(&srv.http())))
+        .await
+        .expect("connect");
+
+    // `since`: everything after offset 1, whatever the epoch.
+    let since = SubscribeOptions {
+        since: Some(1),
+        ..SubscribeOptions::default()
+    };
+    let mut feed = client
+        .subscribe_with("opts:since", since)
+        .await
+        .expect("since");
+    let recovery = feed.confirmed().map(|s| s.recovery.clone());
+    assert!(
+        matches!(recovery, Some(Recovery::Recovered { .. })),
+        "{recovery:?}"
+    );
+    for want in [2, 3] {
+        let p = publication(next_event(&mut feed).await);
+        assert_eq!((p.data, p.offset), (json!(want), Some(want)));
+    }
+
+    // `snapshot`: the latest publication first.
+    let snapshot = SubscribeOptions {
+        snapshot: true,
+        ..SubscribeOptions::default()
+    };
+    let mut snap = client
+        .subscribe_with("opts:snap", snapshot)
+        .await
+        .expect("snapshot");
+    assert_eq!(publication(next_event(&mut snap).await).data, json!(3));
+
+    // `filter`: only matching publications are delivered.
+    let mut filter = serde_json::Map::new();
+    filter.insert("user".into(), json!("bob"));
+    let only_bob = SubscribeOptions {
+        filter: Some(filter),
+        ..SubscribeOptions::default()
+    };
+    let mut bob = client
+        .subscribe_with("opts:filter", only_bob)
+        .await
+        .expect("filter");
+    for user in ["ann", "bob"] {
+        api.publish("opts:filter", None, &json!({"user": user}))
+            .await
+            .expect("publish");
+    }
+    assert_eq!(publication(next_event(&mut bob).await).data["user"], "bob");
+}
+
+#[tokio::test]
+async fn server_errors_carry_their_typed_code() {
+    let srv = TestServer::start("").await;
+    let client = Client::connect(fast(ClientConfig::new(&srv.http())))
+        .await
+        .expect("connect");
+    let mut events = Box::pin(client.events());
+    // Clients may not publish into the default namespace.
+    client
+        .publish("news", Some("headline"), json!({"t": 1}))
+        .await
+        .expect("queued");
+    let ev = wait_event(&mut events, |e| matches!(e, ClientEvent::ServerError(_))).await;
+    let ClientEvent::ServerError(e) = ev else {
+        unreachable!()
+    };
+    assert_eq!(e.code, wavecast_client::ErrorCode::Forbidden);
+    assert_eq!(e.code, "forbidden");
+    assert!(e.recoverable);
+    assert_eq!(e.help, wavecast_client::ErrorCode::Forbidden.help());
+    assert!(e.message.contains("news"), "{}", e.message);
+
+    // A typed request with a bad channel: refused with its own code.
+    let bad = ClientMessage::new(ClientRequest::History {
+        channel: "not a channel".into(),
+        since: None,
+        limit: Some(1),
+    })
+    .with_id(RequestId::id("h"));
+    client.send_message(&bad).await.expect("queued");
+    let ev = wait_event(&mut events, |e| matches!(e, ClientEvent::ServerError(_))).await;
+    let ClientEvent::ServerError(e) = ev else {
+        unreachable!()
+    };
+    assert_eq!(e.code, wavecast_client::ErrorCode::InvalidChannel);
+    client.close().await.expect("close");
 }

@@ -240,6 +240,72 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// An error code as read from the wire: one of the [`ErrorCode`]s this
+/// crate knows, or the text of a code it does not know (a newer server, or
+/// a code of a domain part such as agents). Compares equal to its wire
+/// spelling, so `code == "forbidden"` and `code == ErrorCode::Forbidden`
+/// both work.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AnyErrorCode {
+    Known(ErrorCode),
+    Unknown(String),
+}
+
+impl AnyErrorCode {
+    /// Reads a wire spelling; never fails.
+    pub fn parse(s: &str) -> AnyErrorCode {
+        s.parse::<ErrorCode>()
+            .map(AnyErrorCode::Known)
+            .unwrap_or_else(|UnknownErrorCode(text)| AnyErrorCode::Unknown(text))
+    }
+
+    /// The wire spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            AnyErrorCode::Known(c) => c.as_str(),
+            AnyErrorCode::Unknown(s) => s,
+        }
+    }
+
+    /// The code, when this crate knows it.
+    pub fn known(&self) -> Option<ErrorCode> {
+        match self {
+            AnyErrorCode::Known(c) => Some(*c),
+            AnyErrorCode::Unknown(_) => None,
+        }
+    }
+}
+
+impl From<ErrorCode> for AnyErrorCode {
+    fn from(c: ErrorCode) -> Self {
+        AnyErrorCode::Known(c)
+    }
+}
+
+impl std::fmt::Display for AnyErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<ErrorCode> for AnyErrorCode {
+    fn eq(&self, other: &ErrorCode) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl PartialEq<str> for AnyErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for AnyErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// WebSocket close codes the server sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CloseCode {
@@ -338,5 +404,18 @@ mod tests {
             assert_eq!(c.as_str().parse::<ErrorCode>(), Ok(c));
         }
         assert!("nope".parse::<ErrorCode>().is_err());
+    }
+
+    #[test]
+    fn any_code_keeps_unknown_text() {
+        let known = AnyErrorCode::parse("forbidden");
+        assert_eq!(known, AnyErrorCode::Known(ErrorCode::Forbidden));
+        assert_eq!(known, ErrorCode::Forbidden);
+        assert_eq!(known, "forbidden");
+        let unknown = AnyErrorCode::parse("some_future_code");
+        assert_eq!(unknown.known(), None);
+        assert_eq!(unknown, "some_future_code");
+        assert_ne!(unknown, ErrorCode::Forbidden);
+        assert_eq!(unknown.to_string(), "some_future_code");
     }
 }

@@ -1,6 +1,10 @@
-//! Checks on raw JSON text that must not parse it: the nesting depth of a
-//! publication's `data` is bounded the same way on every publish path, so
-//! whatever is accepted can always be stored, served and replayed.
+//! Raw JSON helpers. [`depth`] checks JSON text without parsing it: the
+//! nesting depth of a publication's `data` is bounded the same way on every
+//! publish path, so whatever is accepted can always be stored, served and
+//! replayed. [`typed_object`] writes a frame with its `type` first, the
+//! shape every frame of the protocol has in both directions.
+
+use serde_json::{Map, Value};
 
 /// The deepest nesting of arrays and objects a publication's `data` may
 /// have (`limits.max_data_depth` may lower it; serde_json refuses beyond 128).
@@ -37,9 +41,40 @@ pub fn depth(text: &[u8]) -> usize {
     max
 }
 
+/// `{"type":<kind>,…fields}`: `fields` (which should not hold `type`)
+/// after the type, so a reader can tell the frame at its first bytes.
+pub fn typed_object(kind: &str, fields: &Map<String, Value>) -> String {
+    // Serializing strings and maps with string keys cannot fail.
+    let kind = serde_json::to_string(kind).unwrap_or_else(|_| "\"\"".into());
+    let body = serde_json::to_string(fields).unwrap_or_else(|_| "{}".into());
+    let mut out = String::with_capacity(kind.len() + body.len() + 10);
+    out.push_str("{\"type\":");
+    out.push_str(&kind);
+    if body.len() > 2 {
+        out.push(',');
+        out.push_str(&body[1..]);
+    } else {
+        out.push('}');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::depth;
+    use super::{depth, typed_object};
+    use serde_json::{json, Map, Value};
+
+    #[test]
+    fn typed_object_puts_the_type_first() {
+        let Value::Object(m) = json!({"b": 1, "a": [true]}) else {
+            unreachable!()
+        };
+        let text = typed_object("ping", &m);
+        assert!(text.starts_with("{\"type\":\"ping\","), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v, json!({"type": "ping", "a": [true], "b": 1}));
+        assert_eq!(typed_object("x\"y", &Map::new()), r#"{"type":"x\"y"}"#);
+    }
 
     #[test]
     fn counts_nesting_outside_strings() {

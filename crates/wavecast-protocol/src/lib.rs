@@ -3,13 +3,16 @@
 //!
 //! - [`channel`]: channel-name rules and namespaces.
 //! - [`codes`]: the stable error codes and WebSocket close codes.
-//! - [`to_server`]: client → server messages (envelope, typed requests).
-//! - [`to_client`]: server → client messages (publications, control frames).
+//! - [`to_server`]: client → server messages: the envelope and typed
+//!   requests, parsed for the server and encoded for clients.
+//! - [`to_client`]: server → client messages: publications and control
+//!   frames, encoded for the server and parsed ([`to_client::ServerFrame`])
+//!   for clients.
 //! - [`replies`]: reply bodies shared by the WebSocket and HTTP sides.
 //! - [`dialect`]: the wire shapes of the systems wavecast serves (native,
 //!   FOG, Netra, NeuroGraph, MFN).
 //! - [`msgpack`]: the same messages as MessagePack maps.
-//! - [`json`]: checks on raw JSON (nesting depth).
+//! - [`json`]: raw JSON helpers (nesting depth, type-first objects).
 //! - [`signature`]: the HMAC signature of signed `auth` messages.
 //! - [`time`]: RFC 3339 timestamps with milliseconds.
 
@@ -29,5 +32,5 @@ pub const PROTOCOL_VERSION: &str = "1.0";
 /// The major protocol version; an `init` with another major is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 
-pub use codes::{CloseCode, ErrorCode};
+pub use codes::{AnyErrorCode, CloseCode, ErrorCode};
 pub use to_client::Publication;

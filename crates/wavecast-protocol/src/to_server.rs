@@ -9,17 +9,25 @@
 //! [`Envelope`], so every endpoint handler sees one model. Parsing never
 //! panics: every malformed input maps to an [`ErrorCode`] and a message
 //! that names the offending field.
+//!
+//! Encoding is the inverse: [`ClientMessage::to_json`] writes any
+//! [`ClientRequest`] (type first, then its fields, then the id), and
+//! [`AgentMessage::to_json`] the agent conversation messages, which the
+//! channel protocol's parser leaves to the agents handler. Invariant, held
+//! by the round-trip tests: for a request whose channel list is sorted and
+//! without duplicates, `parse_client_message(&m.to_json()) == Ok(m)`.
 
 use serde_json::{Map, Value};
 
 use crate::channel::validate_channel;
 use crate::codes::ErrorCode;
+use crate::json::typed_object;
 
 /// The most channels one `subscribe`/`unsubscribe` may name.
 pub const MAX_CHANNELS_PER_REQUEST: usize = 1000;
 
 /// The request id a client attached, echoed in the reply.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId {
     /// `"id"` or `"correlation_id"`: the reply uses the same key.
     pub key: &'static str,
@@ -485,6 +493,300 @@ fn channel_list(obj: &mut Map<String, Value>) -> Result<Vec<String>, ParseError>
     Ok(out)
 }
 
+impl RequestId {
+    /// An id sent as `"id"`.
+    pub fn id(value: impl Into<Value>) -> RequestId {
+        RequestId {
+            key: "id",
+            value: value.into(),
+        }
+    }
+
+    /// An id sent as `"correlation_id"`.
+    pub fn correlation(value: impl Into<Value>) -> RequestId {
+        RequestId {
+            key: "correlation_id",
+            value: value.into(),
+        }
+    }
+
+    /// The id as a number, when it is one.
+    pub fn as_u64(&self) -> Option<u64> {
+        self.value.as_u64()
+    }
+
+    /// The id as a string, when it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        self.value.as_str()
+    }
+}
+
+impl AuthRequest {
+    /// `{token}`: a JWT.
+    pub fn token(token: impl Into<String>) -> AuthRequest {
+        AuthRequest {
+            token: Some(token.into()),
+            ..AuthRequest::default()
+        }
+    }
+
+    /// `{api_key}`: a plain API key.
+    pub fn api_key(key: impl Into<String>) -> AuthRequest {
+        AuthRequest {
+            api_key: Some(key.into()),
+            ..AuthRequest::default()
+        }
+    }
+
+    /// `{api_key, timestamp, signature}`: an API key signed at
+    /// `timestamp_ms` (see [`crate::signature::sign`]).
+    pub fn signed_api_key(key: &str, timestamp_ms: u64) -> AuthRequest {
+        AuthRequest {
+            api_key: Some(key.to_string()),
+            timestamp: Some(timestamp_ms),
+            signature: Some(crate::signature::sign(key, timestamp_ms)),
+            ..AuthRequest::default()
+        }
+    }
+
+    /// `{key_id, timestamp, signature}`: a named key, signed with its
+    /// secret (which does not travel).
+    pub fn signed_key_id(key_id: &str, secret: &str, timestamp_ms: u64) -> AuthRequest {
+        AuthRequest {
+            key_id: Some(key_id.to_string()),
+            timestamp: Some(timestamp_ms),
+            signature: Some(crate::signature::sign(secret, timestamp_ms)),
+            ..AuthRequest::default()
+        }
+    }
+}
+
+impl From<ClientRequest> for ClientMessage {
+    fn from(request: ClientRequest) -> Self {
+        ClientMessage { id: None, request }
+    }
+}
+
+impl ClientMessage {
+    /// A message without id.
+    pub fn new(request: ClientRequest) -> ClientMessage {
+        ClientMessage { id: None, request }
+    }
+
+    /// The same message with `id`.
+    pub fn with_id(mut self, id: RequestId) -> ClientMessage {
+        self.id = Some(id);
+        self
+    }
+
+    /// The fields after `type`: the request's, then the id.
+    fn fields(&self) -> Map<String, Value> {
+        let mut f = self.request.fields();
+        if let Some(id) = &self.id {
+            f.insert(id.key.to_string(), id.value.clone());
+        }
+        f
+    }
+
+    /// The frame as JSON text, `type` first.
+    pub fn to_json(&self) -> String {
+        typed_object(self.request.kind(), &self.fields())
+    }
+
+    /// The frame as a JSON value.
+    pub fn to_value(&self) -> Value {
+        with_type(self.request.kind(), self.fields())
+    }
+}
+
+/// `{"type": kind, …fields}` as a value (`type` inserted first).
+fn with_type(kind: &str, fields: Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("type".into(), Value::from(kind));
+    m.extend(fields);
+    Value::Object(m)
+}
+
+impl ClientRequest {
+    /// The wire `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientRequest::Init { .. } => "init",
+            ClientRequest::Subscribe { .. } => "subscribe",
+            ClientRequest::History { .. } => "history",
+            ClientRequest::Unsubscribe { .. } => "unsubscribe",
+            ClientRequest::Publish { .. } => "publish",
+            ClientRequest::Auth(_) => "auth",
+            ClientRequest::Refresh { .. } => "refresh",
+            ClientRequest::Ping => "ping",
+            ClientRequest::Pong => "pong",
+            ClientRequest::Close => "close",
+        }
+    }
+
+    /// The fields besides `type` and the id.
+    fn fields(&self) -> Map<String, Value> {
+        let mut f = Map::new();
+        match self {
+            ClientRequest::Init { protocol_version } => {
+                put_opt(&mut f, "protocol_version", protocol_version.clone());
+            }
+            ClientRequest::Subscribe { channels, options } => {
+                put_channels(&mut f, channels);
+                put_subscribe_options(&mut f, channels, options);
+            }
+            ClientRequest::History {
+                channel,
+                since,
+                limit,
+            } => {
+                f.insert("channel".into(), Value::from(channel.as_str()));
+                put_opt(&mut f, "since", *since);
+                put_opt(&mut f, "limit", limit.map(|l| l as u64));
+            }
+            ClientRequest::Unsubscribe { channels } => put_channels(&mut f, channels),
+            ClientRequest::Publish {
+                channel,
+                event,
+                data,
+            } => {
+                f.insert("channel".into(), Value::from(channel.as_str()));
+                put_opt(&mut f, "event", event.clone());
+                f.insert("data".into(), data.clone());
+            }
+            ClientRequest::Auth(a) => {
+                put_opt(&mut f, "api_key", a.api_key.clone());
+                put_opt(&mut f, "key_id", a.key_id.clone());
+                put_opt(&mut f, "timestamp", a.timestamp);
+                put_opt(&mut f, "signature", a.signature.clone());
+                put_opt(&mut f, "token", a.token.clone());
+            }
+            ClientRequest::Refresh { token } => {
+                f.insert("token".into(), Value::from(token.as_str()));
+            }
+            ClientRequest::Ping | ClientRequest::Pong | ClientRequest::Close => {}
+        }
+        f
+    }
+}
+
+fn put_opt<T: Into<Value>>(f: &mut Map<String, Value>, key: &str, v: Option<T>) {
+    if let Some(v) = v {
+        f.insert(key.into(), v.into());
+    }
+}
+
+/// One channel as `channel`, several (or none) as `channels`.
+fn put_channels(f: &mut Map<String, Value>, channels: &[String]) {
+    match channels {
+        [one] => f.insert("channel".into(), Value::from(one.as_str())),
+        _ => f.insert("channels".into(), Value::from(channels.to_vec())),
+    };
+}
+
+fn position_value(p: &StreamPosition) -> Value {
+    let mut m = Map::new();
+    m.insert("offset".into(), Value::from(p.offset));
+    put_opt(&mut m, "epoch", p.epoch.clone());
+    Value::Object(m)
+}
+
+/// `recover` (one position for a single channel, else a map), `snapshot`
+/// and `filter`. A position without epoch is what `since` means, so `since`
+/// is never needed.
+fn put_subscribe_options(f: &mut Map<String, Value>, channels: &[String], o: &SubscribeOptions) {
+    let single = match channels {
+        [one] if o.recover.len() == 1 => o.recover.get(one),
+        _ => None,
+    };
+    if let Some(p) = single {
+        f.insert("recover".into(), position_value(p));
+    } else if !o.recover.is_empty() {
+        let map = o
+            .recover
+            .iter()
+            .map(|(c, p)| (c.clone(), position_value(p)))
+            .collect();
+        f.insert("recover".into(), Value::Object(map));
+    }
+    if o.snapshot {
+        f.insert("snapshot".into(), Value::from(true));
+    }
+    if let Some(filter) = &o.filter {
+        f.insert("filter".into(), Value::Object(filter.clone()));
+    }
+}
+
+/// The messages of an agent conversation. The channel protocol's parser
+/// refuses them (`unknown_type`); the agents handler reads them from the
+/// [`Envelope`], where `correlation_id` is the request id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentMessage {
+    /// `{"type":"user_message","content","thread_id"?,"correlation_id"}`.
+    UserMessage {
+        content: String,
+        thread_id: Option<String>,
+        correlation_id: String,
+    },
+    /// `{"type":"agent_request","agent","input","correlation_id"}`.
+    AgentRequest {
+        agent: String,
+        input: Value,
+        correlation_id: String,
+    },
+    /// `{"type":"agent_cancel","correlation_id"}`.
+    AgentCancel { correlation_id: String },
+}
+
+impl AgentMessage {
+    /// The wire `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AgentMessage::UserMessage { .. } => "user_message",
+            AgentMessage::AgentRequest { .. } => "agent_request",
+            AgentMessage::AgentCancel { .. } => "agent_cancel",
+        }
+    }
+
+    /// The conversation this message belongs to.
+    pub fn correlation_id(&self) -> &str {
+        match self {
+            AgentMessage::UserMessage { correlation_id, .. }
+            | AgentMessage::AgentRequest { correlation_id, .. }
+            | AgentMessage::AgentCancel { correlation_id } => correlation_id,
+        }
+    }
+
+    fn fields(&self) -> Map<String, Value> {
+        let mut f = Map::new();
+        match self {
+            AgentMessage::UserMessage {
+                content, thread_id, ..
+            } => {
+                f.insert("content".into(), Value::from(content.as_str()));
+                put_opt(&mut f, "thread_id", thread_id.clone());
+            }
+            AgentMessage::AgentRequest { agent, input, .. } => {
+                f.insert("agent".into(), Value::from(agent.as_str()));
+                f.insert("input".into(), input.clone());
+            }
+            AgentMessage::AgentCancel { .. } => {}
+        }
+        f.insert("correlation_id".into(), Value::from(self.correlation_id()));
+        f
+    }
+
+    /// The frame as JSON text, `type` first.
+    pub fn to_json(&self) -> String {
+        typed_object(self.kind(), &self.fields())
+    }
+
+    /// The frame as a JSON value.
+    pub fn to_value(&self) -> Value {
+        with_type(self.kind(), self.fields())
+    }
+}
+
 /// Types the server itself uses for control frames; a publication may not
 /// take one of these as its event type, so clients can never confuse the two.
 pub const RESERVED_EVENT_TYPES: &[&str] = &[
@@ -648,6 +950,231 @@ mod tests {
             ErrorCode::InvalidField
         );
         assert_eq!(code_of(r#"{"type":"history"}"#), ErrorCode::InvalidField);
+    }
+
+    /// The subscribe forms: plain, recovering one channel with a filter,
+    /// several channels with and without epochs, snapshot.
+    fn subscribe_requests() -> Vec<ClientRequest> {
+        let mut recover = std::collections::BTreeMap::new();
+        recover.insert(
+            "a".to_string(),
+            StreamPosition {
+                offset: 41,
+                epoch: Some("e1".into()),
+            },
+        );
+        let mut filter = Map::new();
+        filter.insert("user_id".into(), json!(123));
+        filter.insert("type".into(), json!("node_created"));
+        let mut several = recover.clone();
+        several.insert(
+            "b".to_string(),
+            StreamPosition {
+                offset: 7,
+                epoch: None,
+            },
+        );
+        vec![
+            ClientRequest::Subscribe {
+                channels: vec!["a".into()],
+                options: SubscribeOptions::default(),
+            },
+            ClientRequest::Subscribe {
+                channels: vec!["a".into()],
+                options: SubscribeOptions {
+                    recover,
+                    snapshot: false,
+                    filter: Some(filter),
+                },
+            },
+            ClientRequest::Subscribe {
+                channels: vec!["a".into(), "b".into(), "c".into()],
+                options: SubscribeOptions {
+                    recover: several,
+                    snapshot: true,
+                    filter: None,
+                },
+            },
+            ClientRequest::Subscribe {
+                channels: vec!["z".into()],
+                options: SubscribeOptions {
+                    snapshot: true,
+                    ..SubscribeOptions::default()
+                },
+            },
+        ]
+    }
+
+    /// Every request form, encoded and parsed back by the server's parser.
+    fn every_request() -> Vec<ClientMessage> {
+        let requests = vec![
+            ClientRequest::Init {
+                protocol_version: Some("1.0".into()),
+            },
+            ClientRequest::Init {
+                protocol_version: None,
+            },
+            ClientRequest::Auth(AuthRequest::token("t.k.n")),
+            ClientRequest::Auth(AuthRequest::api_key("key-one")),
+            ClientRequest::Auth(AuthRequest::signed_api_key("key-one", 1_795_297_680_000)),
+            ClientRequest::Auth(AuthRequest::signed_key_id("mobile", "s", 1_795_297_680_000)),
+            ClientRequest::Refresh {
+                token: "new".into(),
+            },
+            ClientRequest::Unsubscribe {
+                channels: vec!["a".into()],
+            },
+            ClientRequest::Unsubscribe {
+                channels: vec!["a".into(), "b".into()],
+            },
+            ClientRequest::Publish {
+                channel: "chat:1".into(),
+                event: Some("message_posted".into()),
+                data: json!({"text": "hi", "n": [1, null]}),
+            },
+            ClientRequest::Publish {
+                channel: "chat:1".into(),
+                event: None,
+                data: Value::Null,
+            },
+            ClientRequest::History {
+                channel: "chat:1".into(),
+                since: Some(40),
+                limit: Some(2),
+            },
+            ClientRequest::History {
+                channel: "chat:1".into(),
+                since: None,
+                limit: None,
+            },
+            ClientRequest::Ping,
+            ClientRequest::Pong,
+            ClientRequest::Close,
+        ];
+        let ids = [
+            None,
+            Some(RequestId::id(7)),
+            Some(RequestId::correlation("c-1")),
+        ];
+        requests
+            .into_iter()
+            .chain(subscribe_requests())
+            .enumerate()
+            .map(|(i, r)| ClientMessage {
+                id: ids[i % ids.len()].clone(),
+                request: r,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn encoded_requests_parse_back() {
+        for m in every_request() {
+            let text = m.to_json();
+            let kind = m.request.kind();
+            assert!(
+                text.starts_with(&format!("{{\"type\":\"{kind}\"")),
+                "type first: {text}"
+            );
+            assert_eq!(parse_client_message(&text).as_ref(), Ok(&m), "{text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v, m.to_value());
+        }
+    }
+
+    #[test]
+    fn encodings_match_the_protocol_examples() {
+        // docs/protocol.md §2.4.
+        let signed = ClientMessage::new(ClientRequest::Auth(AuthRequest::signed_api_key(
+            "key-one",
+            1_795_297_680_000,
+        )))
+        .with_id(RequestId::id(1));
+        assert_eq!(
+            signed.to_value(),
+            json!({"type":"auth","api_key":"key-one","timestamp":1795297680000u64,"signature":"bca72becc473fa0bc0ccd006ebbcb9697288851038510c47ed8acbdd11e8587a","id":1})
+        );
+        // §4: since is recover without epoch.
+        let since = parse_client_message(r#"{"type":"subscribe","channel":"c","since":41}"#)
+            .unwrap()
+            .to_value();
+        assert_eq!(
+            since,
+            json!({"type":"subscribe","channel":"c","recover":{"offset":41}})
+        );
+        let pong = ClientMessage::new(ClientRequest::Pong).to_json();
+        assert_eq!(pong, r#"{"type":"pong"}"#);
+    }
+
+    const AGENT_TYPES: [&str; 3] = ["user_message", "agent_request", "agent_cancel"];
+
+    /// Every client example of docs/protocol.md (§2.4, §4) survives
+    /// parse → encode → parse.
+    #[test]
+    fn protocol_examples_re_encode() {
+        let doc = include_str!("../../../docs/protocol.md");
+        let start = doc.find("### 2.4 The `auth` message").unwrap();
+        let end = doc.find("## 5. Server").unwrap();
+        let mut n = 0;
+        for line in doc[start..end]
+            .lines()
+            .filter(|l| l.starts_with("{\"type\""))
+        {
+            // Agent messages are read by the agents extension, not here.
+            if AGENT_TYPES.iter().any(|t| line.contains(&format!("\"type\":\"{t}\""))) {
+                continue;
+            }
+            let m = parse_client_message(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            assert_eq!(parse_client_message(&m.to_json()), Ok(m), "{line}");
+            n += 1;
+        }
+        assert!(n >= 20, "only {n} examples found");
+    }
+
+    #[test]
+    fn agent_messages_reach_the_agents_handler() {
+        let messages = [
+            AgentMessage::UserMessage {
+                content: "What is a fractal?".into(),
+                thread_id: Some("t1".into()),
+                correlation_id: "c1".into(),
+            },
+            AgentMessage::UserMessage {
+                content: "hi".into(),
+                thread_id: None,
+                correlation_id: "c2".into(),
+            },
+            AgentMessage::AgentRequest {
+                agent: "calc".into(),
+                input: json!({"expr": "1+1"}),
+                correlation_id: "c3".into(),
+            },
+            AgentMessage::AgentCancel {
+                correlation_id: "c3".into(),
+            },
+        ];
+        for m in messages {
+            let text = m.to_json();
+            let env = parse_envelope(&text).unwrap();
+            assert_eq!(env.kind, m.kind());
+            assert_eq!(env.id, Some(RequestId::correlation(m.correlation_id())));
+            let mut back = env.fields.clone();
+            back.insert("type".into(), json!(m.kind()));
+            back.insert("correlation_id".into(), json!(m.correlation_id()));
+            assert_eq!(Value::Object(back), m.to_value());
+            // The channel protocol's parser leaves them to their handler.
+            assert_eq!(code_of(&text), ErrorCode::UnknownType);
+        }
+        let v = AgentMessage::UserMessage {
+            content: "x".into(),
+            thread_id: None,
+            correlation_id: "c".into(),
+        }
+        .to_value();
+        assert_eq!(
+            v,
+            json!({"type":"user_message","content":"x","correlation_id":"c"})
+        );
     }
 
     #[test]
