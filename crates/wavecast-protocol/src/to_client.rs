@@ -978,9 +978,10 @@ mod tests {
             parse_server_frame(r#"{"type":"brand_new"}"#).unwrap(),
             ServerFrame::Unknown { .. }
         ));
-        let code =
-            parse_server_frame(r#"{"type":"error","code":"some_future_code","error":"slow agent"}"#)
-                .unwrap();
+        let code = parse_server_frame(
+            r#"{"type":"error","code":"some_future_code","error":"slow agent"}"#,
+        )
+        .unwrap();
         let ServerFrame::Error { error, .. } = code else {
             panic!()
         };

@@ -1121,7 +1121,10 @@ mod tests {
             .filter(|l| l.starts_with("{\"type\""))
         {
             // Agent messages are read by the agents extension, not here.
-            if AGENT_TYPES.iter().any(|t| line.contains(&format!("\"type\":\"{t}\""))) {
+            if AGENT_TYPES
+                .iter()
+                .any(|t| line.contains(&format!("\"type\":\"{t}\"")))
+            {
                 continue;
             }
             let m = parse_client_message(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));

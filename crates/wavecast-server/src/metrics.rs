@@ -52,6 +52,12 @@ pub struct Metrics {
     pub agent_duration: Histogram,
     /// Agent events relayed to clients, by type.
     pub agent_events_total: Family<TypeLabel, Counter>,
+    /// How long connections lasted, every dialect.
+    pub connection_duration: Histogram,
+    /// Publications written to subscribers (deliveries, not every frame).
+    pub publications_delivered_total: Counter,
+    /// NeuroGraph's names and meanings (`metrics_profile = "neurograph"`).
+    neurograph: Option<Registry>,
 }
 
 /// Label set of `agent_requests_total`.
@@ -105,6 +111,9 @@ impl Metrics {
             agent_requests_total: Family::default(),
             agent_duration: agent_duration_histogram(),
             agent_events_total: Family::default(),
+            connection_duration: Histogram::new(exponential_buckets(0.1, 3.0, 12)),
+            publications_delivered_total: Counter::default(),
+            neurograph: None,
             registry: Registry::default(),
         };
         registry.register(
@@ -183,6 +192,17 @@ impl Metrics {
             "Channel logs held by the local history store (bounded by history.max_channels)",
             m.history_channels.clone(),
         );
+        registry.register_with_unit(
+            "connection_duration",
+            "How long connections lasted, from the upgrade to the close",
+            Unit::Seconds,
+            m.connection_duration.clone(),
+        );
+        registry.register(
+            "publications_delivered",
+            "Publications written to subscribers' sockets (deliveries)",
+            m.publications_delivered_total.clone(),
+        );
         registry.register(
             "agent_requests",
             "Agent conversations, by outcome (completed, cancelled, disconnected, or the error code)",
@@ -200,6 +220,50 @@ impl Metrics {
             m.agent_events_total.clone(),
         );
         Metrics { registry, ..m }
+    }
+
+    /// The metrics, plus NeuroGraph's names when `profile` asks for them.
+    pub fn with_profile(prefix: &str, profile: crate::config::MetricsProfile) -> Metrics {
+        let mut m = Metrics::new(prefix);
+        if profile == crate::config::MetricsProfile::NeuroGraph {
+            m.neurograph = Some(m.neurograph_registry());
+        }
+        m
+    }
+
+    /// NeuroGraph's metrics (ADR-003), over the same values:
+    /// `neurograph_ws_connections_total` is the *active* connections,
+    /// `messages_sent_total` the events broadcast (deliveries), and
+    /// `message_latency_seconds` the delivery latency.
+    fn neurograph_registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("neurograph_ws");
+        r.register(
+            "connections_total",
+            "Active WebSocket connections",
+            self.connections.clone(),
+        );
+        r.register(
+            "messages_sent",
+            "Events broadcast to subscribers",
+            self.publications_delivered_total.clone(),
+        );
+        r.register_with_unit(
+            "message_latency",
+            "Delivery latency of events",
+            Unit::Seconds,
+            self.delivery_latency.clone(),
+        );
+        r.register(
+            "buffer_overflow",
+            "Events dropped from full per-client buffers",
+            self.buffer_overflow_total.clone(),
+        );
+        r.register(
+            "disconnects",
+            "Disconnections, by reason",
+            self.disconnects_total.clone(),
+        );
+        r
     }
 
     /// Counts a closed connection under `reason`.
@@ -254,6 +318,11 @@ impl Metrics {
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        if let Some(ng) = &self.neurograph {
+            if prometheus_client::encoding::text::encode_registry(&mut out, ng).is_err() {
+                out.clear();
+            }
+        }
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }

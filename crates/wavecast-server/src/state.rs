@@ -44,7 +44,10 @@ impl AppState {
     /// it must run inside a Tokio runtime.
     pub fn new(config: Config) -> Result<Arc<AppState>, ConfigError> {
         let config = Arc::new(config);
-        let metrics = Arc::new(Metrics::new(&config.metrics_prefix));
+        let metrics = Arc::new(Metrics::with_profile(
+            &config.metrics_prefix,
+            config.metrics_profile,
+        ));
         let node = NodeSelf {
             id: crate::ids::new_connection_id(),
             address: Arc::new(parking_lot::Mutex::new(String::new())),

@@ -269,7 +269,8 @@ fn not_found(id: &str) -> Response {
 
 #[derive(Deserialize)]
 pub struct RoomsBody {
-    connection_id: String,
+    /// Absent: the seed's "info" form (the rooms, and how to subscribe).
+    connection_id: Option<String>,
     #[serde(default)]
     rooms: Vec<String>,
     #[serde(default)]
@@ -277,7 +278,7 @@ pub struct RoomsBody {
 }
 
 impl RoomsBody {
-    fn all(self) -> Result<(String, Vec<String>), Response> {
+    fn all(self) -> Result<(Option<String>, Vec<String>), Response> {
         let mut rooms = self.rooms;
         rooms.extend(self.channels);
         rooms.sort_unstable();
@@ -290,15 +291,31 @@ impl RoomsBody {
     }
 }
 
+/// The seed's "info" answer of `POST /api/ws/subscribe|unsubscribe` with
+/// no `connection_id`: nothing changes; it says how clients subscribe.
+fn rooms_info(state: &AppState, rooms: &[String], kind: &str) -> Response {
+    Json(json!({
+        "rooms": rooms,
+        "available": super::status::available_rooms(&state.config),
+        "info": format!(
+            "clients {kind} over the WebSocket: {{\"type\":\"{kind}\",\"rooms\":[…]}}; give connection_id to {kind} a live connection from the server"
+        ),
+    }))
+    .into_response()
+}
+
 /// `POST /api/ws/subscribe {connection_id, rooms}`: subscribes a live
 /// connection. The client is told with a `subscribe_success` frame that
-/// carries `"server_side": true`.
+/// carries `"server_side": true`. Without `connection_id`, an info answer.
 pub async fn subscribe(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (id, rooms) = parse_body::<RoomsBody>(body)?.all()?;
+    let Some(id) = id else {
+        return Ok(rooms_info(&state, &rooms, "subscribe"));
+    };
     let conn = state.hub.connection(&id).ok_or_else(|| not_found(&id))?;
     if let Err(r) = check_subscribe(&state, &conn, &rooms, Requester::Server) {
         let status = match r.code {
@@ -323,13 +340,17 @@ pub async fn subscribe(
 }
 
 /// `POST /api/ws/unsubscribe {connection_id, rooms}`; rooms the connection
-/// was not in are ignored. Answers with the rooms actually left.
+/// was not in are ignored. Answers with the rooms actually left. Without
+/// `connection_id`, an info answer.
 pub async fn unsubscribe(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let (id, rooms) = parse_body::<RoomsBody>(body)?.all()?;
+    let Some(id) = id else {
+        return Ok(rooms_info(&state, &rooms, "unsubscribe"));
+    };
     let conn = state.hub.connection(&id).ok_or_else(|| not_found(&id))?;
     let mut left = Vec::new();
     for r in &rooms {

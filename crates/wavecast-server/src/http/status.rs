@@ -11,8 +11,11 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use wavecast_protocol::PROTOCOL_VERSION;
 
+use wavecast_protocol::dialect::{Dialect, RateUnit};
+
 use super::access::ApiAccess;
 use crate::broker::Broker;
+use crate::config::EndpointHandler;
 use crate::state::AppState;
 
 /// `GET /api/ws/stats`.
@@ -48,7 +51,10 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
     }))
 }
 
-/// `GET /api/ws/streams`: channels with their subscriber counts.
+/// `GET /api/ws/streams`: the streams a client can subscribe to (FOG's
+/// "available streams": the rooms the server publishes into) under
+/// `available`, and the channels with subscribers on this node with their
+/// counts under `streams`.
 pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
     let list: Vec<Value> = state
         .hub
@@ -56,7 +62,16 @@ pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<
         .into_iter()
         .map(|(c, n)| json!({"channel": c, "subscribers": n}))
         .collect();
-    Json(json!({"total": list.len(), "streams": list}))
+    let available = available_rooms(&state.config);
+    Json(json!({"total": list.len(), "streams": list, "available": available}))
+}
+
+/// The rooms the server itself publishes into.
+pub fn available_rooms(c: &crate::config::Config) -> Vec<String> {
+    let mut rooms: Vec<String> = c.streams.rooms.iter().map(|r| r.channel.clone()).collect();
+    rooms.sort();
+    rooms.dedup();
+    rooms
 }
 
 /// `GET /metrics` (Prometheus / OpenMetrics text).
@@ -95,27 +110,45 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// `GET /ws/config`: service discovery for clients.
-pub async fn ws_config(State(state): State<Arc<AppState>>) -> Json<Value> {
+#[derive(serde::Deserialize)]
+pub struct ConfigQuery {
+    dialect: Option<String>,
+}
+
+/// `GET /ws/config[?dialect=…]`: service discovery for clients. Units
+/// follow the dialect of the main channel endpoint (or the one asked for):
+/// Netra counts `max_message_rate` per minute, the others per second.
+pub async fn ws_config(
+    State(state): State<Arc<AppState>>,
+    query: Result<axum::extract::Query<ConfigQuery>, axum::extract::rejection::QueryRejection>,
+) -> Json<Value> {
     let c = &state.config;
+    let main = c
+        .endpoints
+        .iter()
+        .find(|e| e.handler == EndpointHandler::Channels);
+    let dialect = query
+        .ok()
+        .and_then(|q| q.0.dialect.and_then(|d| d.parse::<Dialect>().ok()))
+        .or(main.map(|e| e.dialect.dialect()))
+        .unwrap_or_default();
+    let rate = match dialect.rate_unit() {
+        RateUnit::PerSecond => u64::from(c.limits.max_message_rate),
+        RateUnit::PerMinute => u64::from(c.limits.max_message_rate) * 60,
+    };
+    let sockets: Vec<Value> = c
+        .endpoints
+        .iter()
+        .map(|e| json!({"path": e.path, "handler": e.handler.as_str(), "dialect": e.dialect.as_str()}))
+        .collect();
     Json(json!({
         "websocket_config": {
             "version": PROTOCOL_VERSION,
-            "features": {
-                "json_first": true,
-                "auth_required": c.auth.require_auth,
-                "heartbeat_supported": true,
-                "reconnection_supported": true,
-                "history": true,
-                "recovery": true,
-                "simulation_streams": true,
-                "channels": true,
-                "rooms": true,
-                "backpressure": true,
-            },
+            "dialect": dialect.as_str(),
+            "features": features(c),
             "endpoints": {
-                "websocket": "/ws",
-                "websocket_alt": "/api/ws/connect",
+                "websocket": main.map_or("/ws", |e| e.path.as_str()),
+                "websockets": sockets,
                 "publish": "/api/publish",
                 "broadcast": "/api/broadcast",
                 "send": "/api/send",
@@ -124,7 +157,11 @@ pub async fn ws_config(State(state): State<Arc<AppState>>) -> Json<Value> {
             },
             "connection_limits": {
                 "max_connections_per_user": c.limits.max_connections_per_user,
-                "max_message_rate": c.limits.max_message_rate,
+                "max_message_rate": rate,
+                "max_message_rate_unit": match dialect.rate_unit() {
+                    RateUnit::PerSecond => "per_second",
+                    RateUnit::PerMinute => "per_minute",
+                },
                 "max_message_size": c.limits.max_message_size,
                 "max_subscriptions": c.limits.max_subscriptions,
                 "heartbeat_interval": c.heartbeat_interval.as_millis() as u64,
@@ -132,4 +169,21 @@ pub async fn ws_config(State(state): State<Arc<AppState>>) -> Json<Value> {
             },
         }
     }))
+}
+
+fn features(c: &crate::config::Config) -> Value {
+    json!({
+        "json_first": true,
+        "msgpack": true,
+        "compression": c.endpoints.iter().any(|e| e.deflate),
+        "auth_required": c.auth.require_auth,
+        "heartbeat_supported": true,
+        "reconnection_supported": true,
+        "history": true,
+        "recovery": true,
+        "simulation_streams": true,
+        "channels": true,
+        "rooms": true,
+        "backpressure": true,
+    })
 }

@@ -16,7 +16,7 @@ use wavecast_protocol::dialect::{mfn, Dialect};
 use wavecast_protocol::msgpack;
 use wavecast_protocol::replies::FEATURES;
 use wavecast_protocol::time::now_rfc3339;
-use wavecast_protocol::to_client::fields;
+use wavecast_protocol::to_client::{error_fields, fields};
 use wavecast_protocol::to_server::{parse_request, ClientRequest, Envelope, ParseError, RequestId};
 use wavecast_protocol::{CloseCode, ErrorCode, PROTOCOL_MAJOR, PROTOCOL_VERSION};
 
@@ -67,11 +67,17 @@ pub async fn on_message<H: Handler>(s: &mut Session, h: &mut H, msg: Inbound<'_>
     if CORE_TYPES.contains(&env.kind.as_str()) {
         core_request(s, env).await;
     } else if !s.auth.admitted {
-        s.send_error(
-            ErrorCode::AuthRequired,
-            "authenticate with an auth message first",
-            env.id.as_ref(),
-        );
+        let message = "authenticate with an auth message first";
+        if s.conn.format.dialect == Dialect::Mfn && env.kind == "subscribe" {
+            // MFN's clients expect a subscribe to fail as a subscribe.
+            s.send(
+                "subscribe_failed",
+                error_fields(ErrorCode::AuthRequired, message),
+                env.id.as_ref(),
+            );
+        } else {
+            s.send_error(ErrorCode::AuthRequired, message, env.id.as_ref());
+        }
     } else {
         h.on_message(s, env).await;
     }

@@ -328,6 +328,10 @@ where
     io.shutdown().await;
     state.metrics.connections.dec();
     state.metrics.disconnect(cause.label());
+    state
+        .metrics
+        .connection_duration
+        .observe(conn.connected_at.elapsed().as_secs_f64());
     for (ch, stats) in conn.outbound.take_subs() {
         crate::hub::subscription_ended(conn, &ch, &stats, cause.label());
     }

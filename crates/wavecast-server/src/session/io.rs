@@ -165,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
     /// Drops the frames `n` written bytes completed, with their accounting.
     fn advance(&mut self, mut n: usize, conn: &Connection, metrics: &Metrics) {
         let now = Instant::now();
-        let (mut frames, mut bytes) = (0u64, 0u64);
+        let (mut frames, mut bytes, mut deliveries) = (0u64, 0u64, 0u64);
         while let Some(f) = self.batch.front() {
             let left = f.bytes.len() - self.written;
             if n < left {
@@ -177,6 +177,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
             frames += 1;
             bytes += f.bytes.len() as u64;
             if let Some(t) = f.published_at {
+                deliveries += 1;
                 metrics
                     .delivery_latency
                     .observe(now.saturating_duration_since(t));
@@ -187,6 +188,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
             metrics.messages_sent_total.inc_by(frames);
             metrics.bytes_sent_total.inc_by(bytes);
             conn.packets_sent.fetch_add(frames, Relaxed);
+        }
+        if deliveries > 0 {
+            metrics.publications_delivered_total.inc_by(deliveries);
         }
     }
 
