@@ -102,11 +102,11 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(status.success());
 }
 
-/// The binary running in the background, its stdout JSON lines and its
-/// stderr lines read by two threads.
+/// The binary running in the background, its stdout lines (each checked
+/// to be JSON) and its stderr lines read by two threads.
 pub struct Spawned {
     pub child: std::process::Child,
-    pub out: std::sync::mpsc::Receiver<Value>,
+    pub out: std::sync::mpsc::Receiver<String>,
     pub err: std::sync::mpsc::Receiver<String>,
 }
 
@@ -127,9 +127,10 @@ impl Spawned {
         let stderr = child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v = serde_json::from_str::<Value>(&line)
-                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-                if otx.send(v).is_err() {
+                if let Err(e) = serde_json::from_str::<Value>(&line) {
+                    panic!("stdout line is not JSON ({e}): {line}");
+                }
+                if otx.send(line).is_err() {
                     break;
                 }
             }
@@ -147,10 +148,11 @@ impl Spawned {
     /// The next stdout line of this `type`.
     pub fn next_of_type(&self, t: &str) -> Value {
         loop {
-            let v = self
+            let line = self
                 .out
                 .recv_timeout(WAIT)
                 .unwrap_or_else(|_| panic!("no {t} line"));
+            let v: Value = serde_json::from_str(&line).unwrap_or_default();
             if v["type"] == t {
                 return v;
             }
