@@ -1,6 +1,6 @@
-//! The HTTP client subcommands: `pub` (publish DATA or each line of stdin)
-//! and `replay` (publish an NDJSON history export again at its recorded
-//! pace). Both print the server's JSON answers on stdout; a failure says
+//! The HTTP client subcommands: `pub` (publish DATA or each line of stdin),
+//! `replay` (publish an NDJSON history export again at its recorded pace)
+//! and `ready` (a health check on `/ready`). Both print the server's JSON answers on stdout; a failure says
 //! what the server answered (status, code, message, help) or why it could
 //! not be reached.
 
@@ -61,6 +61,29 @@ pub async fn publish(
             }
             Ok(())
         }
+    }
+}
+
+/// `wavecast ready`: prints `/ready`'s answer; fails unless it is 200.
+pub async fn ready(server: &str) -> Result<(), String> {
+    let api = HttpApi::new(server, None);
+    let url = format!("{}/ready", api.base());
+    let answer = tokio::time::timeout(Duration::from_secs(5), api.request("GET", &url, None)).await;
+    let (status, body) = match answer {
+        Err(_) => return Err(format!("{url} did not answer within 5 s")),
+        Ok(Err(e)) => return Err(format!("not ready: {}", explain_http(api.base(), &e).await)),
+        Ok(Ok(r)) => r,
+    };
+    let body = String::from_utf8_lossy(&body);
+    println!("{}", body.trim());
+    if status == 200 {
+        Ok(())
+    } else {
+        let why = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["status"].as_str().map(String::from))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(format!("not ready: {why} (HTTP {status})"))
     }
 }
 

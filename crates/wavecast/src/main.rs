@@ -1,5 +1,5 @@
-//! The `wavecast` command: `serve`, `config`, `doctor`, the client tools
-//! `pub`, `sub`, `token`, `sign` and `replay`, and the load generator
+//! The `wavecast` command: `serve`, `config`, `doctor`, `ready`, the client
+//! tools `pub`, `sub`, `token`, `sign` and `replay`, and the load generator
 //! `bench`. This file holds the command line and the dispatch; each
 //! command lives in its own module.
 //!
@@ -118,6 +118,13 @@ enum Command {
     /// origins, the history engine (Redis reachability, data_dir) and the
     /// open-file limit against limits.max_connections.
     Doctor(ServerOpts),
+    /// Ask a running server whether it is ready (GET /ready): exit 0 when
+    /// it is, 1 when it is not or cannot be reached (for health checks).
+    Ready {
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8000", env = "WAVECAST_SERVER")]
+        server: String,
+    },
     /// Publish DATA (JSON; a non-JSON word is sent as a string) to CHANNEL
     /// over HTTP; without DATA, publish each line of stdin.
     Pub {
@@ -306,6 +313,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Serve(o) => serve(o).await,
         Command::Config(o) => print_config(&o),
         Command::Doctor(o) => cli_doctor::run(o.config.as_deref(), o.bind, o.port).await,
+        Command::Ready { server } => cli_client::ready(&server).await,
         Command::Pub {
             channel,
             data,

@@ -3,7 +3,8 @@
 //! allowed>`, never a parser's internals), a malformed `redis_url` refused,
 //! an unknown `WAVECAST_*` variable only warned about, `[streams]` accepted
 //! in a file, `[log] format = "text"` without colour codes when stderr is a
-//! file, and `/ready` answering 503 while Redis is down.
+//! file, and `/ready` (and `wavecast ready`) answering 503 while Redis is
+//! down.
 
 mod common;
 
@@ -207,10 +208,20 @@ fn ready_during_a_redis_outage() {
     let srv = common::start(&[("WAVECAST_ENGINE", "redis"), ("WAVECAST_REDIS_URL", &url)]);
     assert_eq!(ready_becomes(srv.port, 200)["status"], "ready");
 
+    let up = common::run(&["ready", "--server", &srv.url()], BOUND);
+    assert!(up.status.success(), "{}", stderr(&up));
     drop(redis);
     let down = ready_becomes(srv.port, 503);
     assert_eq!(down["status"], "engine_unavailable", "{down}");
     assert_eq!(down["engine"], "redis", "{down}");
+    // The container health check says so too.
+    let check = common::run(&["ready", "--server", &srv.url()], BOUND);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stderr(&check).contains("not ready: engine_unavailable (HTTP 503)"),
+        "{}",
+        stderr(&check)
+    );
     // /health still answers: the process is up, only not ready.
     assert!(common::http_get(srv.port, "/health").contains("ok"));
 
