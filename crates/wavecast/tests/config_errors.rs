@@ -115,29 +115,37 @@ fn streams_section_and_unknown_variables() {
     );
     let cfg: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(cfg["heartbeat_interval"], "30s");
-    // ... and serve starts with it.
-    let srv = common::start(&[("WAVECAST_HEARTBEAT_INTERVALL", "3s")]);
-    assert!(common::http_get(srv.port, "/health").contains("ok"));
+    // ... and serve starts with it, logging the warning.
+    let log = serve_log(&[("WAVECAST_HEARTBEAT_INTERVALL", "4242s")]);
+    assert!(
+        log.contains("WAVECAST_HEARTBEAT_INTERVALL is ignored: no such setting"),
+        "{log}"
+    );
+    assert!(!log.contains("4242"), "the value was logged: {log}");
 }
 
-#[test]
-fn text_logs_carry_no_colour_codes_into_a_file() {
+/// `serve --port 0` (the OS picks a free port) with `envs`, its stderr in
+/// a file; returns what it logged until it listened, then stops it.
+fn serve_log(envs: &[(&str, &str)]) -> String {
     let log = temp_file("serve.log", "");
-    let port = common::free_port();
     let data = log.with_extension("data");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", &port.to_string()])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--port", "0"])
         .env_remove("WAVECAST_CONFIG")
         .env_remove("NO_COLOR")
-        .env("WAVECAST_LOG__FORMAT", "text")
         .env("WAVECAST_DATA_DIR", &data)
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("serve");
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("serve");
     let deadline = Instant::now() + BOUND;
     let mut text = String::new();
     while !text.contains("wavecast listening") {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("serve exited with {status}: {text}");
+        }
         assert!(Instant::now() < deadline, "no start line: {text}");
         std::thread::sleep(Duration::from_millis(50));
         text.clear();
@@ -145,9 +153,15 @@ fn text_logs_carry_no_colour_codes_into_a_file() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    let _ = std::fs::remove_dir_all(log.parent().expect("dir"));
+    text
+}
+
+#[test]
+fn text_logs_carry_no_colour_codes_into_a_file() {
+    let text = serve_log(&[("WAVECAST_LOG__FORMAT", "text")]);
     assert!(!text.contains('\u{1b}'), "ANSI codes in the log: {text:?}");
     assert!(text.contains("INFO"), "{text}");
-    let _ = std::fs::remove_dir_all(log.parent().expect("dir"));
 }
 
 /// A redis-server on a given port, killed on drop (also when a test
