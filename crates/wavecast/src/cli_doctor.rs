@@ -176,7 +176,7 @@ fn check_auth(cfg: &Config, report: &mut Report) {
         "anonymous connections are admitted"
     };
     report.add(Level::Ok, "auth", format!("{mode}; {creds}"));
-    if cfg.http.api_key.is_empty() && !cfg.bind.is_loopback() {
+    if cfg.http.api_key.is_empty() && (cfg.env != Environment::Dev || !cfg.bind.is_loopback()) {
         report.add(
             Level::Warn,
             "http",
