@@ -47,6 +47,10 @@ fn errors_name_the_origin_key_value_and_what_is_allowed() {
             "wavecast: FILE: unknown key streams.max_runing; did you mean streams.max_running?\n",
         ),
         (
+            "[history]\nhistory_size = 100000\n",
+            "wavecast: FILE: unknown key history.history_size; did you mean namespaces.default.history_size? (each namespace has its own; [namespaces.default] applies to channels without one)\n",
+        ),
+        (
             "port = \"x\"\n",
             "wavecast: FILE: port = \"x\": expected a whole number from 0 to 65535\n",
         ),
