@@ -1,23 +1,18 @@
-//! The client subcommands: `pub` (HTTP publish), `sub` (subscribe with
-//! reconnect and recovery, one JSON line per event), `token` (mint a
-//! development JWT), `sign` (a signed `auth` message) and `replay` (publish
-//! an NDJSON history export again at its original pace).
+//! The HTTP client subcommands: `pub` (publish DATA or each line of stdin),
+//! `replay` (publish an NDJSON history export again at its recorded pace)
+//! and `ready` (a health check on `/ready`). Both print the server's JSON answers on stdout; a failure says
+//! what the server answered (status, code, message, help) or why it could
+//! not be reached.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
-use wavecast_client::auth::{
-    mint_token, now_millis, signed_api_key_auth, signed_key_id_auth, TokenClaims,
-};
-use wavecast_client::{
-    Client, ClientConfig, ClientEvent, ConnectionState, Credentials, HttpApi, Position, Recovery,
-    SubEvent, SubscribeOptions, Via,
-};
+use wavecast_client::HttpApi;
 
-use crate::ClientOpts;
+use crate::cli_diagnose::explain_http;
+use crate::HttpOpts;
 
 fn parse_data(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
@@ -33,7 +28,7 @@ fn publish_body(channel: &str, event: Option<&str>, data: &Value) -> Bytes {
 }
 
 pub async fn publish(
-    opts: &ClientOpts,
+    opts: &HttpOpts,
     channel: &str,
     data: Option<String>,
     event: Option<String>,
@@ -44,10 +39,13 @@ pub async fn publish(
         let body = publish_body(channel, event.as_deref(), &data);
         let (api, url) = (api.clone(), url.clone());
         async move {
-            let reply = api
-                .post(&url, body)
-                .await
-                .map_err(|e| format!("publish failed: {e}"))?;
+            let reply = match api.post(&url, body).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let why = explain_http(api.base(), &e).await;
+                    return Err(format!("publish to {channel:?} failed: {why}"));
+                }
+            };
             println!("{}", String::from_utf8_lossy(&reply));
             Ok::<(), String>(())
         }
@@ -66,213 +64,27 @@ pub async fn publish(
     }
 }
 
-/// The WebSocket client configuration from the command line.
-pub fn client_config(opts: &ClientOpts, signed: bool) -> Result<ClientConfig, String> {
-    let cfg = ClientConfig::new(&opts.server);
-    Ok(match (&opts.token, &opts.api_key) {
-        (Some(t), _) => cfg.credentials(Credentials::Token {
-            token: t.clone(),
-            via: Via::Header,
-        }),
-        (None, Some(k)) if signed => cfg.credentials(Credentials::SignedApiKey { key: k.clone() }),
-        (None, Some(k)) => cfg.credentials(Credentials::ApiKey {
-            key: k.clone(),
-            via: Via::Header,
-        }),
-        (None, None) if signed => return Err("--signed needs --api-key".into()),
-        (None, None) => cfg,
-    })
-}
-
-/// Options of `sub` beyond the connection.
-pub struct SubArgs {
-    pub count: Option<u64>,
-    pub recover: Option<u64>,
-    pub epoch: Option<String>,
-    pub signed: bool,
-    pub no_reconnect: bool,
-}
-
-fn print_line(v: &Value) {
-    println!("{v}");
-}
-
-fn subscribed_line(s: &wavecast_client::Subscribed) -> Value {
-    let mut v = json!({"type": "subscribe_success", "channels": [s.channel], "resubscribed": s.resubscribed});
-    if let Some(p) = &s.position {
-        v["offset"] = json!(p.offset);
-        v["epoch"] = json!(p.epoch);
-    }
-    match &s.recovery {
-        Recovery::NotRequested => {}
-        Recovery::Recovered { .. } => v["recovered"] = json!(true),
-        Recovery::Failed { .. } | Recovery::NoHistory => v["recovered"] = json!(false),
-    }
-    v
-}
-
-pub async fn subscribe(
-    opts: &ClientOpts,
-    channels: &[String],
-    args: SubArgs,
-) -> Result<(), String> {
-    let cfg = client_config(opts, args.signed)?.reconnect(!args.no_reconnect);
-    let (client, events) = Client::start_with_events(cfg).map_err(|e| e.to_string())?;
-    let mut events = Box::pin(events);
-    // Print the welcome of the first connection before any subscription.
-    loop {
-        match events.next().await {
-            Some(ClientEvent::Connected { welcome }) => {
-                print_line(&welcome);
-                break;
-            }
-            Some(ClientEvent::State(ConnectionState::Closed(e))) => {
-                return Err(format!(
-                    "cannot connect to {}: {}",
-                    opts.server,
-                    e.map(|e| e.to_string()).unwrap_or_else(|| "closed".into())
-                ))
-            }
-            Some(ClientEvent::State(ConnectionState::Reconnecting { attempt, delay_ms })) => {
-                eprintln!("wavecast: connecting (attempt {attempt}, retry in {delay_ms} ms)");
-            }
-            Some(_) => {}
-            None => return Err("the client stopped".into()),
-        }
-    }
-    let options = SubscribeOptions {
-        recover_from: match (args.recover, &args.epoch) {
-            (Some(offset), Some(epoch)) => Some(Position {
-                offset,
-                epoch: epoch.clone(),
-            }),
-            _ => None,
-        },
-        since: match (args.recover, &args.epoch) {
-            (Some(offset), None) => Some(offset),
-            _ => None,
-        },
-        ..Default::default()
+/// `wavecast ready`: prints `/ready`'s answer; fails unless it is 200.
+pub async fn ready(server: &str) -> Result<(), String> {
+    let api = HttpApi::new(server, None);
+    let url = format!("{}/ready", api.base());
+    let answer = tokio::time::timeout(Duration::from_secs(5), api.request("GET", &url, None)).await;
+    let (status, body) = match answer {
+        Err(_) => return Err(format!("{url} did not answer within 5 s")),
+        Ok(Err(e)) => return Err(format!("not ready: {}", explain_http(api.base(), &e).await)),
+        Ok(Ok(r)) => r,
     };
-    let mut subs = Vec::new();
-    for c in channels {
-        let sub = client
-            .subscribe_with(c, options.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(s) = sub.confirmed() {
-            print_line(&subscribed_line(s));
-        }
-        subs.push(sub);
+    let body = String::from_utf8_lossy(&body);
+    println!("{}", body.trim());
+    if status == 200 {
+        Ok(())
+    } else {
+        let why = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["status"].as_str().map(String::from))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(format!("not ready: {why} (HTTP {status})"))
     }
-    let mut merged = futures_util::stream::select_all(subs);
-    let mut seen = 0u64;
-    loop {
-        tokio::select! {
-            ev = merged.next() => match ev {
-                None => return Ok(()),
-                Some(SubEvent::Publication(p)) => {
-                    print_line(&p.to_json());
-                    seen += 1;
-                    if args.count.is_some_and(|c| seen >= c) {
-                        let _ = client.close().await;
-                        return Ok(());
-                    }
-                }
-                Some(SubEvent::Subscribed(s)) => {
-                    if let Recovery::Failed { from } = &s.recovery {
-                        eprintln!(
-                            "wavecast: could not recover {:?} from offset {} (epoch {}): publications were missed",
-                            s.channel, from.offset, from.epoch
-                        );
-                    }
-                    print_line(&subscribed_line(&s));
-                }
-                Some(SubEvent::Dropped { count }) => {
-                    eprintln!("wavecast: the server dropped {count} publications (backpressure)");
-                }
-                Some(SubEvent::Failed(e)) => return Err(e.to_string()),
-                Some(SubEvent::Unsubscribed { server_side }) => {
-                    if server_side {
-                        eprintln!("wavecast: the server ended a subscription");
-                    }
-                }
-            },
-            ev = events.next() => match ev {
-                None => return Ok(()),
-                Some(ClientEvent::Connected { welcome }) => print_line(&welcome),
-                Some(ClientEvent::Message { event, data }) => print_line(&json!({"type": event, "data": data})),
-                Some(ClientEvent::Publication(p)) => print_line(&p.to_json()),
-                Some(ClientEvent::Disconnected { code, reason }) => {
-                    eprintln!("wavecast: disconnected ({}): {reason}", code.map(|c| c.to_string()).unwrap_or_else(|| "no close code".into()));
-                }
-                Some(ClientEvent::State(ConnectionState::Reconnecting { attempt, delay_ms })) => {
-                    eprintln!("wavecast: reconnecting (attempt {attempt}) in {delay_ms} ms");
-                }
-                Some(ClientEvent::State(ConnectionState::Closed(Some(e)))) => {
-                    return Err(e.to_string());
-                }
-                Some(ClientEvent::State(ConnectionState::Closed(None))) => return Ok(()),
-                Some(ClientEvent::ServerError(e)) => eprintln!("wavecast: server error: {e}"),
-                Some(_) => {}
-            },
-        }
-    }
-}
-
-/// Parses `90`, `90s`, `15m`, `2h`, `1d` as a duration.
-pub fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("bad duration {s:?}: use s, m, h or d")),
-    };
-    Ok(Duration::from_secs(secs))
-}
-
-pub fn token(
-    secret: &str,
-    sub: Option<String>,
-    channels: &[String],
-    ttl: &str,
-) -> Result<(), String> {
-    let ttl = parse_ttl(ttl)?;
-    let channels: Vec<String> = channels
-        .iter()
-        .flat_map(|c| c.split(','))
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect();
-    let t = mint_token(secret, &TokenClaims { sub, channels, ttl }).map_err(|e| e.to_string())?;
-    println!("{t}");
-    Ok(())
-}
-
-pub fn sign(
-    api_key: Option<String>,
-    key_id: Option<String>,
-    secret: Option<String>,
-    timestamp: Option<u64>,
-) -> Result<(), String> {
-    let ts = timestamp.unwrap_or_else(now_millis);
-    let msg = match (api_key, key_id, secret) {
-        (Some(k), None, _) => signed_api_key_auth(&k, ts),
-        (None, Some(id), Some(s)) => signed_key_id_auth(&id, &s, ts),
-        (None, Some(_), None) => return Err("--key-id needs --secret".into()),
-        (Some(_), Some(_), _) => return Err("give --api-key or --key-id, not both".into()),
-        (None, None, _) => return Err("give --api-key, or --key-id with --secret".into()),
-    };
-    println!("{msg}");
-    Ok(())
 }
 
 /// RFC 3339 UTC (`2026-11-21T21:48:00.123Z`, or with an offset) → ms since
@@ -327,7 +139,7 @@ pub fn parse_speed(s: &str) -> Result<Option<f64>, String> {
 /// Publishes every line of an NDJSON export to `channel`, keeping the gaps
 /// between the lines' timestamps divided by `speed` (`None`: no pause).
 pub async fn replay(
-    opts: &ClientOpts,
+    opts: &HttpOpts,
     file: &std::path::Path,
     channel: &str,
     speed: Option<f64>,
@@ -356,9 +168,14 @@ pub async fn replay(
             tokio::time::sleep_until(started + due).await;
         }
         let event = v["type"].as_str().filter(|t| *t != "publication");
-        api.publish(channel, event, data)
-            .await
-            .map_err(|e| format!("{}:{}: {e}", file.display(), n + 1))?;
+        if let Err(e) = api.publish(channel, event, data).await {
+            let why = explain_http(api.base(), &e).await;
+            return Err(format!(
+                "{}:{}: publish failed after {published} publications: {why}",
+                file.display(),
+                n + 1
+            ));
+        }
         published += 1;
     }
     println!(
@@ -396,10 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn ttl_and_speed() {
-        assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_ttl("2h").unwrap(), Duration::from_secs(7200));
-        assert!(parse_ttl("2y").is_err());
+    fn speed() {
         assert_eq!(parse_speed("max").unwrap(), None);
         assert_eq!(parse_speed("2").unwrap(), Some(2.0));
         assert!(parse_speed("0").is_err());

@@ -1,8 +1,17 @@
-//! The `wavecast` command: `serve`, `config`, the client tools `pub`,
-//! `sub`, `token`, `sign` and `replay`, and the load generator `bench`.
+//! The `wavecast` command: `serve`, `config`, `doctor`, `ready`, the client
+//! tools `pub`, `sub`, `token`, `sign` and `replay`, and the load generator
+//! `bench`. This file holds the command line and the dispatch; each
+//! command lives in its own module.
+//!
+//! Exit status: 0 on success, 1 when the command failed (the reason is on
+//! stderr, `wavecast: …`), 2 for a command line that does not parse.
 
 mod bench;
 mod cli_client;
+mod cli_diagnose;
+mod cli_doctor;
+mod cli_sub;
+mod cli_token;
 mod dashboard;
 
 use std::io::IsTerminal;
@@ -53,6 +62,35 @@ impl ServerOpts {
     }
 }
 
+/// Where the server is, and the key of its HTTP API (`pub`, `replay`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct HttpOpts {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000", env = "WAVECAST_SERVER")]
+    pub server: String,
+    /// The server API key (http.api_key), sent as Authorization: Bearer.
+    #[arg(long, env = "WAVECAST_HTTP_API_KEY", hide_env_values = true)]
+    pub http_key: Option<String>,
+}
+
+/// Where the server is, and the client credentials of the WebSocket
+/// (`sub`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct WsOpts {
+    /// Server base URL; the WebSocket URL is derived from it (http://h:p →
+    /// ws://h:p/ws).
+    #[arg(long, default_value = "http://127.0.0.1:8000", env = "WAVECAST_SERVER")]
+    pub server: String,
+    /// A client API key (auth.api_keys, or a secret of [auth.keys]), sent
+    /// as X-API-Key.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// A JWT, sent as Authorization: Bearer (see wavecast token).
+    #[arg(long, conflicts_with = "api_key")]
+    pub token: Option<String>,
+}
+
+/// The server and every credential (the load generator's options).
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClientOpts {
     /// Server base URL; the WebSocket URL is derived from it.
@@ -73,10 +111,22 @@ pub struct ClientOpts {
 enum Command {
     /// Run the server.
     Serve(ServerOpts),
-    /// Print the effective configuration (secrets redacted) as TOML-like JSON.
+    /// Print the effective configuration (every source merged, secrets
+    /// redacted) as JSON.
     Config(ServerOpts),
-    /// Publish DATA (JSON; a non-JSON word is sent as a string) to CHANNEL;
-    /// without DATA, publish each line of stdin.
+    /// Check a configuration before serving it: the file, key files,
+    /// origins, the history engine (Redis reachability, data_dir) and the
+    /// open-file limit against limits.max_connections.
+    Doctor(ServerOpts),
+    /// Ask a running server whether it is ready (GET /ready): exit 0 when
+    /// it is, 1 when it is not or cannot be reached (for health checks).
+    Ready {
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8000", env = "WAVECAST_SERVER")]
+        server: String,
+    },
+    /// Publish DATA (JSON; a non-JSON word is sent as a string) to CHANNEL
+    /// over HTTP; without DATA, publish each line of stdin.
     Pub {
         channel: String,
         data: Option<String>,
@@ -84,9 +134,9 @@ enum Command {
         #[arg(long = "type")]
         event: Option<String>,
         #[command(flatten)]
-        client: ClientOpts,
+        http: HttpOpts,
     },
-    /// Subscribe to channels and print every delivery as a JSON line;
+    /// Subscribe to channels and print every event as a JSON line;
     /// reconnects by itself and resumes without gaps where history allows.
     Sub {
         #[arg(required = true)]
@@ -101,15 +151,16 @@ enum Command {
         #[arg(long, requires = "recover")]
         epoch: Option<String>,
         /// Authenticate with an HMAC-signed auth message for --api-key.
-        #[arg(long)]
+        #[arg(long, requires = "api_key")]
         signed: bool,
         /// Exit when the connection is lost instead of reconnecting.
         #[arg(long)]
         no_reconnect: bool,
         #[command(flatten)]
-        client: ClientOpts,
+        ws: WsOpts,
     },
-    /// Mint a development JWT (HS256) with sub, channels and exp.
+    /// Mint a development JWT (HS256) with sub, channels, aud, iss, nbf,
+    /// iat and exp.
     Token {
         /// The HS256 secret (the server's auth.jwt_secret).
         #[arg(long, env = "WAVECAST_JWT_SECRET", hide_env_values = true)]
@@ -123,6 +174,20 @@ enum Command {
         /// Lifetime: 3600, 90s, 15m, 2h, 1d.
         #[arg(long, default_value = "1h")]
         ttl: String,
+        /// The audience (the server's auth.jwt_audience); repeat for
+        /// several.
+        #[arg(long)]
+        aud: Vec<String>,
+        /// The issuer (the server's auth.jwt_issuer).
+        #[arg(long)]
+        iss: Option<String>,
+        /// Not before: now, a duration from now (30s, -5m) or a Unix time.
+        #[arg(long, allow_hyphen_values = true)]
+        nbf: Option<String>,
+        /// Any other claim, name=value (the value is JSON if it parses);
+        /// repeatable, applied last.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
     },
     /// Print a signed HMAC auth message for --api-key, or --key-id with
     /// --secret.
@@ -148,7 +213,7 @@ enum Command {
         #[arg(long, default_value = "1.0")]
         speed: String,
         #[command(flatten)]
-        client: ClientOpts,
+        http: HttpOpts,
     },
     /// Load generator: fanout, throughput, connections, churn, mixed.
     Bench(Box<bench::BenchArgs>),
@@ -180,7 +245,8 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -231,6 +297,87 @@ async fn serve(opts: ServerOpts) -> Result<(), String> {
     Ok(())
 }
 
+/// `wavecast config`.
+fn print_config(opts: &ServerOpts) -> Result<(), String> {
+    let (cfg, warnings) = opts.load()?;
+    for w in warnings {
+        eprintln!("wavecast: warning: {w}");
+    }
+    let shown = serde_json::to_string_pretty(&cfg.redacted()).map_err(|e| e.to_string())?;
+    println!("{shown}");
+    Ok(())
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(o) => serve(o).await,
+        Command::Config(o) => print_config(&o),
+        Command::Doctor(o) => cli_doctor::run(o.config.as_deref(), o.bind, o.port).await,
+        Command::Ready { server } => cli_client::ready(&server).await,
+        Command::Pub {
+            channel,
+            data,
+            event,
+            http,
+        } => cli_client::publish(&http, &channel, data, event).await,
+        Command::Sub {
+            channels,
+            count,
+            recover,
+            epoch,
+            signed,
+            no_reconnect,
+            ws,
+        } => {
+            let args = cli_sub::SubArgs {
+                count,
+                recover,
+                epoch,
+                signed,
+                no_reconnect,
+            };
+            cli_sub::subscribe(&ws, &channels, args).await
+        }
+        Command::Token {
+            secret,
+            sub,
+            channels,
+            ttl,
+            aud,
+            iss,
+            nbf,
+            claims,
+        } => {
+            let spec = cli_token::TokenSpec {
+                sub,
+                channels,
+                ttl,
+                aud,
+                iss,
+                nbf,
+                claims,
+            };
+            cli_token::token(&secret, &spec)
+        }
+        Command::Sign {
+            api_key,
+            key_id,
+            secret,
+            timestamp,
+        } => cli_token::sign(api_key, key_id, secret, timestamp),
+        Command::Replay {
+            file,
+            channel,
+            speed,
+            http,
+        } => {
+            let speed = cli_client::parse_speed(&speed)?;
+            cli_client::replay(&http, &file, &channel, speed).await
+        }
+        Command::Bench(args) => bench::run(*args).await,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -243,68 +390,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Serve(o) => serve(o).await,
-            Command::Config(o) => {
-                let (cfg, warnings) = o.load()?;
-                for w in warnings {
-                    eprintln!("wavecast: warning: {w}");
-                }
-                let shown =
-                    serde_json::to_string_pretty(&cfg.redacted()).map_err(|e| e.to_string())?;
-                println!("{shown}");
-                Ok(())
-            }
-            Command::Pub {
-                channel,
-                data,
-                event,
-                client,
-            } => cli_client::publish(&client, &channel, data, event).await,
-            Command::Sub {
-                channels,
-                count,
-                recover,
-                epoch,
-                signed,
-                no_reconnect,
-                client,
-            } => {
-                let args = cli_client::SubArgs {
-                    count,
-                    recover,
-                    epoch,
-                    signed,
-                    no_reconnect,
-                };
-                cli_client::subscribe(&client, &channels, args).await
-            }
-            Command::Token {
-                secret,
-                sub,
-                channels,
-                ttl,
-            } => cli_client::token(&secret, sub, &channels, &ttl),
-            Command::Sign {
-                api_key,
-                key_id,
-                secret,
-                timestamp,
-            } => cli_client::sign(api_key, key_id, secret, timestamp),
-            Command::Replay {
-                file,
-                channel,
-                speed,
-                client,
-            } => {
-                let speed = cli_client::parse_speed(&speed)?;
-                cli_client::replay(&client, &file, &channel, speed).await
-            }
-            Command::Bench(args) => bench::run(*args).await,
-        }
-    });
-    match result {
+    match rt.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wavecast: {e}");

@@ -189,6 +189,16 @@ pub(crate) fn unknown_key(path: &[String]) -> String {
     if let Some(s) = closest(key, keys.iter().map(String::as_str)) {
         return format!("unknown key {}; did you mean {}?", display(path), with(s));
     }
+    // A namespace option written outside [namespaces.*] (history_size at
+    // the top level or in [history], say): name the default namespace.
+    let in_namespace = ["namespaces", "default", key.as_str()].map(String::from);
+    if parent.first().is_none_or(|p| p != "namespaces") && slot(&in_namespace).is_some() {
+        return format!(
+            "unknown key {}; did you mean {}? (each namespace has its own; [namespaces.default] applies to channels without one)",
+            display(path),
+            display(&in_namespace)
+        );
+    }
     let elsewhere = leaf_paths()
         .into_iter()
         .find(|p| p.last().is_some_and(|l| l == key));

@@ -5,9 +5,17 @@ use axum::response::{IntoResponse, Response};
 use wavecast_protocol::to_client::error_fields;
 use wavecast_protocol::ErrorCode;
 
-/// A JSON error reply: `{"type":"error","code","error","recoverable","help","timestamp"}`.
+/// A JSON error reply: `{"type":"error","code","error","recoverable","help","timestamp"}`
+/// (with help that fits HTTP where the protocol's speaks of frames).
 pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let mut body = error_fields(code, message);
+    if code == ErrorCode::InvalidJson {
+        // The protocol's help speaks of WebSocket text frames.
+        body.insert(
+            "help".into(),
+            "send one JSON object as the request body".into(),
+        );
+    }
     body.insert("type".into(), "error".into());
     (status, axum::Json(serde_json::Value::Object(body))).into_response()
 }

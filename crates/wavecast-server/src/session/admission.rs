@@ -62,7 +62,11 @@ pub async fn admit_checks(
             state.metrics.limit_rejections("connections_per_user");
             return Err(AuthError::new(
                 ErrorCode::TooManyConnections,
-                format!("this user already has {max} connections"),
+                if max == 1 {
+                    "this user already has a connection".to_string()
+                } else {
+                    format!("this user already has {max} connections")
+                },
             ));
         }
     }

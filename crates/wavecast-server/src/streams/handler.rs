@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use wavecast_protocol::to_client::{error_fields, fields};
+use wavecast_protocol::to_client::fields;
 use wavecast_protocol::to_server::{Envelope, RequestId};
 use wavecast_protocol::ErrorCode;
 
+use super::errors::stream_error_fields;
 use super::slots::{end_record, queue_key, ConnStreams, StreamCounter, StreamHandle, StreamSlot};
 use super::{params, run};
 use crate::session::{Handler, Session};
@@ -108,7 +109,7 @@ impl Handler for StreamsHandler {
 }
 
 fn failed(code: ErrorCode, message: &str, stream_id: Option<&str>) -> Map<String, Value> {
-    let mut f = error_fields(code, message);
+    let mut f = stream_error_fields(code, message);
     if let Some(sid) = stream_id {
         f.insert("stream_id".into(), Value::from(sid));
     }
@@ -252,7 +253,7 @@ impl StreamsHandler {
         let Some(Value::String(stream_id)) = obj.remove("stream_id") else {
             s.send(
                 "unsubscribe_failed",
-                error_fields(ErrorCode::InvalidField, "stream_id is required"),
+                stream_error_fields(ErrorCode::InvalidField, "stream_id is required"),
                 id,
             );
             return;
@@ -270,7 +271,7 @@ impl StreamsHandler {
             }
             None => s.send(
                 "unsubscribe_failed",
-                error_fields(
+                stream_error_fields(
                     ErrorCode::NotSubscribed,
                     &format!("no running stream {stream_id:?}"),
                 ),

@@ -7,6 +7,7 @@
 //! backpressure applies), and `unsubscribe` {stream_id} or a disconnect
 //! stops it at once.
 //!
+//! - `errors`: the error fields of stream replies (help points to mfn.md).
 //! - [`params`]: validation of stream parameters.
 //! - `run`: the computations (feature ticker, live simulation).
 //! - [`rooms`]: simulations published into channels through the hub.
@@ -15,6 +16,7 @@
 //! simulation run executes on the blocking pool (and rayon for large
 //! grids), checking a cancel flag between steps.
 
+mod errors;
 pub mod handler;
 pub mod params;
 pub mod rooms;

@@ -13,9 +13,10 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::time::MissedTickBehavior;
 use wavecast_protocol::time::now_rfc3339;
-use wavecast_protocol::to_client::{error_fields, fields};
+use wavecast_protocol::to_client::fields;
 use wavecast_sim::Simulation;
 
+use super::errors::stream_error_fields;
 use super::params::{FeatureParams, SimulationParams};
 use super::slots::{queue_key, ConnStreams, StreamSlot};
 use crate::config::NamespaceConfig;
@@ -64,7 +65,7 @@ pub fn field_json(sim: &Simulation) -> Value {
 /// Sent (instead of more frames) when a run diverged: accepted parameters
 /// near the stability bounds can still blow up the nonlinear term.
 fn diverged(ctx: &StreamCtx, step: u64) -> Bytes {
-    let mut f = error_fields(
+    let mut f = stream_error_fields(
         wavecast_protocol::ErrorCode::InvalidField,
         "params: the simulation diverged (non-finite values); choose parameters further from the stability bounds",
     );
