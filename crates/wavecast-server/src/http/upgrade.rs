@@ -122,8 +122,12 @@ impl Pending {
         let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
             return tracing::error!("websocket upgrade on an unexpected transport");
         };
-        let mut early = parts.read_buf.to_vec();
-        let io = match SocketIo::new(parts.io.into_inner(), self.decoder, &mut early) {
+        // The read buffer hyper kept (8 KiB) is released here, not held
+        // for the life of the connection: only its unread bytes are kept.
+        let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+        let mut early = read_buf.to_vec();
+        drop(read_buf);
+        let io = match SocketIo::new(io.into_inner(), self.decoder, &mut early) {
             Ok(io) => io,
             Err(e) => return tracing::debug!(error = %e, "bad first websocket frame"),
         };
