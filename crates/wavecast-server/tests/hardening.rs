@@ -185,7 +185,7 @@ async fn deep_data_is_stored_verbatim_and_too_deep_data_refused_everywhere() {
     let mut c = srv.client().await;
     let mut r = c.call(json!({"type":"subscribe","channel":"d:x"})).await;
     assert_eq!(r["type"], "subscribe_success");
-    c.send_text(&format!(r#"{{"type":"history","channel":"d:x","id":1}}"#))
+    c.send_text(r#"{"type":"history","channel":"d:x","id":1}"#)
         .await;
     r = c.recv().await;
     assert_eq!(r["publications"][0]["data"].to_string(), ok);
