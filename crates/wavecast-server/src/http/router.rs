@@ -61,13 +61,15 @@ pub fn router(app: App) -> Router {
 }
 
 /// The configured WebSocket endpoints, plus `/echo` when
-/// `[conformance] echo` is on.
+/// `[conformance] echo` is on (with permessage-deflate: compression is
+/// one of the things conformance suites check).
 fn endpoints(cfg: &Config) -> Vec<EndpointConfig> {
     let mut all = cfg.endpoints.clone();
     if cfg.conformance.echo && !all.iter().any(|e| e.path == "/echo") {
         all.push(EndpointConfig {
             path: "/echo".into(),
             handler: EndpointHandler::Echo,
+            deflate: true,
             ..EndpointConfig::default()
         });
     }
