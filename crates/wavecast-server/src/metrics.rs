@@ -26,6 +26,12 @@ pub struct LimitLabel {
     pub limit: String,
 }
 
+/// Label set of `publication_frames_encoded_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FormatLabel {
+    pub format: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -58,6 +64,9 @@ pub struct Metrics {
     pub connection_duration: Histogram,
     /// Publications written to subscribers (deliveries, not every frame).
     pub publications_delivered_total: Counter,
+    /// Publication frames built, by wire format (one per format in use on
+    /// the channel per publication, whatever the subscriber count).
+    pub publication_frames_encoded_total: Family<FormatLabel, Counter>,
     /// NeuroGraph's names and meanings (`metrics_profile = "neurograph"`).
     neurograph: Option<Registry>,
 }
@@ -116,6 +125,7 @@ impl Metrics {
             agent_events_total: Family::default(),
             connection_duration: Histogram::new(exponential_buckets(0.1, 3.0, 12)),
             publications_delivered_total: Counter::default(),
+            publication_frames_encoded_total: Family::default(),
             neurograph: None,
             registry: Registry::default(),
         };
@@ -212,6 +222,11 @@ impl Metrics {
             m.publications_delivered_total.clone(),
         );
         registry.register(
+            "publication_frames_encoded",
+            "Publication frames built, by wire format (dialect, .msgpack, +deflate): one per format in use on a channel per publication",
+            m.publication_frames_encoded_total.clone(),
+        );
+        registry.register(
             "agent_requests",
             "Agent conversations, by outcome (completed, cancelled, disconnected, or the error code)",
             m.agent_requests_total.clone(),
@@ -297,6 +312,15 @@ impl Metrics {
         self.auth_attempts_total
             .get_or_create(&ResultLabel {
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a publication frame built in `format` (a format label).
+    pub fn frame_encoded(&self, format: &str) {
+        self.publication_frames_encoded_total
+            .get_or_create(&FormatLabel {
+                format: format.to_string(),
             })
             .inc();
     }

@@ -27,6 +27,7 @@ use wavecast_protocol::{CloseCode, Publication};
 use crate::audit;
 use crate::broker::{Broker, BrokerEvents, Brokers, Delivered, NodeInfo, Publish, Published};
 use crate::config::{Config, NamespaceConfig};
+use crate::conn::format::Format;
 use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 use crate::history::{StoreError, StreamTop};
@@ -277,6 +278,17 @@ impl Hub {
     }
 }
 
+/// Counts the frames a publication was built in, by format.
+fn count_encodings(metrics: &Metrics, mut bits: u32) {
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        if let Some(f) = Format::from_index(i) {
+            metrics.frame_encoded(&f.label());
+        }
+    }
+}
+
 impl BrokerEvents for Hub {
     fn deliver(&self, p: Arc<Publication>, policy: Option<&NamespaceConfig>) -> Delivered {
         let policy = policy.unwrap_or_else(|| self.policy(&p.channel));
@@ -286,6 +298,7 @@ impl BrokerEvents for Hub {
                 if d.dropped > 0 {
                     self.metrics.buffer_overflow_total.inc_by(d.dropped);
                 }
+                count_encodings(&self.metrics, d.encoded);
                 d
             }
             DeliverOutcome::Duplicate => Delivered::default(),
