@@ -36,7 +36,11 @@ fn every_example_starts_and_answers() {
         if name == "mfn" {
             assert_eq!(
                 paths,
-                ["/ws/stream_features", "/ws/simulation_live", "/ws/heartbeat"]
+                [
+                    "/ws/stream_features",
+                    "/ws/simulation_live",
+                    "/ws/heartbeat"
+                ]
             );
         }
         assert!(

@@ -31,6 +31,18 @@ fn alert() -> Value {
     })
 }
 
+/// The next `kind` message with this `data` (the server's own
+/// publishers may send theirs in the same rooms).
+async fn published(c: &mut wavecast_testkit::WsClient, kind: &str, data: &Value) -> Value {
+    for _ in 0..50 {
+        let m = next_of(c, kind).await;
+        if &m["data"] == data {
+            return m;
+        }
+    }
+    panic!("no {kind} with {data}")
+}
+
 fn post(port: u16, path: &str, body: &Value) -> Value {
     let (status, text) = http(port, "POST", path, &body.to_string());
     assert_eq!(status, 200, "{path}: {text}");
@@ -59,7 +71,9 @@ async fn fog_client_flow() {
     let hello = next_of(&mut c, "connection_established").await;
     assert!(hello["connection_id"].is_string(), "{hello}");
     assert!(
-        hello["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        hello["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
         "{hello}"
     );
 
@@ -75,9 +89,8 @@ async fn fog_client_flow() {
         &json!({"channel": "nodes", "type": "node_status_update", "data": node_status()}),
     );
     assert_eq!(sent["delivered"], 1, "{sent}");
-    let m = next_of(&mut c, "node_status_update").await;
+    let m = published(&mut c, "node_status_update", &node_status()).await;
     assert_eq!(m["room"], "nodes", "{m}");
-    assert_eq!(m["data"], node_status());
     assert!(m["timestamp"].is_string());
 
     // Alert with its top-level priority.
@@ -86,10 +99,9 @@ async fn fog_client_flow() {
         "/api/publish",
         &json!({"channel": "alerts", "data": alert()}),
     );
-    let a = next_of(&mut c, "alert").await;
+    let a = published(&mut c, "alert", &alert()["data"]).await;
     assert_eq!(a["room"], "alerts", "{a}");
     assert_eq!(a["priority"], "critical", "{a}");
-    assert_eq!(a["data"], alert()["data"]);
     assert_eq!(a["timestamp"], "2025-10-22T10:30:00Z");
 
     // The server pings ("30s ping"); the FOG client answers with pong,
@@ -112,9 +124,9 @@ async fn fog_client_flow() {
         let v = c.recv().await;
         match v["type"].as_str() {
             Some("pong") => break,
-            Some("ping") => {}
+            // Only the invalid JSON gets an error, not the unknown type.
             Some("error") => assert_eq!(v["code"], "invalid_json", "{v}"),
-            _ => panic!("unexpected reply {v}"),
+            _ => {}
         }
     }
 
@@ -147,8 +159,15 @@ fn management_routes(port: u16) {
         assert!(stats.get(key).is_some(), "{key} missing: {stats}");
     }
     assert_eq!(stats["active_connections"], 1);
-    assert_eq!(stats["rooms"], json!({"alerts": 1, "metrics": 1}));
-    assert_eq!(stats["rooms_created"], 2);
+    assert_eq!(stats["rooms"]["alerts"], 1, "{stats}");
+    assert_eq!(stats["rooms"]["metrics"], 1, "{stats}");
+    // At least the two rooms with a subscriber (the monitoring
+    // publishers, when they run, create theirs too).
+    assert!(
+        stats["rooms_created"].as_u64().is_some_and(|n| n >= 2),
+        "{stats}"
+    );
+    assert!(stats["publishers_active"].is_u64(), "{stats}");
 
     let streams = get(port, "/api/ws/streams");
     assert!(streams["available"].is_array(), "{streams}");

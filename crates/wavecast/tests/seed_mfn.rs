@@ -85,9 +85,11 @@ async fn python_client_flow() {
     let (mut c, conn_id) = init_and_auth(srv.port, "/ws/stream_features").await;
 
     // SUBSCRIBE {stream_type, stream_id, params} → SUBSCRIBE_SUCCESS
-    c.send(json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "features-123",
-                  "params": {"grid_size": 32, "update_interval_ms": 50}}))
-        .await;
+    c.send(
+        json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "features-123",
+                  "params": {"grid_size": 32, "update_interval_ms": 50}}),
+    )
+    .await;
     let ok = reply(&mut c).await;
     assert_eq!(ok["type"], "SUBSCRIBE_SUCCESS", "{ok}");
     assert_eq!(ok["stream_id"], "features-123");
@@ -166,8 +168,11 @@ async fn failures_in_mfns_shapes() {
         .await;
     assert_eq!(reply(&mut c).await["type"], "INIT");
     // "Enforce authentication before subscription".
-    let r = call(&mut c, json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "f1"}))
-        .await;
+    let r = call(
+        &mut c,
+        json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "f1"}),
+    )
+    .await;
     assert_eq!(
         (&r["type"], &r["code"]),
         (&json!("SUBSCRIBE_FAILED"), &json!("auth_required")),
@@ -182,14 +187,20 @@ async fn failures_in_mfns_shapes() {
     let ok = call(&mut c, signed_auth(API_KEY, now_ms())).await;
     assert_eq!(ok["type"], "AUTH_SUCCESS", "{ok}");
     // Bad parameters, bad JSON: MFN's failure and ERROR shapes.
-    let r = call(&mut c, json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "f1",
-                     "params": {"update_interval_ms": 5}}))
-        .await;
+    let r = call(
+        &mut c,
+        json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "f1",
+                     "params": {"update_interval_ms": 5}}),
+    )
+    .await;
     assert_eq!(r["type"], "SUBSCRIBE_FAILED", "{r}");
     assert_eq!(r["code"], "invalid_field");
     c.send_text("{nope").await;
     let e = reply(&mut c).await;
-    assert_eq!((&e["type"], &e["code"]), (&json!("ERROR"), &json!("invalid_json")));
+    assert_eq!(
+        (&e["type"], &e["code"]),
+        (&json!("ERROR"), &json!("invalid_json"))
+    );
     let r = call(&mut c, json!({"type": "UNSUBSCRIBE", "stream_id": "nope"})).await;
     assert_eq!(r["type"], "UNSUBSCRIBE_FAILED", "{r}");
 }
@@ -198,12 +209,17 @@ async fn failures_in_mfns_shapes() {
 async fn simulation_live_and_heartbeat_endpoints() {
     let srv = start_mfn();
     let (mut c, _) = init_and_auth(srv.port, "/ws/simulation_live").await;
-    c.send(json!({"type": "SUBSCRIBE", "stream_type": "simulation_live", "stream_id": "sim-1",
-                  "params": {"grid_size": 16, "steps": 20, "update_every": 10}}))
-        .await;
+    c.send(
+        json!({"type": "SUBSCRIBE", "stream_type": "simulation_live", "stream_id": "sim-1",
+                  "params": {"grid_size": 16, "steps": 20, "update_every": 10}}),
+    )
+    .await;
     assert_eq!(reply(&mut c).await["type"], "SUBSCRIBE_SUCCESS");
     let state = next_of(&mut c, "SIMULATION_STATE").await;
-    assert!(state["step"].is_u64() && state["progress"].is_number(), "{state}");
+    assert!(
+        state["step"].is_u64() && state["progress"].is_number(),
+        "{state}"
+    );
     let done = next_of(&mut c, "SIMULATION_COMPLETE").await;
     assert_eq!(done["stream_id"], "sim-1");
 
@@ -211,8 +227,11 @@ async fn simulation_live_and_heartbeat_endpoints() {
     let (mut h, _) = init_and_auth(srv.port, "/ws/heartbeat").await;
     next_of(&mut h, "HEARTBEAT").await;
     h.send(json!({"type": "PONG"})).await;
-    let r = call(&mut h, json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "f"}))
-        .await;
+    let r = call(
+        &mut h,
+        json!({"type": "SUBSCRIBE", "stream_type": "stream_features", "stream_id": "f"}),
+    )
+    .await;
     assert_eq!(r["type"], "SUBSCRIBE_FAILED", "{r}");
 }
 

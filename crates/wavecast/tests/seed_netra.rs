@@ -70,8 +70,19 @@ fn netra_environment_variables() {
             ("WEBSOCKET_HEARTBEAT_INTERVAL", "20000"),
             ("WEBSOCKET_REQUIRE_AUTH", "true"),
             ("WEBSOCKET_ENABLE_CORS", "true"),
+            ("ENVIRONMENT", "staging"),
         ],
     );
+    // "Staging: Staging + development origins".
+    let path = format!("/ws?token={}", hs256(SECRET, "sam"));
+    for (origin, status) in [
+        ("https://app.example.com", 101),
+        ("http://localhost:3000", 101),
+        ("https://evil.example.net", 403),
+    ] {
+        let (got, _) = refused_upgrade(srv.port, &path, &[&format!("Origin: {origin}")]);
+        assert_eq!(got, status, "{origin}");
+    }
     let v: Value = serde_json::from_str(&http_get(srv.port, "/ws/config")).expect("json");
     let limits = &v["websocket_config"]["connection_limits"];
     assert_eq!(limits["max_connections_per_user"], 3);
@@ -111,8 +122,10 @@ async fn envelope_errors_and_agent_messages() {
     let mut c = connect(srv.port, "alice").await;
 
     // ping / pong in the envelope, correlation_id echoed.
-    c.send(json!({"type": "ping", "payload": {}, "timestamp": 1640995200, "correlation_id": "c-1"}))
-        .await;
+    c.send(
+        json!({"type": "ping", "payload": {}, "timestamp": 1640995200, "correlation_id": "c-1"}),
+    )
+    .await;
     let pong = c.recv().await;
     assert_eq!(pong["type"], "pong", "{pong}");
     assert_envelope(&pong);
@@ -128,8 +141,10 @@ async fn envelope_errors_and_agent_messages() {
     assert_error_format(&c.recv().await);
 
     // A user message: agent events in the envelope, with the correlation id.
-    c.send(json!({"type": "user_message", "payload": {"content": "hello", "correlation_id": "k-7"}}))
-        .await;
+    c.send(
+        json!({"type": "user_message", "payload": {"content": "hello", "correlation_id": "k-7"}}),
+    )
+    .await;
     let mut kinds = Vec::new();
     loop {
         let m = c.recv().await;

@@ -26,12 +26,15 @@ async fn channels_typed_events_and_metrics() {
     assert_eq!(c.recv().await["type"], "connection_established");
     for channel in ["tokens", "grid", "cdna"] {
         // {"type": "subscribe", "channel": "tokens"}
-        let r = c.call(json!({"type": "subscribe", "channel": channel})).await;
+        let r = c
+            .call(json!({"type": "subscribe", "channel": channel}))
+            .await;
         assert_eq!(r["type"], "subscribe_success", "{r}");
     }
 
     // The ADR's event notification.
-    let data = json!({"token_id": 123, "position": [1.0, 2.0, 3.0], "timestamp": "2026-01-09T10:30:00Z"});
+    let data =
+        json!({"token_id": 123, "position": [1.0, 2.0, 3.0], "timestamp": "2026-01-09T10:30:00Z"});
     publish_event(port, "tokens", "token_created", &data);
     let e = c.recv().await;
     assert_eq!(
@@ -51,7 +54,9 @@ async fn channels_typed_events_and_metrics() {
     assert!(pong["timestamp"].is_string());
 
     // Leave a channel: its events stop.
-    let r = c.call(json!({"type": "unsubscribe", "channel": "tokens"})).await;
+    let r = c
+        .call(json!({"type": "unsubscribe", "channel": "tokens"}))
+        .await;
     assert_eq!(r["type"], "unsubscribe_success", "{r}");
     let sent = publish_event(port, "tokens", "token_deleted", &json!({"token_id": 123}));
     assert_eq!(sent["delivered"], 0);
@@ -59,7 +64,10 @@ async fn channels_typed_events_and_metrics() {
     // Bad input gets the native error shape; the connection stays.
     c.send_text("not json").await;
     let err = c.recv().await;
-    assert_eq!((&err["type"], &err["code"]), (&json!("error"), &json!("invalid_json")));
+    assert_eq!(
+        (&err["type"], &err["code"]),
+        (&json!("error"), &json!("invalid_json"))
+    );
     let r = c.call(json!({"type": "subscribe"})).await;
     assert_eq!(r["type"], "subscribe_failed", "{r}");
 
@@ -70,7 +78,10 @@ async fn channels_typed_events_and_metrics() {
         metric(port, "neurograph_ws_message_latency_seconds_count"),
         Some(3.0)
     );
-    assert_eq!(metric(port, "neurograph_ws_buffer_overflow_total"), Some(0.0));
+    assert_eq!(
+        metric(port, "neurograph_ws_buffer_overflow_total"),
+        Some(0.0)
+    );
     drop(c);
     wait_metric(port, "neurograph_ws_connections_total", 0.0);
     let text = http_get(port, "/metrics");
@@ -105,14 +116,21 @@ async fn buffer_of_100_drops_the_oldest() {
     let srv = start_example("neurograph", &[]);
     let port = srv.port;
     let mut c = stalled_client(port).await;
-    let r = c.call(json!({"type": "subscribe", "channel": "tokens"})).await;
+    let r = c
+        .call(json!({"type": "subscribe", "channel": "tokens"}))
+        .await;
     assert_eq!(r["type"], "subscribe_success", "{r}");
     // 400 events of 32 KiB: far more than the socket buffers and a
     // 100-event buffer hold.
     let pad = "x".repeat(32 * 1024);
     let n = 400u64;
     for i in 0..n {
-        publish_event(port, "tokens", "token_updated", &json!({"i": i, "pad": pad}));
+        publish_event(
+            port,
+            "tokens",
+            "token_updated",
+            &json!({"i": i, "pad": pad}),
+        );
     }
     // Read everything, up to the last event.
     let (mut received, mut dropped, mut last) = (0u64, 0u64, None);

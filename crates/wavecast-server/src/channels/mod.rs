@@ -107,7 +107,10 @@ impl Handler for ChannelProtocol {
             Ok(m) => m,
             Err(e) if e.code == ErrorCode::UnknownType && s.conn.format.dialect == Dialect::Fog => {
                 // FOG: "Unknown message types logged and ignored".
-                tracing::debug!(kind = e.kind.as_deref().unwrap_or(""), "fog: unknown message type ignored");
+                tracing::debug!(
+                    kind = e.kind.as_deref().unwrap_or(""),
+                    "fog: unknown message type ignored"
+                );
                 return;
             }
             Err(e) => {
