@@ -172,8 +172,9 @@ impl AuthConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct OriginConfig {
     /// Allowed origins, e.g. `https://app.example.com`,
-    /// `https://*.example.com`, `http://localhost:3000`. Empty: in `dev`
-    /// every origin is allowed; elsewhere only requests without Origin.
+    /// `https://*.example.com`, `http://localhost:3000`. `dev` and
+    /// `staging` also allow any localhost origin; `production` only the
+    /// list.
     pub allowed: Vec<String>,
     /// Allow upgrade requests without an Origin header (non-browser clients).
     pub allow_missing: bool,

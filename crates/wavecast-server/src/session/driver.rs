@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
+use wavecast_protocol::dialect::RateUnit;
 use wavecast_protocol::{CloseCode, ErrorCode};
 use wavecast_ws::{encode_close, encode_close_empty, encode_ping, encode_pong, Message, WsError};
 
@@ -347,14 +348,18 @@ fn take_rate(s: &Session, pace: &mut Pace) -> bool {
     if pace.limited_in_a_row >= limits.rate_limit_close_after.max(1) {
         s.conn.close(CloseCode::RateLimit, false);
     } else {
-        s.send_error(
-            ErrorCode::RateLimited,
-            &format!(
-                "more than {} messages per second; this one was not processed",
-                limits.max_message_rate
+        // In the unit the dialect's clients know the limit by (/ws/config).
+        let rate = limits.max_message_rate;
+        let message = match s.conn.format.dialect.rate_unit() {
+            RateUnit::PerSecond => {
+                format!("more than {rate} messages per second; this one was not processed")
+            }
+            RateUnit::PerMinute => format!(
+                "more than {} messages per minute; this one was not processed",
+                u64::from(rate) * 60
             ),
-            None,
-        );
+        };
+        s.send_error(ErrorCode::RateLimited, &message, None);
     }
     false
 }
