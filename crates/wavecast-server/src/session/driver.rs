@@ -39,6 +39,7 @@ use super::{core, Handler, Session};
 use crate::audit;
 use crate::conn::outbound::CloseRequest;
 use crate::conn::Connection;
+use crate::limits::ConnectionSlot;
 use crate::limits::TokenBucket;
 use crate::state::AppState;
 
@@ -105,34 +106,68 @@ enum Event {
     Hold(Instant),
 }
 
-/// Runs a connection until it closes.
-pub async fn run<S, H>(
+/// Everything a running session owns, kept in one place so the task's
+/// future holds each of them once (an `async fn`'s arguments would stay in
+/// its state beside the locals they were moved into).
+struct Live<S, H> {
+    s: Session,
+    handler: H,
+    io: SocketIo<S>,
+    extra_channels: Vec<String>,
+    _slot: ConnectionSlot,
+}
+
+/// The future that runs a connection until it closes.
+pub fn run<S, H>(
     state: Arc<AppState>,
-    mut io: SocketIo<S>,
+    io: SocketIo<S>,
     conn: Arc<Connection>,
-    mut handler: H,
+    handler: H,
     admission: Admission,
     endpoint: Arc<str>,
-) where
+) -> impl Future<Output = ()>
+where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
 {
     let Admission {
-        slot: _slot,
+        slot,
         admitted,
         extra_channels,
     } = admission;
     let auth = SessionAuth::new(admitted, state.config.auth.auth_timeout);
-    let mut s = Session {
-        state,
-        conn,
-        endpoint,
-        auth,
-        initialized: false,
-    };
-    Box::pin(open(&mut s, &mut handler, &extra_channels)).await;
-    let cause = serve(&mut s, &mut handler, &mut io).await;
-    Box::pin(finish(&s, &mut handler, &mut io, cause)).await;
+    drive(Live {
+        s: Session {
+            state,
+            conn,
+            endpoint,
+            auth,
+            initialized: false,
+        },
+        handler,
+        io,
+        extra_channels,
+        _slot: slot,
+    })
+}
+
+/// The three phases; only `serve` runs inline, so a parked connection's
+/// future is the serving loop and nothing else.
+async fn drive<S, H>(mut live: Live<S, H>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Handler,
+{
+    let Live {
+        s,
+        handler,
+        io,
+        extra_channels,
+        ..
+    } = &mut live;
+    Box::pin(open(s, handler, extra_channels)).await;
+    let cause = serve(s, handler, io).await;
+    Box::pin(finish(s, handler, io, cause)).await;
 }
 
 /// Phase 1: register, greet, join the hook's channels.
