@@ -70,9 +70,13 @@ pub struct PoolReport {
     pub latency_us: HistDump,
     /// Bench publications received, duplicates included.
     pub received: u64,
+    /// Bytes of every frame received after subscribing.
+    #[serde(default)]
+    pub received_bytes: u64,
     /// Distinct bench publications received.
     pub unique: u64,
-    /// Publications skipped in the `seq` order (lost in the middle).
+    /// Publications missing below later ones, counted once the reorder
+    /// window (4,096 `seq`s) has passed them.
     pub seq_gaps: u64,
     pub duplicates: u64,
     /// Offsets skipped (servers that send offsets).
@@ -112,6 +116,7 @@ impl PoolReport {
             *dst = HistDump::of(&h);
         }
         self.received += o.received;
+        self.received_bytes += o.received_bytes;
         self.unique += o.unique;
         self.seq_gaps += o.seq_gaps;
         self.duplicates += o.duplicates;
