@@ -7,14 +7,15 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use wavecast_client::{Client, ClientConfig, Position, Recovery, SubEvent, SubscribeOptions};
 
+use super::ctx::Ctx;
 use super::publisher::PubReport;
 use super::scenarios::{
     channels_of, churn_loops, connect_json, counters, deliveries, errors_json, header, merge, secs,
     warmup,
 };
+use super::stats::server_json;
 use super::stats::summary_ms;
 use super::verdict::Verdict;
-use super::{server_json, Ctx};
 
 /// What one recovering user did.
 #[derive(Default)]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::procfs;
-use super::round3;
+use super::stats::round3;
 
 /// Saturation threshold: a share of the available cores.
 const BUSY: f64 = 0.9;
@@ -132,11 +132,15 @@ pub struct Mark {
     received_bytes: u64,
 }
 
+/// Reads a running byte count.
+pub type ByteCounter = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// The load generator's own load.
 pub struct Monitor {
     children: Mutex<Vec<u32>>,
     samples: Mutex<Vec<Sample>>,
-    progress: Mutex<Option<super::pools::ProgressHandle>>,
+    /// Reads the bytes the subscribers have received so far.
+    received: Mutex<Option<ByteCounter>>,
     runtime_threads: usize,
     stop: AtomicBool,
 }
@@ -151,7 +155,7 @@ impl Monitor {
         let m = Arc::new(Monitor {
             children: Mutex::default(),
             samples: Mutex::default(),
-            progress: Mutex::default(),
+            received: Mutex::default(),
             runtime_threads,
             stop: AtomicBool::new(false),
         });
@@ -191,17 +195,17 @@ impl Monitor {
     }
 
     /// Where received bytes are counted.
-    pub fn watch(&self, p: super::pools::ProgressHandle) {
-        if let Ok(mut g) = self.progress.lock() {
-            *g = Some(p);
+    pub fn watch(&self, bytes: ByteCounter) {
+        if let Ok(mut g) = self.received.lock() {
+            *g = Some(bytes);
         }
     }
 
     fn received_bytes(&self) -> u64 {
-        self.progress
+        self.received
             .lock()
             .ok()
-            .and_then(|g| g.as_ref().map(|p| p.get().bytes))
+            .and_then(|g| g.as_ref().map(|f| f()))
             .unwrap_or(0)
     }
 

@@ -89,7 +89,7 @@ impl PubReport {
             "published": self.ok,
             "publish_errors": self.errors,
             "first_publish_error": self.first_error,
-            "publish_seconds": super::round3(self.seconds),
+            "publish_seconds": super::stats::round3(self.seconds),
             "pub_concurrency": concurrency,
             "publish_lag_ms": summary_ms(&self.lag_us),
             "publish_request_ms": summary_ms(&self.request_us),

@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::args::Settings;
+use super::ctx::Ctx;
 use super::pools::Pools;
 use super::stats::{histogram, record, summary_ms, PoolReport};
+use super::stats::{round3, server_json};
 use super::verdict::Verdict;
-use super::{round3, server_json, Ctx, Settings};
 
 /// The channels subscribers spread over (subscriber i takes i mod len).
 pub fn channels_of(args: &Settings) -> Vec<String> {
-    if args.scenario == super::Scenario::Mixed {
+    if args.scenario == super::args::Scenario::Mixed {
         (0..args.channels.max(1))
             .map(|k| format!("{}-{k}", args.channel))
             .collect()

@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 
+use super::ctx::Ctx;
 use super::monitor::ClientLoad;
 use super::pools::Pools;
 use super::publisher::Publisher;
@@ -16,8 +17,8 @@ use super::scenarios::{
     channels_of, client_json, connect_json, counters, cpu_per_million, deliveries, errors_json,
     header, merge, secs, warmup,
 };
+use super::stats::round3;
 use super::verdict::Verdict;
-use super::{round3, Ctx};
 
 /// Where a throughput run stands between steps.
 struct Stepping {
