@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-pub use args::{BenchArgs, Scenario, Settings};
+pub use args::{BenchArgs, Scenario};
 use stats::round3;
 
 /// Runs `wavecast bench`; prints the JSON result.
