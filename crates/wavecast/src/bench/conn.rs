@@ -70,6 +70,9 @@ impl Target {
                 .await
                 .map_err(|e| format!("connect {}: {e}", self.addr))?;
             let _ = stream.set_nodelay(true);
+            if let Ok(local) = stream.local_addr() {
+                super::monitor::register(local);
+            }
             let mut url = self.url_template.replace("{channel}", channel);
             let mut headers: Vec<(&str, String)> = Vec::new();
             match &self.auth {
@@ -165,6 +168,8 @@ pub struct Shared {
     pub ready: AtomicU64,
     pub failed: AtomicU64,
     pub received: AtomicU64,
+    /// Bytes of every frame received after subscribing.
+    pub received_bytes: AtomicU64,
     pub unique: AtomicU64,
     /// Subscribers that have seen a readiness probe (seq 0).
     pub probed: AtomicU64,
@@ -187,6 +192,7 @@ impl Shared {
             ready: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            received_bytes: AtomicU64::new(0),
             unique: AtomicU64::new(0),
             probed: AtomicU64::new(0),
             seq_gaps: AtomicU64::new(0),
@@ -217,35 +223,82 @@ fn lock_record(m: &Mutex<Histogram<u64>>, v: u64) {
     }
 }
 
-/// Per-subscriber order tracking.
-#[derive(Default)]
+/// How far out of order publications may arrive (publishes in flight at
+/// once reach the server in any order) and still count as on time.
+const WINDOW: u64 = 4096;
+
+/// Per-subscriber tracking of which `seq`s arrived: every `seq` below
+/// `base` arrived or was counted as a gap; `seen` holds the window above
+/// it, a bit per `seq`.
 struct Order {
-    last_seq: u64,
+    base: u64,
+    seen: Box<[u64; (WINDOW / 64) as usize]>,
     last_offset: Option<u64>,
 }
 
+impl Default for Order {
+    fn default() -> Self {
+        Order {
+            base: 1,
+            seen: Box::new([0; (WINDOW / 64) as usize]),
+            last_offset: None,
+        }
+    }
+}
+
 impl Order {
+    fn bit(seq: u64) -> (usize, u64) {
+        let i = seq % WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
+    fn is_set(&self, seq: u64) -> bool {
+        let (w, m) = Order::bit(seq);
+        self.seen[w] & m != 0
+    }
+
+    fn set(&mut self, seq: u64, on: bool) {
+        let (w, m) = Order::bit(seq);
+        if on {
+            self.seen[w] |= m;
+        } else {
+            self.seen[w] &= !m;
+        }
+    }
+
     /// Applies one publication; true when it is new.
     fn see(&mut self, seq: u64, offset: Option<u64>, shared: &Shared) -> bool {
-        if seq <= self.last_seq {
+        if seq < self.base || (seq < self.base + WINDOW && self.is_set(seq)) {
             shared.duplicates.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        if seq > self.last_seq + 1 {
-            shared
-                .seq_gaps
-                .fetch_add(seq - self.last_seq - 1, Ordering::Relaxed);
-        }
-        self.last_seq = seq;
-        if let Some(o) = offset {
-            if let Some(prev) = self.last_offset {
-                if o > prev + 1 {
-                    shared
-                        .offset_gaps
-                        .fetch_add(o - prev - 1, Ordering::Relaxed);
-                }
+        // Slide the window up to `seq`: what it passes and never came is
+        // a gap.
+        while seq >= self.base + WINDOW {
+            if !self.is_set(self.base) {
+                shared.seq_gaps.fetch_add(1, Ordering::Relaxed);
             }
-            self.last_offset = Some(o);
+            self.set(self.base, false);
+            self.base += 1;
+        }
+        self.set(seq, true);
+        while self.is_set(self.base) {
+            self.set(self.base, false);
+            self.base += 1;
+        }
+        if let Some(o) = offset {
+            match self.last_offset {
+                Some(prev) if o <= prev => {}
+                Some(prev) => {
+                    if o > prev + 1 {
+                        shared
+                            .offset_gaps
+                            .fetch_add(o - prev - 1, Ordering::Relaxed);
+                    }
+                    self.last_offset = Some(o);
+                }
+                None => self.last_offset = Some(o),
+            }
         }
         true
     }
@@ -369,6 +422,7 @@ fn snapshot(s: &Shared, size: u64, take_latency: bool) -> PoolReport {
     r.subscribe_us = dump(&s.subscribe_us);
     r.latency_us = HistDump::of(&lat);
     r.received = s.received.load(Ordering::Relaxed);
+    r.received_bytes = s.received_bytes.load(Ordering::Relaxed);
     r.unique = s.unique.load(Ordering::Relaxed);
     r.seq_gaps = s.seq_gaps.load(Ordering::Relaxed);
     r.duplicates = s.duplicates.load(Ordering::Relaxed);
@@ -475,6 +529,9 @@ impl Reader<'_> {
     /// One frame; false when answering it failed (the connection is gone).
     async fn on_frame(&mut self, ws: &mut Ws, m: &Message) -> bool {
         let bytes: &[u8] = m.as_payload();
+        self.shared
+            .received_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if let Some(s) = scan(bytes) {
             if s.seq == 0 {
                 if !self.probed {
@@ -502,5 +559,30 @@ impl Reader<'_> {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seqs: &[u64]) -> (Vec<bool>, u64, u64) {
+        let shared = Shared::new(1);
+        let mut o = Order::default();
+        let fresh = seqs.iter().map(|&s| o.see(s, None, &shared)).collect();
+        (
+            fresh,
+            shared.seq_gaps.load(Ordering::Relaxed),
+            shared.duplicates.load(Ordering::Relaxed),
+        )
+    }
+
+    #[test]
+    fn order_tolerates_reordering_and_finds_duplicates_and_gaps() {
+        assert_eq!(run(&[1, 3, 2, 4]), (vec![true; 4], 0, 0));
+        assert_eq!(run(&[2, 1, 2, 1]), (vec![true, true, false, false], 0, 2));
+        // 2 never comes: it becomes a gap once the window passes it.
+        assert_eq!(run(&[1, 3, 3 + WINDOW]), (vec![true; 3], 1, 0));
+        assert_eq!(run(&[1, 3 + WINDOW, 3]), (vec![true, true, false], 2, 1));
     }
 }
