@@ -50,6 +50,8 @@ pub struct Metrics {
     pub auth_attempts_total: Family<ResultLabel, Counter>,
     /// Socket writes (system calls) for WebSocket connections.
     pub socket_writes_total: Counter,
+    /// Times a writer held frames back to coalesce them (`[delivery]`).
+    pub write_holds_total: Counter,
     /// Channel logs held by the local history store.
     pub history_channels: Gauge,
     /// Agent conversations, by how they ended.
@@ -116,6 +118,7 @@ impl Metrics {
             limit_rejections_total: Family::default(),
             auth_attempts_total: Family::default(),
             socket_writes_total: Counter::default(),
+            write_holds_total: Counter::default(),
             history_channels: Gauge::default(),
             agent_requests_total: Family::default(),
             agent_duration: agent_duration_histogram(),
@@ -196,6 +199,11 @@ impl Metrics {
             "socket_writes",
             "Socket writes (system calls) for WebSocket connections; frames per write = messages_sent / socket_writes",
             m.socket_writes_total.clone(),
+        );
+        registry.register(
+            "write_holds",
+            "Times a connection's writer held frames back to coalesce them while the server was busy (delivery.coalesce_window, delivery.coalesce_above)",
+            m.write_holds_total.clone(),
         );
         registry.register(
             "history_channels",

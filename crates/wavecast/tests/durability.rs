@@ -265,3 +265,43 @@ async fn redis_auth_works_and_passwords_never_reach_the_log() {
         );
     }
 }
+
+/// Redis 6 ACL users: `redis://user:password@host:port/db` sends
+/// `AUTH user password` (the password %-decoded, so it may hold `@` or
+/// `:`), selects the database, and the password reaches no log line.
+#[tokio::test]
+async fn redis_acl_user_and_database_work_and_the_password_stays_out_of_the_log() {
+    let redis = RedisProcess::start_with(
+        false,
+        &[
+            "--user",
+            "default",
+            "off",
+            "--user",
+            "app",
+            "on",
+            ">p@ss:7731-secret",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    );
+    let url = format!(
+        "redis://app:p%40ss%3A7731-secret@127.0.0.1:{}/2",
+        redis.port
+    );
+    let srv = common::start(&[
+        ("WAVECAST_ENGINE", "redis"),
+        ("WAVECAST_REDIS_URL", url.as_str()),
+        ("WAVECAST_LOG_LEVEL", "debug"),
+    ]);
+    let v = srv.publish("acl", &json!(1)).await;
+    assert_eq!(v["channel"], "acl", "{v}");
+    let (status, _) = common::http_status(srv.port, "/ready");
+    assert_eq!(status, 200);
+    let log = srv.log_text();
+    assert!(!log.is_empty());
+    for secret in ["p@ss:7731-secret", "p%40ss%3A7731-secret", "7731-secret"] {
+        assert!(!log.contains(secret), "the password reached the log:\n{log}");
+    }
+}

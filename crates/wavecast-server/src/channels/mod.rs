@@ -10,11 +10,13 @@
 //! Domain parts add message types through [`ChannelExtension`]s, created
 //! per connection at the upgrade: a type this handler does not know is
 //! offered to each extension in turn before it is answered with
-//! `unknown_type`.
+//! `unknown_type` (in the `fog` dialect it is logged and ignored, as the
+//! FOG document says).
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use wavecast_protocol::channel::namespace_of;
+use wavecast_protocol::dialect::Dialect;
 use wavecast_protocol::json::MAX_DATA_DEPTH;
 use wavecast_protocol::replies::{success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES};
 use wavecast_protocol::time::now_rfc3339;
@@ -103,6 +105,14 @@ impl Handler for ChannelProtocol {
         }
         let msg = match parse_request(env) {
             Ok(m) => m,
+            Err(e) if e.code == ErrorCode::UnknownType && s.conn.format.dialect == Dialect::Fog => {
+                // FOG: "Unknown message types logged and ignored".
+                tracing::debug!(
+                    kind = e.kind.as_deref().unwrap_or(""),
+                    "fog: unknown message type ignored"
+                );
+                return;
+            }
             Err(e) => {
                 match e.kind.as_deref() {
                     Some(k @ ("subscribe" | "unsubscribe")) => s.send(

@@ -160,8 +160,12 @@ pub struct Stats {
     pub publications: u64,
     pub dropped_frames: u64,
     pub subscriptions: i64,
+    /// FOG's name: the rooms that exist here (channels with subscribers).
+    pub rooms_created: u64,
     /// Subscribers per channel on this node.
     pub rooms: BTreeMap<String, u64>,
+    /// FOG's name: the publishers the server itself runs.
+    pub publishers_active: u64,
 }
 
 /// One channel with subscribers.

@@ -19,7 +19,9 @@ use crate::broker::Broker;
 use crate::config::EndpointHandler;
 use crate::state::AppState;
 
-/// `GET /api/ws/stats`.
+/// `GET /api/ws/stats` (FOG's `total_connections`, `active_connections`,
+/// `total_messages`, `rooms_created`, `rooms`, `publishers_active`, and
+/// wavecast's own counters).
 #[utoipa::path(
     get,
     path = "/api/ws/stats",
@@ -58,7 +60,11 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         "publications": m.publications_total.get(),
         "dropped_frames": m.buffer_overflow_total.get(),
         "subscriptions": m.subscriptions.get(),
+        // FOG's names: the rooms that exist (have subscribers) and the
+        // publishers the server itself runs (its published rooms).
+        "rooms_created": rooms.len(),
         "rooms": rooms,
+        "publishers_active": state.config.streams.rooms.len(),
     }))
 }
 

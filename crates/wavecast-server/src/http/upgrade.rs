@@ -19,7 +19,7 @@ use wavecast_protocol::ErrorCode;
 use wavecast_ws::{accept_key, valid_key, Decoder};
 
 use super::app::App;
-use super::errors::error_response;
+use super::errors::{dialect_error_response, error_response};
 use super::negotiate::{agree, Agreed};
 use crate::agents::AgentExtension;
 use crate::audit::{self, AuthVia};
@@ -66,15 +66,19 @@ pub async fn endpoint(
     let creds = upgrade_credentials(&req);
     if creds.is_none() && state.config.auth.require_auth && ep.config.token_at_upgrade() {
         state.metrics.auth_result("missing_token");
-        return error_response(
+        return dialect_error_response(
             StatusCode::UNAUTHORIZED,
+            agreed.format.dialect,
             ErrorCode::AuthRequired,
             "this endpoint needs a token with the upgrade: ?token=<jwt> or Authorization: Bearer",
         );
     }
     let (principal, extra_channels) = match credentials(&state, creds, remote).await {
         Ok(ok) => ok,
-        Err(e) => return error_response(auth_status(e.code), e.code, &e.message),
+        Err(e) => {
+            let status = auth_status(e.code);
+            return dialect_error_response(status, agreed.format.dialect, e.code, &e.message);
+        }
     };
     let admission = Admission {
         slot,
@@ -122,8 +126,12 @@ impl Pending {
         let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
             return tracing::error!("websocket upgrade on an unexpected transport");
         };
-        let mut early = parts.read_buf.to_vec();
-        let io = match SocketIo::new(parts.io.into_inner(), self.decoder, &mut early) {
+        // The read buffer hyper kept (8 KiB) is released here, not held
+        // for the life of the connection: only its unread bytes are kept.
+        let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+        let mut early = read_buf.to_vec();
+        drop(read_buf);
+        let io = match SocketIo::new(io.into_inner(), self.decoder, &mut early) {
             Ok(io) => io,
             Err(e) => return tracing::debug!(error = %e, "bad first websocket frame"),
         };

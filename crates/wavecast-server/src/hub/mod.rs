@@ -31,6 +31,7 @@ use crate::conn::format::Format;
 use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 use crate::history::{StoreError, StreamTop};
+use crate::load::LoadGauge;
 use crate::metrics::Metrics;
 use channels::{ChannelTable, DeliverOutcome};
 
@@ -43,6 +44,7 @@ pub struct Hub {
     users: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    load: LoadGauge,
 }
 
 impl Hub {
@@ -53,6 +55,10 @@ impl Hub {
             broker,
             connections: RwLock::new(HashMap::new()),
             users: RwLock::new(HashMap::new()),
+            load: LoadGauge::new(
+                config.delivery.coalesce_above,
+                config.delivery.coalesce_window,
+            ),
             config,
             metrics,
         });
@@ -61,6 +67,11 @@ impl Hub {
             b.attach(weak);
         }
         hub
+    }
+
+    /// The delivery rate writers consult before they write.
+    pub fn load(&self) -> &LoadGauge {
+        &self.load
     }
 
     pub fn broker(&self) -> &Brokers {
@@ -283,6 +294,7 @@ impl BrokerEvents for Hub {
         let policy = policy.unwrap_or_else(|| self.policy(&p.channel));
         match self.table.deliver(&p, policy) {
             DeliverOutcome::Delivered(d) => {
+                self.load.record(d.delivered as u64);
                 if d.dropped > 0 {
                     self.metrics.buffer_overflow_total.inc_by(d.dropped);
                 }

@@ -389,85 +389,118 @@ async fn subscriber(
     channel: String,
 ) {
     let permit = gate.acquire_owned().await;
-    let mut ws = match target.connect(index, &channel).await {
-        Ok((ws, took)) => {
-            lock_record(&shared.connect_us, took.as_micros() as u64);
-            ws
-        }
-        Err(e) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.error(e);
-            return;
-        }
+    let Some(mut ws) = open(&target, &shared, index, &channel).await else {
+        return;
     };
-    match target.subscribe(&mut ws, &channel).await {
-        Ok(took) => lock_record(&shared.subscribe_us, took.as_micros() as u64),
-        Err(e) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.error(e);
-            return;
-        }
-    }
     drop(permit);
     shared.ready.fetch_add(1, Ordering::Relaxed);
-    let shard = &shared.shards[(index as usize) % shared.shards.len()];
-    let mut order = Order::default();
-    let mut probed = false;
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            m = ws.next() => {
-                let m = match m {
-                    None => {
-                        shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                        shared.close_code("eof".into());
-                        return;
-                    }
-                    Some(Err(e)) => {
-                        shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                        shared.error(format!("read: {e}"));
-                        return;
-                    }
-                    Some(Ok(m)) => m,
-                };
-                if let Some((code, reason)) = m.as_close() {
-                    shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                    shared.close_code(format!("{} {reason}", u16::from(code)));
-                    return;
-                }
-                let bytes: &[u8] = m.as_payload();
-                if let Some(s) = scan(bytes) {
-                    if s.seq == 0 {
-                        if !probed {
-                            probed = true;
-                            shared.probed.fetch_add(1, Ordering::Relaxed);
+    let mut reader = Reader {
+        target: &target,
+        shared: &shared,
+        shard: &shared.shards[(index as usize) % shared.shards.len()],
+        order: Order::default(),
+        probed: false,
+    };
+    if reader.measure(&mut ws, &mut stop).await {
+        // Close politely, but do not wait long for the server's answer.
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close()).await;
+    }
+}
+
+/// Connects and subscribes, recording both times; `None` (counted as a
+/// failure) when either fails.
+async fn open(target: &Target, shared: &Shared, index: u64, channel: &str) -> Option<Ws> {
+    let opened = async {
+        let (mut ws, took) = target.connect(index, channel).await?;
+        lock_record(&shared.connect_us, took.as_micros() as u64);
+        let took = target.subscribe(&mut ws, channel).await?;
+        lock_record(&shared.subscribe_us, took.as_micros() as u64);
+        Ok::<Ws, String>(ws)
+    }
+    .await;
+    match opened {
+        Ok(ws) => Some(ws),
+        Err(e) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.error(e);
+            None
+        }
+    }
+}
+
+/// A ready subscriber's reading side.
+struct Reader<'a> {
+    target: &'a Target,
+    shared: &'a Shared,
+    shard: &'a Mutex<Histogram<u64>>,
+    order: Order,
+    probed: bool,
+}
+
+impl Reader<'_> {
+    /// Reads until told to stop (true) or until the connection ends
+    /// (false, counted as closed early).
+    async fn measure(&mut self, ws: &mut Ws, stop: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return true,
+                m = ws.next() => {
+                    let ended = match m {
+                        None => Some("eof".to_string()),
+                        Some(Err(e)) => {
+                            self.shared.error(format!("read: {e}"));
+                            None
                         }
-                        continue;
+                        Some(Ok(m)) => match m.as_close() {
+                            Some((code, reason)) => Some(format!("{} {reason}", u16::from(code))),
+                            None => {
+                                if self.on_frame(ws, &m).await {
+                                    continue;
+                                }
+                                None
+                            }
+                        },
+                    };
+                    self.shared.closed_early.fetch_add(1, Ordering::Relaxed);
+                    if let Some(code) = ended {
+                        self.shared.close_code(code);
                     }
-                    let now = now_micros();
-                    shared.received.fetch_add(1, Ordering::Relaxed);
-                    if order.see(s.seq, s.offset, &shared) {
-                        shared.unique.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut h) = shard.lock() {
-                            record(&mut h, now.saturating_sub(s.ts_us));
-                        }
-                    }
-                } else if target.wavecast {
-                    let text = m.as_text().unwrap_or("");
-                    if text.starts_with("{\"type\":\"heartbeat\"") {
-                        if ws.send(Message::text(r#"{"type":"pong"}"#)).await.is_err() {
-                            shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                    } else if text.starts_with("{\"type\":\"dropped\"") {
-                        let n = super::payload::field_u64(bytes, b"\"count\":").unwrap_or(1);
-                        shared.dropped.fetch_add(n, Ordering::Relaxed);
-                    }
+                    return false;
                 }
             }
         }
     }
-    // Close politely, but do not wait long for the server's answer.
-    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close()).await;
+
+    /// One frame; false when answering it failed (the connection is gone).
+    async fn on_frame(&mut self, ws: &mut Ws, m: &Message) -> bool {
+        let bytes: &[u8] = m.as_payload();
+        if let Some(s) = scan(bytes) {
+            if s.seq == 0 {
+                if !self.probed {
+                    self.probed = true;
+                    self.shared.probed.fetch_add(1, Ordering::Relaxed);
+                }
+                return true;
+            }
+            let now = now_micros();
+            self.shared.received.fetch_add(1, Ordering::Relaxed);
+            if self.order.see(s.seq, s.offset, self.shared) {
+                self.shared.unique.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut h) = self.shard.lock() {
+                    record(&mut h, now.saturating_sub(s.ts_us));
+                }
+            }
+        } else if self.target.wavecast {
+            let text = m.as_text().unwrap_or("");
+            if text.starts_with("{\"type\":\"heartbeat\"") {
+                return ws.send(Message::text(r#"{"type":"pong"}"#)).await.is_ok();
+            }
+            if text.starts_with("{\"type\":\"dropped\"") {
+                let n = super::payload::field_u64(bytes, b"\"count\":").unwrap_or(1);
+                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        true
+    }
 }

@@ -178,6 +178,88 @@ pub async fn fanout(ctx: &Ctx) -> Result<Value, String> {
     Ok(out)
 }
 
+/// Where a throughput run stands between steps.
+struct Stepping {
+    rate: f64,
+    seq: u64,
+    published_total: u64,
+    prev_unique: u64,
+}
+
+/// One throughput step: its JSON and what decides the next.
+struct StepResult {
+    json: Value,
+    pass: bool,
+    ratio: f64,
+    publish_errors: u64,
+    first_error: Option<String>,
+    per_s: f64,
+    achieved: f64,
+}
+
+async fn throughput_step(
+    ctx: &Ctx,
+    pools: &mut Pools,
+    publisher: &super::publisher::Publisher,
+    st: &mut Stepping,
+    step: u32,
+) -> Result<StepResult, String> {
+    let a = &ctx.args;
+    ctx.status.phase("publishing");
+    let s0 = ctx.server_stat();
+    let b0 = procfs::read("self");
+    let pr = publisher
+        .run(
+            st.rate,
+            secs(a.step_duration),
+            st.seq,
+            ctx.status.published.clone(),
+        )
+        .await;
+    st.seq = pr.last_seq + 1;
+    st.published_total += pr.ok;
+    ctx.status.phase("draining");
+    let rep = pools
+        .report(st.published_total, secs(a.drain.min(2.0)))
+        .await?;
+    let s1 = ctx.server_stat();
+    let b1 = procfs::read("self");
+    let expected = rep.connected * pr.ok;
+    let mut d = deliveries(&rep, st.prev_unique, expected, pr.seconds);
+    st.prev_unique = rep.unique;
+    let ratio = d["delivery_ratio"].as_f64().unwrap_or(0.0);
+    let p99 = d["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
+    let achieved = if pr.seconds > 0.0 {
+        pr.ok as f64 / pr.seconds
+    } else {
+        0.0
+    };
+    let pass = pr.errors == 0 && ratio >= a.min_delivery && p99 <= a.p99_bound_ms;
+    d["step"] = json!(step);
+    d["target_rate"] = json!(round3(st.rate));
+    d["achieved_rate"] = json!(round3(achieved));
+    d["published"] = json!(pr.ok);
+    d["publish_errors"] = json!(pr.errors);
+    d["pass"] = json!(pass);
+    if let (Some(x), Some(y)) = (s0, s1) {
+        d["server_cpu_s"] = json!(round3(y.cpu_s - x.cpu_s));
+    }
+    if let (Some(x), Some(y)) = (b0, b1) {
+        // The load generator's share of one core over the step.
+        d["bench_cpu_util"] = json!(round3((y.cpu_s - x.cpu_s) / pr.seconds.max(1e-3)));
+    }
+    let per_s = d["deliveries_per_s"].as_f64().unwrap_or(0.0);
+    Ok(StepResult {
+        json: d,
+        pass,
+        ratio,
+        publish_errors: pr.errors,
+        first_error: pr.first_error,
+        per_s,
+        achieved,
+    })
+}
+
 pub async fn throughput(ctx: &Ctx) -> Result<Value, String> {
     let a = &ctx.args;
     let channels = channels_of(a);
@@ -186,81 +268,38 @@ pub async fn throughput(ctx: &Ctx) -> Result<Value, String> {
     let connected = pools.wait_ready(ctx.ready_bound(a.subscribers)).await?;
     warmup(ctx, &pools, connected, &channels).await?;
     let publisher = ctx.publisher(&a.channel)?;
-    let mut rate = a.rate.max(1.0);
-    let mut seq = 1u64;
-    let mut published_total = 0u64;
-    let mut prev_unique = 0u64;
+    let mut st = Stepping {
+        rate: a.rate.max(1.0),
+        seq: 1,
+        published_total: 0,
+        prev_unique: 0,
+    };
     let mut steps = Vec::new();
     let mut best: Option<(f64, f64)> = None;
     let mut stop_reason = "max_steps";
     let mut extra_errors = Vec::new();
     for step in 0..a.max_steps.max(1) {
-        ctx.status.phase("publishing");
-        let s0 = ctx.server_stat();
-        let b0 = procfs::read("self");
-        let pr = publisher
-            .run(
-                rate,
-                secs(a.step_duration),
-                seq,
-                ctx.status.published.clone(),
-            )
-            .await;
-        seq = pr.last_seq + 1;
-        published_total += pr.ok;
-        ctx.status.phase("draining");
-        let rep = pools
-            .report(published_total, secs(a.drain.min(2.0)))
-            .await?;
-        let s1 = ctx.server_stat();
-        let b1 = procfs::read("self");
-        let expected = rep.connected * pr.ok;
-        let mut d = deliveries(&rep, prev_unique, expected, pr.seconds);
-        prev_unique = rep.unique;
-        let ratio = d["delivery_ratio"].as_f64().unwrap_or(0.0);
-        let p99 = d["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
-        let achieved = if pr.seconds > 0.0 {
-            pr.ok as f64 / pr.seconds
-        } else {
-            0.0
-        };
-        let pass = pr.errors == 0 && ratio >= a.min_delivery && p99 <= a.p99_bound_ms;
-        d["step"] = json!(step);
-        d["target_rate"] = json!(round3(rate));
-        d["achieved_rate"] = json!(round3(achieved));
-        d["published"] = json!(pr.ok);
-        d["publish_errors"] = json!(pr.errors);
-        d["pass"] = json!(pass);
-        if let (Some(x), Some(y)) = (s0, s1) {
-            d["server_cpu_s"] = json!(round3(y.cpu_s - x.cpu_s));
-        }
-        if let (Some(x), Some(y)) = (b0, b1) {
-            // The load generator's share of one core over the step.
-            d["bench_cpu_util"] = json!(round3((y.cpu_s - x.cpu_s) / pr.seconds.max(1e-3)));
-        }
-        let per_s = d["deliveries_per_s"].as_f64().unwrap_or(0.0);
-        steps.push(d);
-        if let Some(e) = pr.first_error {
-            extra_errors.push(e);
-        }
-        if !pass {
-            stop_reason = if pr.errors > 0 {
+        let r = throughput_step(ctx, &mut pools, &publisher, &mut st, step).await?;
+        steps.push(r.json);
+        extra_errors.extend(r.first_error);
+        if !r.pass {
+            stop_reason = if r.publish_errors > 0 {
                 "publish_errors"
-            } else if ratio < a.min_delivery {
+            } else if r.ratio < a.min_delivery {
                 "delivery_below_minimum"
             } else {
                 "p99_above_bound"
             };
             break;
         }
-        if best.is_none_or(|(b, _)| per_s > b) {
-            best = Some((per_s, rate));
+        if best.is_none_or(|(b, _)| r.per_s > b) {
+            best = Some((r.per_s, st.rate));
         }
-        if achieved < 0.9 * rate {
+        if r.achieved < 0.9 * st.rate {
             stop_reason = "publisher_cannot_keep_up";
             break;
         }
-        rate *= a.step_factor;
+        st.rate *= a.step_factor;
     }
     ctx.status.phase("closing");
     let fin = pools.stop().await?;
@@ -414,6 +453,35 @@ pub async fn churn(ctx: &Ctx) -> Result<Value, String> {
     Ok(out)
 }
 
+/// What one recovering user did.
+#[derive(Default)]
+struct UserTally {
+    sessions: u64,
+    recovered: u64,
+    failed: u64,
+    gaps: u64,
+    received: u64,
+    errors: Vec<String>,
+}
+
+impl UserTally {
+    fn add(&mut self, o: UserTally) {
+        self.sessions += o.sessions;
+        self.recovered += o.recovered;
+        self.failed += o.failed;
+        self.gaps += o.gaps;
+        self.received += o.received;
+        self.errors.extend(o.errors);
+    }
+}
+
+/// A recovering user's memory across sessions.
+#[derive(Default)]
+struct Resume {
+    pos: Option<Position>,
+    last_seq: Option<u64>,
+}
+
 /// Users that leave and come back, resuming with recovery from the last
 /// position they saw (wavecast only). Checks that `seq` stays continuous.
 async fn recovery_users(ctx: &Ctx, users: u64, channel: &str, duration: Duration) -> Value {
@@ -421,110 +489,177 @@ async fn recovery_users(ctx: &Ctx, users: u64, channel: &str, duration: Duration
     let tasks: Vec<_> = (0..users)
         .map(|_| {
             let server = ctx.args.client.server.clone();
-            let cfg_auth = (ctx.args.client.api_key.clone(), ctx.args.client.token.clone());
+            let auth = (
+                ctx.args.client.api_key.clone(),
+                ctx.args.client.token.clone(),
+            );
             let channel = channel.to_string();
-            tokio::spawn(async move {
-                let (mut sessions, mut recovered, mut failed, mut gaps, mut received) =
-                    (0u64, 0u64, 0u64, 0u64, 0u64);
-                let mut errors = Vec::new();
-                let mut pos: Option<Position> = None;
-                let mut last_seq: Option<u64> = None;
-                while Instant::now() < deadline {
-                    let mut cfg = ClientConfig::new(&server).reconnect(false);
-                    if let Some(k) = &cfg_auth.0 {
-                        cfg = cfg.api_key(k.clone());
-                    }
-                    if let Some(t) = &cfg_auth.1 {
-                        cfg = cfg.token(t.clone());
-                    }
-                    let client = match Client::connect(cfg).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            errors.push(e.to_string());
-                            break;
-                        }
-                    };
-                    sessions += 1;
-                    let opts = SubscribeOptions {
-                        recover_from: pos.clone(),
-                        ..Default::default()
-                    };
-                    let mut sub = match client.subscribe_with(&channel, opts).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            errors.push(e.to_string());
-                            break;
-                        }
-                    };
-                    let mut resumed = true;
-                    if let Some(s) = sub.confirmed() {
-                        match &s.recovery {
-                            Recovery::Recovered { .. } => recovered += 1,
-                            Recovery::Failed { .. } | Recovery::NoHistory => {
-                                failed += 1;
-                                resumed = false;
-                            }
-                            Recovery::NotRequested => resumed = false,
-                        }
-                        if pos.is_none() || !resumed {
-                            pos = s.position.clone();
-                        }
-                    }
-                    // Stay about a second, then leave.
-                    let stay = tokio::time::sleep(Duration::from_millis(700 + fastrand::u64(0..600)));
-                    tokio::pin!(stay);
-                    loop {
-                        tokio::select! {
-                            _ = &mut stay => break,
-                            ev = sub.next() => match ev {
-                                Some(SubEvent::Publication(p)) => {
-                                    received += 1;
-                                    let seq = super::payload::field_u64(p.data.to_string().as_bytes(), b"\"seq\":");
-                                    if let (Some(s), Some(l)) = (seq, last_seq) {
-                                        if resumed && s > l + 1 {
-                                            gaps += s - l - 1;
-                                        }
-                                    }
-                                    resumed = true;
-                                    if seq.is_some() {
-                                        last_seq = seq;
-                                    }
-                                    if let (Some(o), Some(ps)) = (p.offset, pos.as_mut()) {
-                                        ps.offset = o;
-                                    }
-                                }
-                                Some(_) => {}
-                                None => break,
-                            },
-                        }
-                    }
-                    let _ = client.close().await;
-                }
-                (sessions, recovered, failed, gaps, received, errors)
-            })
+            tokio::spawn(async move { recovery_user(server, auth, channel, deadline).await })
         })
         .collect();
-    let (mut s, mut r, mut f, mut g, mut n) = (0, 0, 0, 0, 0);
-    let mut errors = Vec::new();
+    let mut all = UserTally::default();
     for t in tasks {
-        if let Ok((a, b, c, d, e, errs)) = t.await {
-            s += a;
-            r += b;
-            f += c;
-            g += d;
-            n += e;
-            errors.extend(errs);
+        if let Ok(u) = t.await {
+            all.add(u);
         }
     }
     json!({
         "users": users,
-        "sessions": s,
-        "recovered": r,
-        "recovery_failed": f,
-        "gaps_after_recovery": g,
-        "received": n,
-        "error_count": errors.len(),
-        "errors": errors.into_iter().take(10).collect::<Vec<_>>(),
+        "sessions": all.sessions,
+        "recovered": all.recovered,
+        "recovery_failed": all.failed,
+        "gaps_after_recovery": all.gaps,
+        "received": all.received,
+        "error_count": all.errors.len(),
+        "errors": all.errors.into_iter().take(10).collect::<Vec<_>>(),
+    })
+}
+
+/// One user's sessions until `deadline`.
+async fn recovery_user(
+    server: String,
+    auth: (Option<String>, Option<String>),
+    channel: String,
+    deadline: Instant,
+) -> UserTally {
+    let mut t = UserTally::default();
+    let mut resume = Resume::default();
+    while Instant::now() < deadline {
+        let mut cfg = ClientConfig::new(&server).reconnect(false);
+        if let Some(k) = &auth.0 {
+            cfg = cfg.api_key(k.clone());
+        }
+        if let Some(tok) = &auth.1 {
+            cfg = cfg.token(tok.clone());
+        }
+        let client = match Client::connect(cfg).await {
+            Ok(c) => c,
+            Err(e) => {
+                t.errors.push(e.to_string());
+                break;
+            }
+        };
+        t.sessions += 1;
+        let opts = SubscribeOptions {
+            recover_from: resume.pos.clone(),
+            ..Default::default()
+        };
+        let mut sub = match client.subscribe_with(&channel, opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                t.errors.push(e.to_string());
+                break;
+            }
+        };
+        let mut resumed = true;
+        if let Some(s) = sub.confirmed() {
+            match &s.recovery {
+                Recovery::Recovered { .. } => t.recovered += 1,
+                Recovery::Failed { .. } | Recovery::NoHistory => {
+                    t.failed += 1;
+                    resumed = false;
+                }
+                Recovery::NotRequested => resumed = false,
+            }
+            if resume.pos.is_none() || !resumed {
+                resume.pos = s.position.clone();
+            }
+        }
+        stay(&mut sub, &mut t, &mut resume, resumed).await;
+        let _ = client.close().await;
+    }
+    t
+}
+
+/// Stays subscribed about a second, checking `seq` continuity.
+async fn stay(
+    sub: &mut wavecast_client::Subscription,
+    t: &mut UserTally,
+    resume: &mut Resume,
+    mut resumed: bool,
+) {
+    let stay = tokio::time::sleep(Duration::from_millis(700 + fastrand::u64(0..600)));
+    tokio::pin!(stay);
+    loop {
+        tokio::select! {
+            _ = &mut stay => break,
+            ev = sub.next() => match ev {
+                Some(SubEvent::Publication(p)) => {
+                    t.received += 1;
+                    let seq = super::payload::field_u64(p.data.to_string().as_bytes(), b"\"seq\":");
+                    if let (Some(s), Some(l)) = (seq, resume.last_seq) {
+                        if resumed && s > l + 1 {
+                            t.gaps += s - l - 1;
+                        }
+                    }
+                    resumed = true;
+                    if seq.is_some() {
+                        resume.last_seq = seq;
+                    }
+                    if let (Some(o), Some(ps)) = (p.offset, resume.pos.as_mut()) {
+                        ps.offset = o;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+}
+
+/// The publishers' totals in the mixed scenario.
+#[derive(Default)]
+struct PubTotals {
+    published: u64,
+    errors: u64,
+    seconds: f64,
+    first_errors: Vec<String>,
+}
+
+/// One publisher per channel at `--rate` for `duration`, in tasks.
+fn spawn_publishers(
+    ctx: &Ctx,
+    channels: &[String],
+    duration: Duration,
+) -> Result<Vec<tokio::task::JoinHandle<super::publisher::PubReport>>, String> {
+    let publishers: Vec<_> = channels
+        .iter()
+        .map(|c| ctx.publisher(c))
+        .collect::<Result<_, _>>()?;
+    Ok(publishers
+        .into_iter()
+        .map(|p| {
+            let (rate, progress) = (ctx.args.rate, ctx.status.published.clone());
+            tokio::spawn(async move { p.run(rate, duration, 1, progress).await })
+        })
+        .collect())
+}
+
+async fn join_publishers(
+    tasks: Vec<tokio::task::JoinHandle<super::publisher::PubReport>>,
+) -> Result<PubTotals, String> {
+    let mut t = PubTotals::default();
+    for task in tasks {
+        let r = task.await.map_err(|e| format!("publisher task: {e}"))?;
+        t.published += r.ok;
+        t.errors += r.errors;
+        t.seconds = t.seconds.max(r.seconds);
+        t.first_errors.extend(r.first_error);
+    }
+    Ok(t)
+}
+
+fn churn_json(
+    concurrency: u64,
+    (cycles, errs, n_err, h, elapsed): (u64, Vec<String>, u64, hdrhistogram::Histogram<u64>, f64),
+) -> Value {
+    json!({
+        "concurrency": concurrency,
+        "cycles": cycles,
+        "connections_per_s": if elapsed > 0.0 { (cycles as f64 / elapsed).round() } else { 0.0 },
+        "cycle_ms": summary_ms(&h),
+        "error_count": n_err,
+        "errors": errs,
     })
 }
 
@@ -537,18 +672,8 @@ pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
     warmup(ctx, &pools, connected, &channels).await?;
     let s0 = ctx.server_stat();
     ctx.status.phase("mixed");
-    let publishers: Vec<_> = channels
-        .iter()
-        .map(|c| ctx.publisher(c))
-        .collect::<Result<_, _>>()?;
     let duration = secs(a.duration);
-    let pub_tasks: Vec<_> = publishers
-        .into_iter()
-        .map(|p| {
-            let (rate, progress) = (a.rate, ctx.status.published.clone());
-            tokio::spawn(async move { p.run(rate, duration, 1, progress).await })
-        })
-        .collect();
+    let pub_tasks = spawn_publishers(ctx, &channels, duration)?;
     let churners = (a.subscribers / 20).clamp(1, 50);
     let churn = churn_loops(ctx, churners, &channels[0], duration);
     let users = (a.subscribers / 50).clamp(1, 20);
@@ -559,21 +684,10 @@ pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
             recovery_users(ctx, users, &channels[0], duration).await
         }
     };
-    let ((cycles, churn_errs, churn_n_err, churn_h, churn_elapsed), recovery) =
-        tokio::join!(churn, recovery);
-    let mut published = 0u64;
-    let mut pub_errors = 0u64;
-    let mut pub_seconds = 0f64;
-    let mut extra = Vec::new();
-    for t in pub_tasks {
-        let r = t.await.map_err(|e| format!("publisher task: {e}"))?;
-        published += r.ok;
-        pub_errors += r.errors;
-        pub_seconds = pub_seconds.max(r.seconds);
-        extra.extend(r.first_error);
-    }
+    let (churned, recovery) = tokio::join!(churn, recovery);
+    let pubs = join_publishers(pub_tasks).await?;
     // Every subscriber gets its own channel's publications (equal rates).
-    let per_channel = published / channels.len().max(1) as u64;
+    let per_channel = pubs.published / channels.len().max(1) as u64;
     ctx.status.phase("draining");
     let rep = pools.report(per_channel, secs(a.drain)).await?;
     let s1 = ctx.server_stat();
@@ -582,11 +696,11 @@ pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
     let mut feed = json!({
         "channels": channels.len(),
         "rate_per_channel": a.rate,
-        "published": published,
-        "publish_errors": pub_errors,
+        "published": pubs.published,
+        "publish_errors": pubs.errors,
     });
     merge(&mut feed, connect_json(&fin));
-    merge(&mut feed, deliveries(&rep, 0, expected, pub_seconds));
+    merge(&mut feed, deliveries(&rep, 0, expected, pubs.seconds));
     merge(&mut feed, counters(&fin));
     let mut out = header(ctx);
     merge(
@@ -594,14 +708,7 @@ pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
         json!({
             "duration_s": a.duration,
             "feed_users": feed,
-            "churn_users": {
-                "concurrency": churners,
-                "cycles": cycles,
-                "connections_per_s": if churn_elapsed > 0.0 { (cycles as f64 / churn_elapsed).round() } else { 0.0 },
-                "cycle_ms": summary_ms(&churn_h),
-                "error_count": churn_n_err,
-                "errors": churn_errs,
-            },
+            "churn_users": churn_json(churners, churned),
             "recovery_users": recovery,
             "not_run": {
                 "feature_streaming": "this server has no feature-streaming endpoint yet",
@@ -610,6 +717,6 @@ pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
             "server_stats": server_json(a.server_pid, s0, s1),
         }),
     );
-    merge(&mut out, errors_json(&fin, &extra));
+    merge(&mut out, errors_json(&fin, &pubs.first_errors));
     Ok(out)
 }
