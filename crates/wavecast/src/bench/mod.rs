@@ -103,6 +103,12 @@ pub struct BenchArgs {
     /// Connection attempts in flight at once.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
+    /// Offer permessage-deflate on every upgrade (accepted where the
+    /// endpoint has `deflate = true`). For `connections` (the idle cost of
+    /// deflate): the bench's subscribers cannot read compressed frames, so
+    /// deliveries of 256 bytes or more would fail.
+    #[arg(long)]
+    pub offer_deflate: bool,
     /// Seconds to wait for late deliveries after publishing.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
@@ -292,6 +298,7 @@ async fn context(args: BenchArgs, raw_args: Vec<String>) -> Result<Ctx, String> 
             auth,
             src_ips: args.src_ips.min(254),
             connect_timeout: Duration::from_secs(30),
+            offer_deflate: args.offer_deflate,
         });
         let api = HttpApi::new(&args.client.server, args.client.http_key.clone());
         let pub_url = args
