@@ -359,3 +359,181 @@ fn inflate(data: &[u8], window_bits: u8) -> Vec<u8> {
         .expect("valid deflate data");
     out
 }
+
+/// The four wire formats: the path suffix and upgrade headers of each.
+const VARIANTS: [(&str, &str, bool); 4] = [
+    ("JSON", "", false),
+    ("MessagePack", "?format=msgpack", false),
+    ("JSON + deflate", "", true),
+    ("MessagePack + deflate", "?format=msgpack", true),
+];
+
+/// A frame's size on the wire (server frames have no mask).
+fn wire_size(f: &Frame) -> usize {
+    let n = f.payload.len();
+    n + match n {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    }
+}
+
+/// A frame's message, whatever its format.
+fn message_of(f: &Frame) -> Value {
+    let bytes = if f.rsv & 4 != 0 {
+        inflate(&f.payload, 15)
+    } else {
+        f.payload.clone()
+    };
+    if f.opcode == 2 {
+        rmp_serde::from_slice(&bytes).expect("MessagePack")
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+}
+
+/// Connects to `path` in one of [`VARIANTS`].
+async fn connect_variant(srv: &TestServer, path: &str, query: &str, deflate: bool) -> RawWs {
+    let offer = [("Sec-WebSocket-Extensions", "permessage-deflate")];
+    let headers: &[(&str, &str)] = if deflate { &offer } else { &[] };
+    RawWs::connect(srv.addr, &format!("{path}{query}"), headers).await
+}
+
+/// The sizes of the next `n` frames of type `kind` (others skipped).
+async fn sizes_of(c: &mut RawWs, kind: &str, n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while sizes.len() < n {
+        let f = data_frame(c).await;
+        if message_of(&f)["type"] == kind {
+            sizes.push(wire_size(&f));
+        }
+    }
+    sizes
+}
+
+/// MFN stream frames over a stream endpoint, in every format.
+async fn mfn_sizes(
+    srv: &TestServer,
+    path: &str,
+    subscribe: &Value,
+    kind: &str,
+    n: usize,
+) -> Vec<f64> {
+    let mut out = Vec::new();
+    for (_, query, deflate) in VARIANTS {
+        let mut c = connect_variant(srv, path, query, deflate).await;
+        c.send_text(r#"{"type":"init","protocol_version":"1.0"}"#)
+            .await;
+        c.send_text(&subscribe.to_string()).await;
+        let sizes = sizes_of(&mut c, kind, n).await;
+        out.push(sizes.iter().sum::<usize>() as f64 / n as f64);
+    }
+    out
+}
+
+/// FOG monitoring updates as a back end publishes them.
+fn fog_updates() -> Vec<(&'static str, &'static str, Value)> {
+    let nodes: Vec<Value> = (0..10)
+        .map(|i| json!({"id": format!("node-{i:02}"), "status": if i % 4 == 0 {"degraded"} else {"online"}, "latency_ms": 12.5 + i as f64 * 3.25}))
+        .collect();
+    let devices: Vec<Value> = (0..20)
+        .map(|i| json!({"id": format!("device-{i:02}"), "cpu_percent": 10.0 + i as f64 * 3.7, "memory_percent": 40.0 + i as f64 * 1.3, "storage_percent": 55.5}))
+        .collect();
+    vec![
+        (
+            "nodes",
+            "node_status_update",
+            json!({"betanet": {"active_nodes": 42, "connections": 318, "avg_latency_ms": 23.75, "packets_processed": 1_284_391}, "p2p": {"connected_peers": 17, "messages_sent": 90_412, "messages_received": 88_107}, "nodes": nodes}),
+        ),
+        (
+            "metrics",
+            "metrics_update",
+            json!({"overall_status": "healthy", "services": {"scheduler": "healthy", "storage": "healthy", "betanet": "degraded", "p2p": "healthy"}, "cpu_usage": 37.2, "memory_usage": 61.8, "requests_per_second": 1432.5, "error_rate": 0.0021}),
+        ),
+        (
+            "resources",
+            "resource_update",
+            json!({"averages": {"cpu_percent": 45.1, "memory_percent": 52.4, "storage_percent": 55.5}, "devices": devices}),
+        ),
+    ]
+}
+
+/// Bytes on the wire per frame, JSON against MessagePack and deflate, for
+/// MFN `feature_update` and `simulation_state` and FOG monitoring updates.
+/// Prints the table of docs/formats.md (`--nocapture`).
+#[tokio::test]
+async fn wire_sizes_of_mfn_and_fog_frames() {
+    let srv = TestServer::start(
+        r#"
+[[endpoints]]
+path = "/ws/stream_features"
+handler = "stream_features"
+dialect = "mfn"
+deflate = true
+[[endpoints]]
+path = "/ws/simulation_live"
+handler = "simulation_live"
+dialect = "mfn"
+deflate = true
+[[endpoints]]
+path = "/api/ws/connect"
+dialect = "fog"
+deflate = true
+[limits]
+max_message_rate = 0
+"#,
+    )
+    .await;
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    let features = json!({"type":"subscribe","stream_type":"stream_features","stream_id":"f","params":{"grid_size":64,"update_interval_ms":10,"seed":7}});
+    rows.push((
+        "MFN feature_update".into(),
+        mfn_sizes(&srv, "/ws/stream_features", &features, "feature_update", 20).await,
+    ));
+    for field in [false, true] {
+        let sim = json!({"type":"subscribe","stream_type":"simulation_live","stream_id":"s","params":{"grid_size":64,"steps":100,"update_every":10,"include_field":field,"seed":7}});
+        let name = if field {
+            "MFN simulation_state (with the 64×64 field)"
+        } else {
+            "MFN simulation_state"
+        };
+        rows.push((
+            name.into(),
+            mfn_sizes(&srv, "/ws/simulation_live", &sim, "simulation_state", 10).await,
+        ));
+    }
+    let mut fog_clients = Vec::new();
+    for (_, query, deflate) in VARIANTS {
+        let mut c = connect_variant(&srv, "/api/ws/connect", query, deflate).await;
+        c.send_text(r#"{"type":"subscribe","rooms":["nodes","metrics","resources"]}"#)
+            .await;
+        sizes_of(&mut c, "subscribe_success", 1).await;
+        fog_clients.push(c);
+    }
+    for (room, kind, data) in fog_updates() {
+        let envelope = json!({"type": kind, "room": room, "data": data, "timestamp": "2026-11-29T12:00:00.000Z"});
+        srv.publish(room, envelope).await;
+        let mut sizes = Vec::new();
+        for c in &mut fog_clients {
+            sizes.push(sizes_of(c, kind, 1).await[0] as f64);
+        }
+        rows.push((format!("FOG {kind}"), sizes));
+    }
+    println!("| Frame | JSON | MessagePack | JSON + deflate | MessagePack + deflate |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, s) in &rows {
+        let pct = |v: f64| format!("{v:.0} ({:+.0} %)", (v / s[0] - 1.0) * 100.0);
+        println!(
+            "| {name} | {:.0} | {} | {} | {} |",
+            s[0],
+            pct(s[1]),
+            pct(s[2]),
+            pct(s[3])
+        );
+        assert!(
+            s[1] < s[0],
+            "{name}: MessagePack is smaller than JSON: {s:?}"
+        );
+        assert!(s[2] < s[0], "{name}: deflate is smaller than JSON: {s:?}");
+    }
+}

@@ -103,6 +103,12 @@ pub struct BenchArgs {
     /// Connection attempts in flight at once.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
+    /// Offer permessage-deflate on every upgrade (accepted where the
+    /// endpoint has `deflate = true`). For `connections` (the idle cost of
+    /// deflate): the bench's subscribers cannot read compressed frames, so
+    /// deliveries of 256 bytes or more would fail.
+    #[arg(long)]
+    pub offer_deflate: bool,
     /// Publishes in flight at once (each on its own keep-alive HTTP
     /// connection), as a back end with several request threads would.
     /// 1 publishes strictly in order.
@@ -172,6 +178,7 @@ pub struct Settings {
     pub server_pid: Vec<u32>,
     pub jwt_secret: Option<String>,
     pub connect_concurrency: usize,
+    pub offer_deflate: bool,
     pub pub_concurrency: usize,
     pub drain: f64,
     pub p99_bound_ms: f64,
@@ -246,6 +253,7 @@ impl BenchArgs {
             server_pid: self.server_pid,
             jwt_secret: self.jwt_secret,
             connect_concurrency: self.connect_concurrency,
+            offer_deflate: self.offer_deflate,
             pub_concurrency: self.pub_concurrency.max(1),
             drain: self.drain.unwrap_or(5.0),
             p99_bound_ms: self.p99_bound_ms.unwrap_or(100.0),

@@ -49,6 +49,8 @@ pub struct Target {
     /// kernel choose).
     pub src_ips: u32,
     pub connect_timeout: Duration,
+    /// Offer permessage-deflate (`Sec-WebSocket-Extensions`).
+    pub offer_deflate: bool,
 }
 
 impl Target {
@@ -75,6 +77,9 @@ impl Target {
             }
             let mut url = self.url_template.replace("{channel}", channel);
             let mut headers: Vec<(&str, String)> = Vec::new();
+            if self.offer_deflate {
+                headers.push(("sec-websocket-extensions", "permessage-deflate".into()));
+            }
             match &self.auth {
                 Auth::None => {}
                 Auth::ApiKey(k) => headers.push(("x-api-key", k.clone())),

@@ -172,6 +172,7 @@ pub async fn context(args: Settings, raw_args: Vec<String>) -> Result<Ctx, Strin
             auth,
             src_ips: args.src_ips.min(254),
             connect_timeout: Duration::from_secs(30),
+            offer_deflate: args.offer_deflate,
         });
         let api = HttpApi::new(&args.client.server, args.client.http_key.clone());
         let pub_url = args
