@@ -144,9 +144,7 @@ impl Broker for LocalBroker {
                 if !durable {
                     // The fsync failed: the publication was delivered but
                     // may not survive a crash; it is not acknowledged.
-                    return Err(StoreError::Unavailable(
-                        crate::history::FSYNC_FAILED.into(),
-                    ));
+                    return Err(StoreError::Unavailable(crate::history::FSYNC_FAILED.into()));
                 }
             }
         }

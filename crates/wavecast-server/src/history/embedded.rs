@@ -89,7 +89,6 @@ struct SyncState {
     failed: AtomicBool,
 }
 
-
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`. `fsync_interval` of `None`
     /// syncs every write before it is acknowledged.

@@ -68,7 +68,11 @@ async fn a_full_disk_refuses_publishes_loses_nothing_and_recovers() {
     };
     let data = fs.0.join("data");
     let data_text = data.display().to_string();
-    let env = [HISTORY[0], HISTORY[1], ("WAVECAST_DATA_DIR", data_text.as_str())];
+    let env = [
+        HISTORY[0],
+        HISTORY[1],
+        ("WAVECAST_DATA_DIR", data_text.as_str()),
+    ];
     let srv = common::start(&env);
     let load = Load::start(srv.port, PACE, 4096).await;
     tokio::time::sleep(LOAD).await;
@@ -85,8 +89,14 @@ async fn a_full_disk_refuses_publishes_loses_nothing_and_recovers() {
         .finish("embedded, disk full (64 MiB tmpfs), freed, restarted")
         .await;
     let log = srv.log_text();
-    assert!(refused, "publishes were never refused on a full disk\n{log}");
+    assert!(
+        refused,
+        "publishes were never refused on a full disk\n{log}"
+    );
     assert_eq!(ready, 503, "/ready while the store is stopped");
-    assert!(resumed, "publishing did not resume after the restart\n{log}");
+    assert!(
+        resumed,
+        "publishing did not resume after the restart\n{log}"
+    );
     assert_nothing_lost(&r);
 }

@@ -120,7 +120,11 @@ async fn a_redis_stall_of_10_s_loses_and_duplicates_nothing() {
     tokio::time::sleep(LOAD).await;
     let r = load.finish("redis: SIGSTOP 10 s, SIGCONT").await;
     assert_nothing_lost(&r);
-    assert!(r.publish_errors > 0, "the stall was not noticed: {}", r.row());
+    assert!(
+        r.publish_errors > 0,
+        "the stall was not noticed: {}",
+        r.row()
+    );
 }
 
 mod disk_full;

@@ -80,7 +80,12 @@ pub struct Published {
 
 /// Publishes `{"n": 1, "pad": …}`, 2, 3… every `pace` until `stop` is
 /// set; `pad` bytes of padding each.
-pub async fn publish_until(port: u16, pace: Duration, pad: usize, stop: Arc<AtomicBool>) -> Published {
+pub async fn publish_until(
+    port: u16,
+    pace: Duration,
+    pad: usize,
+    stop: Arc<AtomicBool>,
+) -> Published {
     let mut out = Published::default();
     let mut seq = 1u64;
     let pad = "x".repeat(pad);
@@ -158,7 +163,11 @@ impl Sub {
     }
 
     /// Handles one frame; returns whether to subscribe again.
-    fn on_frame(&mut self, v: &Value, ready: &mut Option<tokio::sync::oneshot::Sender<()>>) -> bool {
+    fn on_frame(
+        &mut self,
+        v: &Value,
+        ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> bool {
         match v["type"].as_str() {
             Some("subscribe_success") => {
                 let epoch = v["epoch"].as_str().unwrap_or_default().to_string();
@@ -237,7 +246,11 @@ pub async fn subscribe_and_recover(
             sub.got.reconnects += 1;
         }
         first = false;
-        if ws.send(Message::text(sub.subscribe_request())).await.is_err() {
+        if ws
+            .send(Message::text(sub.subscribe_request()))
+            .await
+            .is_err()
+        {
             continue;
         }
         while !sub.done() {
@@ -247,7 +260,10 @@ pub async fn subscribe_and_recover(
                 Ok(Some(Ok(m))) => m,
                 Ok(_) => break,
             };
-            let Some(v) = msg.as_text().and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
+            let Some(v) = msg
+                .as_text()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            else {
                 if msg.is_close() {
                     break;
                 }
@@ -255,7 +271,11 @@ pub async fn subscribe_and_recover(
             };
             if sub.on_frame(&v, &mut ready) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                if ws.send(Message::text(sub.subscribe_request())).await.is_err() {
+                if ws
+                    .send(Message::text(sub.subscribe_request()))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
