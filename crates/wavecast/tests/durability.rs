@@ -308,3 +308,31 @@ async fn redis_acl_user_and_database_work_and_the_password_stays_out_of_the_log(
         );
     }
 }
+
+/// A publish stored just before a crash, whose answer the publisher never
+/// got, is retried with the same idempotency key after the restart: the
+/// retry answers the first offset with `duplicate: true` instead of
+/// publishing twice (found by the chaos harness: keys lived in memory only).
+#[tokio::test]
+async fn an_idempotency_key_survives_kill_9() {
+    let mut srv = common::start(&ENV);
+    let body = r#"{"channel":"h:k","data":{"n":1},"idempotency_key":"once"}"#;
+    let (s, first) = common::http(srv.port, "POST", "/api/publish", body);
+    assert_eq!(s, 200, "{first}");
+    srv.kill9();
+    let srv = srv.respawn();
+    let (s, retry) = common::http(srv.port, "POST", "/api/publish", body);
+    assert_eq!(s, 200, "{retry}");
+    let (first, retry): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&first).expect("json"),
+        serde_json::from_str(&retry).expect("json"),
+    );
+    assert_eq!(
+        (retry["offset"].clone(), retry["duplicate"].clone()),
+        (first["offset"].clone(), json!(true)),
+        "{retry}"
+    );
+    let (_, h) = common::http(srv.port, "GET", "/api/history/h:k", "");
+    let h: serde_json::Value = serde_json::from_str(&h).expect("json");
+    assert_eq!(h["publications"].as_array().map(Vec::len), Some(1), "{h}");
+}

@@ -268,6 +268,12 @@ pub fn storage_error_message(e: &StoreError) -> &'static str {
             "history storage did not answer in time; the publication may have been made: retry with the same idempotency_key"
         }
         StoreError::Full(_) => "history holds as many channels as history.max_channels allows; retry later",
+        StoreError::Unavailable(m) if m == crate::history::FSYNC_FAILED => {
+            "history storage could not make the publication durable (fsync failed); it may have been made: retry with the same idempotency_key once the server is back"
+        }
+        StoreError::Unavailable(m) if m == crate::history::STORE_STOPPED => {
+            "history storage stopped after a disk error (disk full?); nothing was published; the server needs space and a restart"
+        }
         _ => "history storage is unavailable; nothing was published, retry",
     }
 }
