@@ -295,6 +295,9 @@ async fn an_idempotency_key_makes_a_retry_safe_across_nodes() {
         "keys are per channel: {live}"
     );
     assert_eq!(other["offset"], 2, "{other}");
+    assert_eq!(offsets_until(&mut c, 2).await, vec![1, 2]);
+}
+
 #[tokio::test]
 async fn many_concurrent_publishes_all_succeed_in_order_per_channel() {
     const CHANNELS: usize = 4;
