@@ -14,7 +14,8 @@
 //! `client` object of the result and the `client_bound` rule:
 //! - `cpu`: the bench used ≥ 90 % of the cores it can run on (its allowed
 //!   CPUs, at most its runtime threads), or one of its threads ≥ 90 % of a
-//!   core;
+//!   core, or its threads waited ≥ 100 ms per second on a run queue
+//!   (`/proc/self/task/*/schedstat`: other processes took its cores);
 //! - `backlog`: its subscriber sockets held on average ≥ 64 KiB unread,
 //!   which is ≥ 10 ms of the traffic it received;
 //! - `publisher`: publications left ≥ 10 ms (p99) after their scheduled
@@ -36,6 +37,8 @@ const BUSY: f64 = 0.9;
 /// Backlog thresholds: mean unread bytes and milliseconds of traffic.
 const BACKLOG_BYTES: f64 = 64.0 * 1024.0;
 const BACKLOG_MS: f64 = 10.0;
+/// Run-queue wait threshold: seconds per second.
+const WAIT: f64 = 0.1;
 /// Publisher lag threshold (p99, ms).
 const LAG_MS: f64 = 10.0;
 const PERIOD: Duration = Duration::from_secs(1);
@@ -122,6 +125,8 @@ struct Sample {
     cpu_s: f64,
     /// CPU seconds per thread of this process.
     threads: HashMap<u32, f64>,
+    /// Seconds this process's threads waited for a CPU.
+    waited_s: f64,
     unread: u64,
 }
 
@@ -230,6 +235,7 @@ impl Monitor {
             at: Some(Instant::now()),
             cpu_s,
             threads: procfs::threads_cpu(),
+            waited_s: procfs::threads_waited(),
             unread,
         }
     }
@@ -294,6 +300,7 @@ impl Monitor {
             seconds,
             cpu_s,
             cores_used: cpu_s / seconds,
+            cpu_wait: (end.waited_s - mark.sample.waited_s).max(0.0) / seconds,
             cores_available,
             peak_cores_used: peak,
             busiest_thread,
@@ -315,6 +322,8 @@ pub struct ClientLoad {
     pub seconds: f64,
     pub cpu_s: f64,
     pub cores_used: f64,
+    /// Seconds per second the bench's threads waited for a CPU.
+    pub cpu_wait: f64,
     pub cores_available: f64,
     pub peak_cores_used: Option<f64>,
     pub busiest_thread: f64,
@@ -344,6 +353,12 @@ impl ClientLoad {
                 self.busiest_thread * 100.0
             ));
         }
+        if cpu_known && self.cpu_wait >= WAIT {
+            self.reasons.push(format!(
+                "cpu: the bench's threads waited {:.0} ms per second for a CPU (other processes ran on its cores)",
+                self.cpu_wait * 1000.0
+            ));
+        }
         if self.unread_mean >= BACKLOG_BYTES && self.unread_ms.is_some_and(|ms| ms >= BACKLOG_MS) {
             self.reasons.push(format!(
                 "backlog: the bench's sockets held {:.0} KiB unread on average ({:.0} ms of its traffic)",
@@ -368,6 +383,7 @@ impl ClientLoad {
             "cpu_s": round3(self.cpu_s),
             "cores_used": round3(self.cores_used),
             "cores_available": self.cores_available,
+            "cpu_wait": round3(self.cpu_wait),
             "peak_cores_used": self.peak_cores_used.map(round3),
             "busiest_thread": round3(self.busiest_thread),
             "unread_bytes": {
@@ -412,6 +428,19 @@ mod tests {
 
     #[test]
     fn the_rule_names_each_reason() {
+        let mut crowded = ClientLoad {
+            seconds: 5.0,
+            cores_used: 0.3,
+            cores_available: 1.0,
+            cpu_wait: 0.4,
+            ..ClientLoad::default()
+        };
+        crowded.judge();
+        assert!(
+            crowded.reasons[0].contains("waited 400 ms per second"),
+            "{:?}",
+            crowded.reasons
+        );
         let mut l = ClientLoad {
             seconds: 5.0,
             cores_used: 0.95,

@@ -67,6 +67,23 @@ pub fn read_all(pids: &[u32]) -> Option<ProcStat> {
     })
 }
 
+/// Seconds the threads of this process have waited on a run queue for a
+/// CPU (`/proc/self/task/*/schedstat`, second field, in ns): time other
+/// processes took from the bench's cores.
+pub fn threads_waited() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| {
+        let name = e.ok()?.file_name();
+        let text = std::fs::read_to_string(format!("/proc/self/task/{}/schedstat", name.to_str()?))
+            .ok()?;
+        let ns: f64 = text.split_whitespace().nth(1)?.parse().ok()?;
+        Some(ns / 1e9)
+    })
+    .sum()
+}
+
 /// CPU seconds of each thread of this process, by thread id.
 pub fn threads_cpu() -> std::collections::HashMap<u32, f64> {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
@@ -89,6 +106,7 @@ mod tests {
         assert!(s.rss_kb > 0);
         assert!(s.cpu_s >= 0.0);
         assert!(!super::threads_cpu().is_empty());
+        assert!(super::threads_waited() >= 0.0);
         let me = std::process::id();
         let two = super::read_all(&[me, me]).expect("twice myself");
         assert!(two.rss_kb >= 2 * s.rss_kb / 2);
