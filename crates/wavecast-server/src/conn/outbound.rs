@@ -166,6 +166,17 @@ impl Outbound {
         Some(stats)
     }
 
+    /// Removes a subscription that ended by itself (a stream that
+    /// completed): what it already queued is still written, in order.
+    pub fn end_sub(&self, channel: &str) -> Option<SubStats> {
+        let mut st = self.state.lock();
+        let stats = st.subs.remove(channel)?;
+        if stats.pending_dropped > 0 {
+            st.pending_notices -= 1;
+        }
+        Some(stats)
+    }
+
     /// Removes every subscription, returning their stats.
     pub fn take_subs(&self) -> Vec<(Arc<str>, SubStats)> {
         let mut st = self.state.lock();

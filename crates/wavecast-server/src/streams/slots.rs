@@ -82,7 +82,14 @@ impl StreamCounter {
 /// The audit record of a stream that ended.
 pub(super) fn end_record(conn: &Connection, stream_id: &str, h: &StreamHandle, reason: &str) {
     let key = queue_key(stream_id);
-    let stats = conn.outbound.remove_sub(&key);
+    // An unsubscribe discards what is queued (nothing of the stream after
+    // unsubscribe_success); a stream that ended by itself keeps its last
+    // frames, which were queued before its final one.
+    let stats = if reason == "unsubscribe" {
+        conn.outbound.remove_sub(&key)
+    } else {
+        conn.outbound.end_sub(&key)
+    };
     audit::stream_ended(&audit::StreamEnded {
         connection_id: &conn.id,
         stream_id,
