@@ -160,22 +160,22 @@ fn hmac_auth(rest: &[u8]) {
 
 /// A reference glob matcher: `*` is any run, everything else itself.
 fn reference_glob(p: &[u8], n: &[u8]) -> bool {
-    // matches[j] = whether p[..i] matches n[..j], row by row.
+    // row[j]: whether the pattern so far matches n[..j].
     let mut row = vec![false; n.len() + 1];
     row[0] = true;
     for &c in p {
-        let mut next = vec![false; n.len() + 1];
-        if c == b'*' {
-            let mut any = false;
-            for j in 0..=n.len() {
-                any |= row[j];
-                next[j] = any;
-            }
+        let next: Vec<bool> = if c == b'*' {
+            row.iter()
+                .scan(false, |any, &m| {
+                    *any |= m;
+                    Some(*any)
+                })
+                .collect()
         } else {
-            for j in 1..=n.len() {
-                next[j] = row[j - 1] && n[j - 1] == c;
-            }
-        }
+            std::iter::once(false)
+                .chain(row.iter().zip(n).map(|(&m, &b)| m && b == c))
+                .collect()
+        };
         row = next;
     }
     row[n.len()]

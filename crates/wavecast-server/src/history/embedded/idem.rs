@@ -71,8 +71,9 @@ pub fn sweep(ks: &Keyspace, now_ms: u64) -> Result<usize, fjall::Error> {
             old.push(k);
         }
     }
-    for k in &old {
-        ks.remove(k.clone())?;
+    let n = old.len();
+    for k in old {
+        ks.remove(k)?;
     }
-    Ok(old.len())
+    Ok(n)
 }
