@@ -139,7 +139,12 @@ async fn history_max_channels_bounds_the_logs() {
             .post("/api/publish", json!({"channel":"h:e","data":1}))
             .await;
         assert_eq!((s, v["code"].clone()), (503, json!("unavailable")), "{v}");
-        assert!(v["error"].as_str().is_some_and(|m| m.contains("max_channels")), "{v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_channels")),
+            "{v}"
+        );
         assert_eq!(srv.state.hub.history_channels(), 2);
     }
     let _ = std::fs::remove_dir_all(&dir);

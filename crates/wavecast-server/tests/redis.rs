@@ -254,7 +254,10 @@ async fn a_broadcast_that_fails_part_way_says_what_was_published() {
     // The published ones are the first ones, in order; the rest follow.
     let mut names: Vec<&str> = published.keys().map(String::as_str).collect();
     names.extend(&rest);
-    assert_eq!(names, channels.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        channels.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     assert!(v["error"]
         .as_str()
         .is_some_and(|m| m.contains(&format!("published to {} channels", published.len()))));
@@ -274,12 +277,23 @@ async fn an_idempotency_key_makes_a_retry_safe_across_nodes() {
     let (_, first) = a.post("/api/publish", publish("k1", 1)).await;
     let (_, retry) = b.post("/api/publish", publish("k1", 1)).await;
     let (_, live) = a
-        .post("/api/publish", json!({"channel":"live","data":1,"idempotency_key":"k1"}))
+        .post(
+            "/api/publish",
+            json!({"channel":"live","data":1,"idempotency_key":"k1"}),
+        )
         .await;
     let (_, other) = a.post("/api/publish", publish("k2", 2)).await;
     assert_eq!(first["offset"], 1, "{first}");
-    assert_eq!((retry["offset"].clone(), retry["duplicate"].clone()), (json!(1), json!(true)), "{retry}");
-    assert_ne!(live["duplicate"], json!(true), "keys are per channel: {live}");
+    assert_eq!(
+        (retry["offset"].clone(), retry["duplicate"].clone()),
+        (json!(1), json!(true)),
+        "{retry}"
+    );
+    assert_ne!(
+        live["duplicate"],
+        json!(true),
+        "keys are per channel: {live}"
+    );
     assert_eq!(other["offset"], 2, "{other}");
     assert_eq!(offsets_until(&mut c, 2).await, vec![1, 2]);
 }

@@ -302,6 +302,9 @@ async fn redis_acl_user_and_database_work_and_the_password_stays_out_of_the_log(
     let log = srv.log_text();
     assert!(!log.is_empty());
     for secret in ["p@ss:7731-secret", "p%40ss%3A7731-secret", "7731-secret"] {
-        assert!(!log.contains(secret), "the password reached the log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "the password reached the log:\n{log}"
+        );
     }
 }

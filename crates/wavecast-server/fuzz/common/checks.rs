@@ -99,7 +99,9 @@ fn signed_token(rest: &[u8]) {
     let claims: Value = serde_json::from_slice(claims).expect("accepted claims are JSON");
     let now = now_secs();
     assert!(
-        claims["exp"].as_f64().is_some_and(|e| e + 1.0 >= now as f64),
+        claims["exp"]
+            .as_f64()
+            .is_some_and(|e| e + 1.0 >= now as f64),
         "{claims}"
     );
     match &claims["sub"] {
@@ -146,7 +148,13 @@ fn hmac_auth(rest: &[u8]) {
     assert!(cache
         .check_and_remember("u", ts, sig, now, Duration::from_secs(30))
         .is_ok());
-    let again = cache.check_and_remember("u", ts, &sig.to_ascii_uppercase(), now, Duration::from_secs(30));
+    let again = cache.check_and_remember(
+        "u",
+        ts,
+        &sig.to_ascii_uppercase(),
+        now,
+        Duration::from_secs(30),
+    );
     assert_eq!(again.map_err(|e| e.code.as_str()), Err("replay"));
 }
 
@@ -180,17 +188,30 @@ pub fn filters(data: &[u8]) {
         return;
     };
     if let (Ok(p), Ok(n)) = (std::str::from_utf8(pattern), std::str::from_utf8(name)) {
-        assert_eq!(glob_match(p, n), reference_glob(pattern, name), "{p:?} {n:?}");
+        assert_eq!(
+            glob_match(p, n),
+            reference_glob(pattern, name),
+            "{p:?} {n:?}"
+        );
     }
-    let filter = parts.next().and_then(|f| serde_json::from_slice::<Value>(f).ok());
+    let filter = parts
+        .next()
+        .and_then(|f| serde_json::from_slice::<Value>(f).ok());
     let Some(Value::Object(filter)) = filter else {
         return;
     };
-    let data = parts.next().and_then(|d| serde_json::from_slice::<Value>(d).ok());
+    let data = parts
+        .next()
+        .and_then(|d| serde_json::from_slice::<Value>(d).ok());
     let event = std::str::from_utf8(name).unwrap_or("publication");
     let expected = filter.iter().all(|(k, v)| match k.as_str() {
         "type" => v == &Value::String(event.to_string()),
-        _ => data.as_ref().and_then(|d| d.as_object()).and_then(|o| o.get(k)) == Some(v),
+        _ => {
+            data.as_ref()
+                .and_then(|d| d.as_object())
+                .and_then(|o| o.get(k))
+                == Some(v)
+        }
     });
     assert_eq!(filter_matches(&filter, event, data.as_ref()), expected);
 }
