@@ -184,12 +184,12 @@ impl Snapshot {
             let kind = name.trim_end_matches(|c: char| c.is_ascii_digit());
             if kind.len() < name.len() {
                 let t = totals.entry(format!("{kind}s_total")).or_insert(json!(0.0));
-                *t = json!(r1(t.as_f64().unwrap_or(0.0) + s));
+                *t = json!(r2(t.as_f64().unwrap_or(0.0) + s));
             }
             let rss = procs::rss_kb(*pid).map(|k| k / 1024);
             cpu.insert(
                 name.clone(),
-                json!({"cpu_s": r1(s), "cores": r2(s / window), "rss_mb": rss}),
+                json!({"cpu_s": r2(s), "cores": r2(s / window), "rss_mb": rss}),
             );
         }
         cpu.extend(totals);

@@ -101,11 +101,8 @@ fn report(r: Result<serde_json::Value, String>) -> i32 {
                 "{}",
                 serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
             );
-            if v["ok"] == false {
-                1
-            } else {
-                0
-            }
+            // Not everything delivered, connected or published: say so.
+            i32::from(v["ok"] == false)
         }
         Err(e) => {
             eprintln!("redis_scaleout: {e}");
