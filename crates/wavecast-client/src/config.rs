@@ -1,6 +1,7 @@
 //! Client configuration: where to connect, which credential to present and
 //! how, reconnect policy, offline queue and timeouts.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +86,9 @@ pub struct ClientConfig {
     pub max_send_rate: u32,
     /// Extra upgrade headers.
     pub headers: Vec<(String, String)>,
+    /// For `wss://`: trust the CA certificates in this PEM file instead of
+    /// the public web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -127,7 +131,14 @@ impl ClientConfig {
             subscription_buffer: 1024,
             max_send_rate: 90,
             headers: Vec::new(),
+            ca_file: None,
         }
+    }
+
+    /// Trusts the CA certificates of this PEM file for `wss://`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
     }
 
     pub fn credentials(mut self, c: Credentials) -> Self {
@@ -205,14 +216,9 @@ impl ClientConfig {
     pub fn validate(&self) -> Result<(), Error> {
         if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
             return Err(Error::InvalidConfig(format!(
-                "{:?} is not a ws:// or http:// URL",
+                "{:?} is not a ws://, wss://, http:// or https:// URL",
                 self.url
             )));
-        }
-        if self.url.starts_with("wss://") {
-            return Err(Error::InvalidConfig(
-                "TLS is not supported by this client; terminate TLS in a proxy or use ws://".into(),
-            ));
         }
         if self.subscription_buffer == 0 {
             return Err(Error::InvalidConfig(
@@ -302,6 +308,7 @@ mod tests {
         assert_eq!(ws_url("h:1"), "ws://h:1/ws");
         assert_eq!(http_base("ws://h:1/ws"), "http://h:1");
         assert_eq!(http_base("http://h:1/"), "http://h:1");
+        assert_eq!(http_base("wss://h:1/ws"), "https://h:1");
         assert_eq!(encode_query("a b+c/é"), "a%20b%2Bc%2F%C3%A9");
     }
 }

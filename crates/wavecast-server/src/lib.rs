@@ -23,6 +23,7 @@
 //! - [`recovery`]: pure recovery planning for joining subscribers.
 //! - [`conn`]: a connection's handle, wire format and bounded queue.
 //! - [`auth`], [`limits`]: credentials, permissions, origins; rate limits.
+//! - [`tls`]: native TLS: the reloadable certificate, the socket type.
 //! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`].
 //!
 //! A publication's path: `POST /api/publish` ([`http::api`]) →
@@ -50,6 +51,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod streams;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Server;

@@ -14,7 +14,6 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use wavecast_protocol::ErrorCode;
 use wavecast_ws::{accept_key, valid_key, Decoder};
 
@@ -34,6 +33,7 @@ use crate::session::driver;
 use crate::session::io::SocketIo;
 use crate::state::AppState;
 use crate::streams::{StreamEndpoint, StreamsHandler};
+use crate::tls::Socket;
 
 /// A configured WebSocket endpoint, as the router holds it.
 pub struct Endpoint {
@@ -119,7 +119,7 @@ impl Pending {
             Ok(u) => u,
             Err(e) => return tracing::debug!(error = %e, "websocket upgrade failed"),
         };
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        let Ok(parts) = upgraded.downcast::<TokioIo<Socket>>() else {
             return tracing::error!("websocket upgrade on an unexpected transport");
         };
         let mut early = parts.read_buf.to_vec();
