@@ -11,6 +11,8 @@
 //!     - [`agents`]: the agent relay (`user_message`, `agent_request`);
 //!   - [`streams`]: the MFN simulation streams;
 //!   - [`echo`]: the conformance echo endpoint.
+//! - [`sse`]: the Server-Sent Events transport (`GET /api/sse`), beside
+//!   the session: a read-only stream of one connection's deliveries.
 //! - [`session`]: one task per connection: socket I/O, heartbeats, the
 //!   messages every endpoint shares (`init`, `auth`, `ping`, `close`), the
 //!   admission checks.
@@ -49,6 +51,7 @@ pub mod metrics;
 pub mod recovery;
 pub mod server;
 pub mod session;
+pub mod sse;
 pub mod state;
 pub mod streams;
 pub mod tls;

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use wavecast_protocol::CloseCode;
 
 use crate::config::Config;
+use crate::http::app::ConnectionKill;
 use crate::http::assets::Assets;
 use crate::http::App;
 use crate::state::AppState;
@@ -210,8 +211,11 @@ async fn serve_http(
     stream: Socket,
     remote: SocketAddr,
 ) {
+    let kill = ConnectionKill::default();
+    let killed = kill.0.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(remote));
+        req.extensions_mut().insert(kill.clone());
         router.clone().oneshot(req)
     });
     let conn = http1::Builder::new()
@@ -222,6 +226,8 @@ async fn serve_http(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
+        // A stream whose reader stopped reading: drop the connection.
+        _ = killed.cancelled() => {}
         _ = state.shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;

@@ -10,6 +10,7 @@
 //! - [`process`]: the `wavecast` binary as a server ([`ServerProcess`]).
 //! - [`redis`]: a real `redis-server` ([`RedisProcess`]).
 //! - [`proxy`]: a TCP proxy a test can cut ([`Proxy`]).
+//! - [`sse`]: a Server-Sent Events client ([`SseClient`]).
 //! - [`tls`]: self-signed certificates made in the test ([`TestCert`])
 //!   and `wss://` connections that trust them.
 
@@ -18,6 +19,7 @@ pub mod proxy;
 pub mod raw;
 pub mod redis;
 pub mod server;
+pub mod sse;
 pub mod tls;
 pub mod ws;
 
@@ -28,6 +30,7 @@ pub use proxy::Proxy;
 pub use raw::RawWs;
 pub use redis::RedisProcess;
 pub use server::TestServer;
+pub use sse::{SseClient, SseEvent};
 pub use tls::TestCert;
 pub use ws::{offsets_until, subscribe_ok, Event, WsClient};
 

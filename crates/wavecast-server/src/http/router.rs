@@ -13,7 +13,7 @@ use wavecast_protocol::ErrorCode;
 
 use super::app::App;
 use super::errors::error_response;
-use super::{api, assets, status, upgrade};
+use super::{api, assets, sse, status, upgrade};
 use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
@@ -41,6 +41,7 @@ pub fn router(app: App) -> Router {
         .route("/api/ws/unsubscribe", post(api::unsubscribe))
         .route("/api/disconnect", post(api::disconnect))
         .route("/api/history/{*channel}", get(api::history))
+        .route("/api/sse", get(sse::sse))
         .route("/api/ws/stats", get(status::stats))
         .route("/api/ws/streams", get(status::channels))
         .route("/metrics", get(status::metrics))
