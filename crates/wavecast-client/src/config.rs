@@ -1,6 +1,7 @@
 //! Client configuration: where to connect, which credential to present and
 //! how, reconnect policy, offline queue and timeouts.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,6 +89,9 @@ pub struct ClientConfig {
     /// MessagePack binary frames instead of JSON text frames (asked for
     /// with `Sec-WebSocket-Protocol: wavecast.v1.msgpack`).
     pub msgpack: bool,
+    /// For `wss://`: trust the CA certificates in this PEM file instead of
+    /// the public web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -132,6 +136,7 @@ impl ClientConfig {
             max_send_rate: 90,
             headers: Vec::new(),
             msgpack: false,
+            ca_file: None,
         }
     }
 
@@ -139,6 +144,12 @@ impl ClientConfig {
     /// the wire, the same messages.
     pub fn msgpack(mut self, on: bool) -> Self {
         self.msgpack = on;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file for `wss://`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
 
@@ -217,14 +228,9 @@ impl ClientConfig {
     pub fn validate(&self) -> Result<(), Error> {
         if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
             return Err(Error::InvalidConfig(format!(
-                "{:?} is not a ws:// or http:// URL",
+                "{:?} is not a ws://, wss://, http:// or https:// URL",
                 self.url
             )));
-        }
-        if self.url.starts_with("wss://") {
-            return Err(Error::InvalidConfig(
-                "TLS is not supported by this client; terminate TLS in a proxy or use ws://".into(),
-            ));
         }
         if self.subscription_buffer == 0 {
             return Err(Error::InvalidConfig(
@@ -314,6 +320,7 @@ mod tests {
         assert_eq!(ws_url("h:1"), "ws://h:1/ws");
         assert_eq!(http_base("ws://h:1/ws"), "http://h:1");
         assert_eq!(http_base("http://h:1/"), "http://h:1");
+        assert_eq!(http_base("wss://h:1/ws"), "https://h:1");
         assert_eq!(encode_query("a b+c/é"), "a%20b%2Bc%2F%C3%A9");
     }
 }

@@ -1,8 +1,10 @@
-//! The server API over HTTP/1.1 (keep-alive, pooled): publishing and
-//! reading history, authenticated with the server API key when one is set.
+//! The server API over HTTP/1.1 (keep-alive, pooled; `https://` too):
+//! publishing and reading history, authenticated with the server API key
+//! when one is set.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
@@ -25,7 +27,7 @@ pub struct Published {
 pub struct HttpApi {
     base: String,
     key: Option<String>,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for HttpApi {
@@ -40,8 +42,33 @@ impl HttpApi {
     /// `server` is the base URL (`http://host:port`; a `ws://` URL works
     /// too). `key` is the server API key (`http.api_key`), if any.
     pub fn new(server: &str, key: Option<String>) -> HttpApi {
+        Self::build(server, key, crate::tls::web_roots())
+    }
+
+    /// Like [`HttpApi::new`], trusting the CA certificates of `ca_file`
+    /// (PEM) for an `https://` server instead of the web roots.
+    pub fn with_ca_file(
+        server: &str,
+        key: Option<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<HttpApi> {
+        let tls = crate::tls::client_config(ca_file)?;
+        Ok(Self::build(server, key, tls))
+    }
+
+    fn build(
+        server: &str,
+        key: Option<String>,
+        tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    ) -> HttpApi {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         HttpApi {
             base: http_base(server),
             key: key.filter(|k| !k.is_empty()),

@@ -51,7 +51,8 @@
 //! - `pacing`: the one token bucket every outgoing frame goes through.
 //! - [`http`]: the server API over HTTP ([`HttpApi`]).
 //! - [`config`], [`backoff`], [`auth`] (signed `auth` messages, dev
-//!   tokens): how the client is set up.
+//!   tokens), [`tls`] (`wss://`, `https://`, a CA file): how the client
+//!   is set up.
 //! - [`frame`]: the typed server frames (re-exported from [`protocol`]).
 //! - [`event`], [`error`]: what the application is told.
 
@@ -66,6 +67,7 @@ pub mod event;
 pub mod frame;
 pub mod http;
 mod pacing;
+pub mod tls;
 
 pub use wavecast_protocol as protocol;
 pub use wavecast_protocol::{AnyErrorCode, ErrorCode};

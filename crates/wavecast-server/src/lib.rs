@@ -11,6 +11,8 @@
 //!     - [`agents`]: the agent relay (`user_message`, `agent_request`);
 //!   - [`streams`]: the MFN simulation streams;
 //!   - [`echo`]: the conformance echo endpoint.
+//! - [`sse`]: the Server-Sent Events transport (`GET /api/sse`), beside
+//!   the session: a read-only stream of one connection's deliveries.
 //! - [`session`]: one task per connection: socket I/O, heartbeats, the
 //!   messages every endpoint shares (`init`, `auth`, `ping`, `close`), the
 //!   admission checks.
@@ -23,6 +25,7 @@
 //! - [`recovery`]: pure recovery planning for joining subscribers.
 //! - [`conn`]: a connection's handle, wire format and bounded queue.
 //! - [`auth`], [`limits`]: credentials, permissions, origins; rate limits.
+//! - [`tls`]: native TLS: the reloadable certificate, the socket type.
 //! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`], [`load`] (the
 //!   delivery rate that decides when writers coalesce).
 //!
@@ -52,8 +55,10 @@ pub mod metrics;
 pub mod recovery;
 pub mod server;
 pub mod session;
+pub mod sse;
 pub mod state;
 pub mod streams;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Server;

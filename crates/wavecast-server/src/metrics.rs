@@ -67,6 +67,14 @@ pub struct Metrics {
     /// Publication frames built, by wire format (one per format in use on
     /// the channel per publication, whatever the subscriber count).
     pub publication_frames_encoded_total: Family<FormatLabel, Counter>,
+    /// Open SSE streams (`GET /api/sse`).
+    pub sse_connections: Gauge,
+    /// SSE streams opened since start.
+    pub sse_connections_total: Counter,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures_total: Counter,
+    /// Certificate reloads, by result (`success`, `failure`).
+    pub tls_reloads_total: Family<ResultLabel, Counter>,
     /// NeuroGraph's names and meanings (`metrics_profile = "neurograph"`).
     neurograph: Option<Registry>,
 }
@@ -126,6 +134,10 @@ impl Metrics {
             connection_duration: Histogram::new(exponential_buckets(0.1, 3.0, 12)),
             publications_delivered_total: Counter::default(),
             publication_frames_encoded_total: Family::default(),
+            sse_connections: Gauge::default(),
+            sse_connections_total: Counter::default(),
+            tls_handshake_failures_total: Counter::default(),
+            tls_reloads_total: Family::default(),
             neurograph: None,
             registry: Registry::default(),
         };
@@ -247,7 +259,41 @@ impl Metrics {
             "Agent events relayed to clients, by type",
             m.agent_events_total.clone(),
         );
+        m.register_transports(&mut registry);
         Metrics { registry, ..m }
+    }
+
+    /// The SSE and TLS metrics.
+    fn register_transports(&self, registry: &mut Registry) {
+        registry.register(
+            "sse_connections",
+            "Open Server-Sent Events streams (GET /api/sse)",
+            self.sse_connections.clone(),
+        );
+        registry.register(
+            "sse_connections_opened",
+            "Server-Sent Events streams opened since start",
+            self.sse_connections_total.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out",
+            self.tls_handshake_failures_total.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "TLS certificate reloads, by result (success, failure)",
+            self.tls_reloads_total.clone(),
+        );
+    }
+
+    /// Counts a certificate reload with its result.
+    pub fn tls_reloads(&self, result: &str) {
+        self.tls_reloads_total
+            .get_or_create(&ResultLabel {
+                result: result.to_string(),
+            })
+            .inc();
     }
 
     /// The metrics, plus NeuroGraph's names when `profile` asks for them.

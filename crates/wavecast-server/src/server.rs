@@ -2,6 +2,9 @@
 //! run the background chores (history sweep, published simulations), and
 //! shut down gracefully: stop accepting, flush every queue, close every
 //! client with 1001, and return within `shutdown_timeout`.
+//!
+//! With `[tls]`, every accepted connection does its TLS handshake (within
+//! `limits.handshake_timeout`) before HTTP; the port then speaks only TLS.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,9 +21,11 @@ use tower::ServiceExt;
 use wavecast_protocol::CloseCode;
 
 use crate::config::Config;
+use crate::http::app::ConnectionKill;
 use crate::http::assets::Assets;
 use crate::http::App;
 use crate::state::AppState;
+use crate::tls::{Reloaded, Socket, Tls};
 
 /// How often idle history logs are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -29,13 +34,22 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 pub struct Server {
     app: App,
     listener: TcpListener,
+    tls: Option<Arc<Tls>>,
 }
 
 impl Server {
     /// Binds `config.bind:config.port` (port 0 picks a free port).
     pub async fn bind(config: Config) -> std::io::Result<Server> {
-        let state = AppState::new(config)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.0))?;
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+        let tls = if config.tls.enabled() {
+            let c = &config.tls;
+            Some(Arc::new(
+                Tls::new(c.cert_file.as_ref(), c.key_file.as_ref()).map_err(invalid)?,
+            ))
+        } else {
+            None
+        };
+        let state = AppState::new(config).map_err(|e| invalid(e.0))?;
         let addr = SocketAddr::new(state.config.bind, state.config.port);
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
@@ -50,7 +64,7 @@ impl Server {
             agents: Arc::default(),
             assets: Arc::default(),
         };
-        Ok(Server { app, listener })
+        Ok(Server { app, listener, tls })
     }
 
     /// Serves `assets` at `/` (the binary gives the dashboard).
@@ -61,6 +75,11 @@ impl Server {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The TLS side, when `[tls]` is on (reload it with [`Tls::reload`]).
+    pub fn tls(&self) -> Option<Arc<Tls>> {
+        self.tls.clone()
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -88,6 +107,9 @@ impl Server {
         crate::streams::rooms::spawn_rooms(&state);
         spawn_sweeper(&state);
         let watcher = spawn_shutdown_watcher(&state, shutdown);
+        if let Some(tls) = &self.tls {
+            watch_tls(&state, tls);
+        }
         let http_conns = TaskTracker::new();
         loop {
             let (stream, remote) = tokio::select! {
@@ -102,7 +124,14 @@ impl Server {
                     }
                 },
             };
-            http_conns.spawn(serve_http(state.clone(), router.clone(), stream, remote));
+            let tls = self.tls.clone();
+            http_conns.spawn(serve_conn(
+                state.clone(),
+                router.clone(),
+                tls,
+                stream,
+                remote,
+            ));
         }
         drop(self.listener);
         let _ = watcher.await;
@@ -124,16 +153,69 @@ impl Server {
     }
 }
 
-/// One HTTP connection (until it upgrades or closes).
-async fn serve_http(
+/// Reloads the certificate on SIGHUP and file changes, with a log line
+/// and a metric for each reload.
+fn watch_tls(state: &Arc<AppState>, tls: &Arc<Tls>) {
+    let metrics = state.metrics.clone();
+    let every = state.config.tls.reload_interval;
+    tls.watch(
+        every,
+        state.shutdown.clone(),
+        move |outcome| match outcome {
+            Reloaded::Replaced => {
+                tracing::info!("TLS certificate reloaded");
+                metrics.tls_reloads("success");
+            }
+            Reloaded::Failed(e) => {
+                tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one");
+                metrics.tls_reloads("failure");
+            }
+            Reloaded::Unchanged => {}
+        },
+    );
+}
+
+/// One accepted connection: the TLS handshake when TLS is on, then HTTP.
+async fn serve_conn(
     state: Arc<AppState>,
     router: axum::Router,
+    tls: Option<Arc<Tls>>,
     stream: TcpStream,
     remote: SocketAddr,
 ) {
     let _ = stream.set_nodelay(true);
+    let socket = match tls {
+        None => Socket::Plain(stream),
+        Some(tls) => {
+            let timeout = state.config.limits.handshake_timeout;
+            match tokio::time::timeout(timeout, tls.acceptor().accept(stream)).await {
+                Ok(Ok(s)) => Socket::Tls(Box::new(s)),
+                Ok(Err(e)) => {
+                    state.metrics.tls_handshake_failures_total.inc();
+                    return tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                }
+                Err(_) => {
+                    state.metrics.tls_handshake_failures_total.inc();
+                    return tracing::debug!(%remote, "TLS handshake timed out");
+                }
+            }
+        }
+    };
+    serve_http(state, router, socket, remote).await;
+}
+
+/// One HTTP connection (until it upgrades or closes).
+async fn serve_http(
+    state: Arc<AppState>,
+    router: axum::Router,
+    stream: Socket,
+    remote: SocketAddr,
+) {
+    let kill = ConnectionKill::default();
+    let killed = kill.0.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(remote));
+        req.extensions_mut().insert(kill.clone());
         router.clone().oneshot(req)
     });
     let conn = http1::Builder::new()
@@ -144,6 +226,8 @@ async fn serve_http(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
+        // A stream whose reader stopped reading: drop the connection.
+        _ = killed.cancelled() => {}
         _ = state.shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;

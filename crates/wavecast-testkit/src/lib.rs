@@ -10,12 +10,17 @@
 //! - [`process`]: the `wavecast` binary as a server ([`ServerProcess`]).
 //! - [`redis`]: a real `redis-server` ([`RedisProcess`]).
 //! - [`proxy`]: a TCP proxy a test can cut ([`Proxy`]).
+//! - [`sse`]: a Server-Sent Events client ([`SseClient`]).
+//! - [`tls`]: self-signed certificates made in the test ([`TestCert`])
+//!   and `wss://` connections that trust them.
 
 pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod redis;
 pub mod server;
+pub mod sse;
+pub mod tls;
 pub mod ws;
 
 use std::time::Duration;
@@ -25,6 +30,8 @@ pub use proxy::Proxy;
 pub use raw::RawWs;
 pub use redis::RedisProcess;
 pub use server::TestServer;
+pub use sse::{SseClient, SseEvent};
+pub use tls::TestCert;
 pub use ws::{offsets_until, subscribe_ok, Event, WsClient};
 
 /// The longest any single wait in a test may take.

@@ -37,6 +37,14 @@ impl WsClient {
         }
     }
 
+    /// A client over an already open `ws://` or `wss://` socket.
+    pub fn over(ws: WebSocketStream<tokio_websockets::MaybeTlsStream<TcpStream>>) -> WsClient {
+        WsClient {
+            ws: Some(Ws::Tls(ws)),
+            connection_id: String::new(),
+        }
+    }
+
     pub async fn connect(url: &str) -> WsClient {
         let (ws, _) =
             tokio::time::timeout(WAIT, ClientBuilder::new().uri(url).expect("uri").connect())

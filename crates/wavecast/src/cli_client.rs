@@ -33,7 +33,8 @@ pub async fn publish(
     data: Option<String>,
     event: Option<String>,
 ) -> Result<(), String> {
-    let api = HttpApi::new(&opts.server, opts.http_key.clone());
+    let api = HttpApi::with_ca_file(&opts.server, opts.http_key.clone(), opts.ca_file.as_deref())
+        .map_err(|e| e.to_string())?;
     let url = format!("{}/api/publish", api.base());
     let send = |data: Value| {
         let body = publish_body(channel, event.as_deref(), &data);
@@ -147,7 +148,8 @@ pub async fn replay(
     let text = tokio::fs::read_to_string(file)
         .await
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let api = HttpApi::new(&opts.server, opts.http_key.clone());
+    let api = HttpApi::with_ca_file(&opts.server, opts.http_key.clone(), opts.ca_file.as_deref())
+        .map_err(|e| e.to_string())?;
     let started = tokio::time::Instant::now();
     let mut first_ts: Option<u64> = None;
     let (mut published, mut skipped) = (0u64, 0u64);

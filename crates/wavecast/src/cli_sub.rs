@@ -29,7 +29,8 @@ pub struct SubArgs {
 
 /// The WebSocket client configuration from the command line.
 pub fn client_config(opts: &WsOpts, signed: bool) -> Result<ClientConfig, String> {
-    let cfg = ClientConfig::new(&opts.server);
+    let mut cfg = ClientConfig::new(&opts.server);
+    cfg.ca_file = opts.ca_file.clone();
     Ok(match (&opts.token, &opts.api_key) {
         (Some(t), _) => cfg.credentials(Credentials::Token {
             token: t.clone(),

@@ -77,6 +77,10 @@ pub struct HttpOpts {
     /// The server API key (http.api_key), sent as Authorization: Bearer.
     #[arg(long, env = "WAVECAST_HTTP_API_KEY", hide_env_values = true)]
     pub http_key: Option<String>,
+    /// For an https:// server: trust the CA certificates of this PEM file
+    /// (e.g. a self-signed server certificate) instead of the web roots.
+    #[arg(long, env = "WAVECAST_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Where the server is, and the client credentials of the WebSocket
@@ -84,7 +88,7 @@ pub struct HttpOpts {
 #[derive(clap::Args, Clone, Debug)]
 pub struct WsOpts {
     /// Server base URL; the WebSocket URL is derived from it (http://h:p →
-    /// ws://h:p/ws).
+    /// ws://h:p/ws, https://h:p → wss://h:p/ws).
     #[arg(long, default_value = "http://127.0.0.1:8000", env = "WAVECAST_SERVER")]
     pub server: String,
     /// A client API key (auth.api_keys, or a secret of [auth.keys]), sent
@@ -94,6 +98,11 @@ pub struct WsOpts {
     /// A JWT, sent as Authorization: Bearer (see wavecast token).
     #[arg(long, conflicts_with = "api_key")]
     pub token: Option<String>,
+    /// For a wss:// or https:// server: trust the CA certificates of this
+    /// PEM file (e.g. a self-signed server certificate) instead of the web
+    /// roots.
+    #[arg(long, env = "WAVECAST_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The server and every credential (the load generator's options).
@@ -290,10 +299,11 @@ async fn serve(opts: ServerOpts) -> Result<(), String> {
         })?
         .with_assets(dashboard::assets());
     let addr = server.local_addr().map_err(|e| e.to_string())?;
+    let ws = if cfg.tls.enabled() { "wss" } else { "ws" };
     tracing::info!(
         %addr,
         api_key = if cfg.http.api_key.is_empty() { "none (loopback only)" } else { "set" },
-        "wavecast listening: ws://{addr}/ws"
+        "wavecast listening: {ws}://{addr}/ws"
     );
     server
         .run(shutdown_signal())

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_websockets::ClientBuilder;
+use tokio_websockets::{ClientBuilder, Connector};
 use wavecast_protocol::to_server::{AuthRequest, ClientMessage, ClientRequest};
 
 use super::state::Ws;
@@ -52,6 +52,8 @@ pub(crate) async fn connect_once(
 /// message after the WebSocket opens.
 struct Upgrade {
     url: String,
+    /// For `wss://`: the CA file to trust instead of the web roots.
+    ca_file: Option<std::path::PathBuf>,
     headers: Vec<(String, String)>,
     auth: Option<ClientMessage>,
 }
@@ -60,6 +62,7 @@ impl Upgrade {
     fn of(config: &ClientConfig, token: Option<String>) -> Upgrade {
         let mut up = Upgrade {
             url: config.url.clone(),
+            ca_file: config.ca_file.clone(),
             headers: config.headers.clone(),
             auth: None,
         };
@@ -102,12 +105,19 @@ impl Upgrade {
         self.url = format!("{}{sep}{key}={}", self.url, encode_query(value));
     }
 
-    /// The TCP connection and the WebSocket handshake.
+    /// The TCP connection, TLS for `wss://`, and the WebSocket handshake.
     async fn open(&self) -> Result<Ws> {
         let url = &self.url;
+        let connector = if url.starts_with("wss://") {
+            let config = crate::tls::client_config(self.ca_file.as_deref())?;
+            Connector::Rustls(tokio_rustls::TlsConnector::from(config))
+        } else {
+            Connector::Plain
+        };
         let mut builder = ClientBuilder::new()
             .uri(url)
-            .map_err(|e| Error::InvalidConfig(format!("bad URL {url}: {e}")))?;
+            .map_err(|e| Error::InvalidConfig(format!("bad URL {url}: {e}")))?
+            .connector(&connector);
         for (k, v) in &self.headers {
             let name = hyper::header::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| Error::InvalidConfig(format!("bad header name {k:?}: {e}")))?;

@@ -5,6 +5,7 @@
 use futures_util::{Stream, StreamExt};
 use wavecast_client::{ClientEvent, ConnectionState, SubEvent};
 
+#[allow(unused_imports)]
 pub use wavecast_testkit::{temp_dir, Proxy, TestServer, WAIT};
 
 /// The next event of a subscription, within [`WAIT`].

@@ -58,5 +58,5 @@ pub use self::retention::Retention;
 pub use self::types::{
     AgentsConfig, AuthConfig, CompressionConfig, Config, ConformanceConfig, DeliveryConfig,
     EndpointConfig, HistoryConfig, HttpConfig, LimitsConfig, LogConfig, NamespaceConfig,
-    OriginConfig, PublishedSimulation, StreamsConfig, DEMO_AGENT,
+    OriginConfig, PublishedSimulation, StreamsConfig, TlsConfig, DEMO_AGENT,
 };

@@ -497,6 +497,38 @@ pub struct ConformanceConfig {
     pub echo: bool,
 }
 
+/// Native TLS (`[tls]`). With both files set, the port speaks TLS only
+/// (`https://`, `wss://`); with neither, plain HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of that certificate.
+    pub key_file: String,
+    /// How often both files are checked for changes; a change (or
+    /// SIGHUP) reloads them without dropping connections.
+    #[serde(with = "super::duration::as_text")]
+    pub reload_interval: Duration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: String::new(),
+            key_file: String::new(),
+            reload_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether TLS is on.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -538,6 +570,7 @@ pub struct Config {
     pub compression: CompressionConfig,
     pub delivery: DeliveryConfig,
     pub conformance: ConformanceConfig,
+    pub tls: TlsConfig,
     /// Which metric names `/metrics` exports.
     pub metrics_profile: MetricsProfile,
     pub agents: AgentsConfig,
@@ -575,6 +608,7 @@ impl Default for Config {
             compression: CompressionConfig::default(),
             delivery: DeliveryConfig::default(),
             conformance: ConformanceConfig::default(),
+            tls: TlsConfig::default(),
             metrics_profile: MetricsProfile::default(),
             agents: AgentsConfig::default(),
             namespaces,

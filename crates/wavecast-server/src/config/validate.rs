@@ -109,7 +109,19 @@ fn endpoints(c: &Config) -> Result<(), Invalid> {
             "must be from 9 to 15",
         );
     }
-    Ok(())
+    tls(c)
+}
+
+/// Both TLS files or neither.
+fn tls(c: &Config) -> Result<(), Invalid> {
+    match (c.tls.cert_file.is_empty(), c.tls.key_file.is_empty()) {
+        (false, true) => bad(&["tls", "key_file"], "is required with tls.cert_file"),
+        (true, false) => bad(&["tls", "cert_file"], "is required with tls.key_file"),
+        _ if c.tls.enabled() && c.tls.reload_interval.is_zero() => {
+            bad(&["tls", "reload_interval"], "must be above zero")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn timing(c: &Config) -> Result<(), Invalid> {

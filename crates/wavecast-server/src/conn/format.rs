@@ -1,7 +1,8 @@
 //! How one connection's frames are encoded on the wire: its [`Format`] —
 //! dialect, encoding (JSON text frames or MessagePack binary frames) and
 //! permessage-deflate — and the complete WebSocket frames built from a
-//! message.
+//! message; or, for a Server-Sent Events stream ([`Format::SSE`]), the
+//! complete SSE event (`event:` + `data:` lines) of the same message.
 //!
 //! Outbound queues hold finished frames (header included), so a
 //! publication's frame is built once per format in use and the same bytes
@@ -18,8 +19,12 @@ use wavecast_protocol::to_server::RequestId;
 use wavecast_protocol::{msgpack, ErrorCode, Publication};
 use wavecast_ws::{encode_compressed_frame, encode_frame, Opcode};
 
-/// The number of distinct formats (the size of a [`FrameCache`]).
-pub const FORMATS: usize = Dialect::ALL.len() * 4;
+/// The number of WebSocket formats.
+const WS_FORMATS: usize = Dialect::ALL.len() * 4;
+
+/// The number of distinct formats (the size of a [`FrameCache`]): every
+/// WebSocket format, and SSE.
+pub const FORMATS: usize = WS_FORMATS + 1;
 
 /// Payloads shorter than this are sent uncompressed even with deflate
 /// (RFC 7692 lets every message choose; tiny ones only grow).
@@ -33,6 +38,9 @@ pub struct Format {
     pub msgpack: bool,
     /// permessage-deflate with this server window (log2), when negotiated.
     pub deflate: Option<u8>,
+    /// Server-Sent Events instead of WebSocket frames (only with the
+    /// native dialect in JSON: [`Format::SSE`]).
+    pub sse: bool,
 }
 
 impl Format {
@@ -41,11 +49,24 @@ impl Format {
         dialect: Dialect::Wavecast,
         msgpack: false,
         deflate: None,
+        sse: false,
+    };
+
+    /// Server-Sent Events (`GET /api/sse`): each message is one event
+    /// named after its type, its native JSON in `data:` lines.
+    pub const SSE: Format = Format {
+        dialect: Dialect::Wavecast,
+        msgpack: false,
+        deflate: None,
+        sse: true,
     };
 
     /// A small dense number, for per-format caches. (The deflate window is
     /// one per server, so it is not part of the number.)
     pub fn index(self) -> usize {
+        if self.sse {
+            return WS_FORMATS;
+        }
         self.dialect.index() * 4
             + usize::from(self.msgpack) * 2
             + usize::from(self.deflate.is_some())
@@ -121,6 +142,9 @@ impl Format {
         id: Option<&RequestId>,
         shout: bool,
     ) -> Bytes {
+        if self.sse {
+            return sse_event(kind, &self.dialect.control_text(kind, fields, id, false));
+        }
         if self.msgpack {
             self.frame_value(&self.dialect.control(kind, fields, id, shout))
         } else {
@@ -155,6 +179,10 @@ impl Format {
 
     /// The server's keepalive (`heartbeat`, or `ping` for FOG).
     pub fn keepalive(self, shout: bool) -> Bytes {
+        if self.sse {
+            // A comment: EventSource ignores it, proxies see traffic.
+            return Bytes::from(format!(": heartbeat {}\n\n", now_rfc3339()));
+        }
         self.control(
             self.dialect.keepalive_kind(),
             fields([("timestamp", Value::from(now_rfc3339()))]),
@@ -165,6 +193,9 @@ impl Format {
 
     /// A publication's frame.
     pub fn publication(self, p: &Publication) -> Bytes {
+        if self.sse {
+            return sse_event("publication", &self.dialect.publication_text(p));
+        }
         if self.msgpack {
             self.frame_value(&self.dialect.publication(p))
         } else {
@@ -197,6 +228,24 @@ impl Format {
         f.insert("publications".into(), Value::Array(items));
         self.frame_value(&self.dialect.control("history", f, id, false))
     }
+}
+
+/// One Server-Sent Event: `event: KIND`, then the JSON text in `data:`
+/// lines (JSON has line breaks only between tokens, so splitting there
+/// loses nothing: EventSource joins the lines with `\n`), then a blank
+/// line. The `id:` line, when there is one, is the stream's to add.
+pub fn sse_event(kind: &str, json: &str) -> Bytes {
+    let mut out = String::with_capacity(json.len() + kind.len() + 20);
+    out.push_str("event: ");
+    out.push_str(kind);
+    out.push('\n');
+    for line in json.split(['\n', '\r']).filter(|l| !l.is_empty()) {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
 }
 
 /// A publication's frames, built lazily once per format.
@@ -254,12 +303,34 @@ mod tests {
                         dialect: d,
                         msgpack,
                         deflate,
+                        sse: false,
                     };
                     assert!(f.index() < FORMATS);
                     assert!(seen.insert(f.index()));
                 }
             }
         }
+        assert!(Format::SSE.index() < FORMATS);
+        assert!(seen.insert(Format::SSE.index()));
+    }
+
+    #[test]
+    fn sse_events_keep_json_off_the_line_breaks() {
+        let mut p = publication();
+        p.data = Bytes::from_static(b"{\n  \"a\": 1,\r\n  \"b\": \"x\"\n}");
+        let e = String::from_utf8(Format::SSE.publication(&p).to_vec()).unwrap();
+        assert!(e.starts_with("event: publication\ndata: "), "{e}");
+        assert!(e.ends_with("\n\n"), "{e}");
+        let data: String = e
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let v: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["data"]["b"], "x");
+        assert_eq!(v["offset"], 3);
+        let beat = Format::SSE.keepalive(false);
+        assert!(beat.starts_with(b": heartbeat "));
     }
 
     #[test]

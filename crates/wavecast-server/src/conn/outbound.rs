@@ -45,6 +45,8 @@ struct Queued {
     published_at: Option<Instant>,
     /// A history page: while one is queued, no other page is read.
     history: bool,
+    /// The publication's offset (0: a control frame, or no history).
+    offset: u64,
 }
 
 /// A frame handed to the writer.
@@ -53,6 +55,11 @@ pub struct Outgoing {
     pub bytes: Bytes,
     /// When the publication was accepted, for the latency histogram.
     pub published_at: Option<Instant>,
+    /// The channel of a publication (`None`: a control frame).
+    pub channel: Option<Arc<str>>,
+    /// The publication's offset (0: a control frame, or no history); an
+    /// SSE stream makes its event ids from these.
+    pub offset: u64,
 }
 
 /// What became of a pushed publication.
@@ -240,17 +247,20 @@ impl Outbound {
                 channel: None,
                 published_at: None,
                 history,
+                offset: 0,
             });
         }
         self.waker.wake();
     }
 
-    /// Queues a publication of `channel`, applying the namespace's limits
-    /// and strategy when the queue is full.
+    /// Queues a publication of `channel` (at `offset`, 0 without
+    /// history), applying the namespace's limits and strategy when the
+    /// queue is full.
     pub fn push_publication(
         &self,
         channel: &Arc<str>,
         bytes: &Bytes,
+        offset: u64,
         published_at: Instant,
         policy: &NamespaceConfig,
     ) -> PushOutcome {
@@ -275,6 +285,7 @@ impl Outbound {
                 channel: Some(channel.clone()),
                 published_at: Some(published_at),
                 history: false,
+                offset,
             });
             out.queued = true;
         }
@@ -353,6 +364,8 @@ impl Outbound {
                         out.push_back(Outgoing {
                             bytes: notice(ch, sub.pending_dropped),
                             published_at: None,
+                            channel: None,
+                            offset: 0,
                         });
                         sub.pending_dropped = 0;
                         st.pending_notices -= 1;
@@ -363,6 +376,8 @@ impl Outbound {
             out.push_back(Outgoing {
                 bytes: f.bytes,
                 published_at: f.published_at,
+                channel: f.channel,
+                offset: f.offset,
             });
         }
         if st.frames.is_empty() {
@@ -375,6 +390,8 @@ impl Outbound {
                     out.push_back(Outgoing {
                         bytes: notice(ch, sub.pending_dropped),
                         published_at: None,
+                        channel: None,
+                        offset: 0,
                     });
                     sub.pending_dropped = 0;
                 }
@@ -516,7 +533,7 @@ mod tests {
     fn fill(q: &Outbound, ch: &Arc<str>, n: usize, p: &NamespaceConfig) -> u64 {
         (0..n)
             .map(|i| {
-                q.push_publication(ch, &Bytes::from(format!("m{i}")), Instant::now(), p)
+                q.push_publication(ch, &Bytes::from(format!("m{i}")), 0, Instant::now(), p)
                     .dropped
             })
             .sum()

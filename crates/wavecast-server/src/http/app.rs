@@ -10,6 +10,12 @@ use crate::agents::AgentService;
 use crate::state::AppState;
 use crate::streams::StreamCounter;
 
+/// Drops the HTTP connection a request came on (a request extension):
+/// for a stream whose reader stopped reading, which a response can no
+/// longer end by itself.
+#[derive(Clone, Default)]
+pub struct ConnectionKill(pub tokio_util::sync::CancellationToken);
+
 /// What every route can reach: the core state and the domain parts' own.
 #[derive(Clone)]
 pub struct App {

@@ -4,6 +4,7 @@
 //!   (the channel protocol, or a stream endpoint).
 //! - [`api`]: the server-side API (publish, broadcast, send, subscribe…).
 //! - [`status`]: stats, channels, metrics, health, readiness, discovery.
+//! - [`mod@sse`]: `GET /api/sse`, the HTTP side of the SSE transport.
 //! - [`access`]: who may use the server API.
 //! - [`errors`]: JSON errors in the protocol's error shape.
 //! - [`assets`]: static files (the dashboard) given by the binary.
@@ -20,6 +21,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod router;
 pub mod schema;
+pub mod sse;
 pub mod status;
 pub mod upgrade;
 

@@ -74,6 +74,7 @@ pub fn agree(
             dialect,
             msgpack,
             deflate: deflate.as_ref().map(|(_, p)| p.server_max_window_bits),
+            sse: false,
         },
         protocol,
         deflate,

@@ -17,7 +17,7 @@ use wavecast_protocol::ErrorCode;
 
 use super::app::App;
 use super::errors::error_response;
-use super::{api, assets, openapi, status, upgrade};
+use super::{api, assets, openapi, sse, status, upgrade};
 use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
@@ -66,6 +66,7 @@ fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(api::unsubscribe))
         .routes(routes!(api::disconnect))
         .routes(routes!(api::history))
+        .routes(routes!(sse::sse))
         .routes(routes!(status::stats))
         .routes(routes!(status::channels))
         .routes(routes!(status::metrics))

@@ -16,7 +16,6 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use wavecast_protocol::ErrorCode;
 use wavecast_ws::{accept_key, valid_key, Decoder};
 
@@ -36,6 +35,7 @@ use crate::session::driver;
 use crate::session::io::SocketIo;
 use crate::state::AppState;
 use crate::streams::{StreamEndpoint, StreamsHandler};
+use crate::tls::Socket;
 
 /// A configured WebSocket endpoint, as the router holds it.
 pub struct Endpoint {
@@ -146,7 +146,7 @@ impl Pending {
                 return None;
             }
         };
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        let Ok(parts) = upgraded.downcast::<TokioIo<Socket>>() else {
             tracing::error!("websocket upgrade on an unexpected transport");
             return None;
         };
@@ -246,27 +246,7 @@ fn handshake(
     headers: &HeaderMap,
 ) -> Result<(String, ConnectionSlot), Response> {
     let refuse = |status, code, message: &str| Err(error_response(status, code, message));
-    if state.shutdown.is_cancelled() {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "the server is shutting down",
-        );
-    }
-    let origin = match headers.get(header::ORIGIN).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(o)) => Some(o),
-        Some(Err(_)) => Some("\u{fffd}"),
-    };
-    if !state.origins.allows(origin) && !same_local_origin(origin, headers) {
-        state.metrics.limit_rejections("origin");
-        audit::origin_refused(remote, origin);
-        return refuse(
-            StatusCode::FORBIDDEN,
-            ErrorCode::OriginNotAllowed,
-            "this origin may not open WebSocket connections here",
-        );
-    }
+    gate(state, remote, headers)?;
     if !header_has_token(headers, header::UPGRADE, "websocket")
         || !header_has_token(headers, header::CONNECTION, "upgrade")
     {
@@ -298,6 +278,46 @@ fn handshake(
         );
     };
     let accept = accept_key(key.as_bytes());
+    Ok((accept, take_slot(state, remote)?))
+}
+
+/// The checks before any long-lived connection (WebSocket or SSE): the
+/// server is not shutting down and the origin may connect.
+#[allow(clippy::result_large_err)]
+pub(super) fn gate(
+    state: &AppState,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let refuse = |status, code, message: &str| Err(error_response(status, code, message));
+    if state.shutdown.is_cancelled() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the server is shutting down",
+        );
+    }
+    let origin = match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(o)) => Some(o),
+        Some(Err(_)) => Some("\u{fffd}"),
+    };
+    if !state.origins.allows(origin) && !same_local_origin(origin, headers) {
+        state.metrics.limit_rejections("origin");
+        audit::origin_refused(remote, origin);
+        return refuse(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OriginNotAllowed,
+            "this origin may not open WebSocket connections here",
+        );
+    }
+    Ok(())
+}
+
+/// The per-address connection rate, then a slot under `max_connections`.
+#[allow(clippy::result_large_err)]
+pub(super) fn take_slot(state: &AppState, remote: SocketAddr) -> Result<ConnectionSlot, Response> {
+    let refuse = |status, code, message: &str| Err(error_response(status, code, message));
     if !state.limits.allow_ip(remote.ip(), Instant::now()) {
         state.metrics.limit_rejections("connection_rate_ip");
         return refuse(
@@ -314,17 +334,17 @@ fn handshake(
             "this node is at its connection limit; retry later or elsewhere",
         );
     };
-    Ok((accept, slot))
+    Ok(slot)
 }
 
 /// Credentials sent with the upgrade request: `?token=`, `?api_key=`,
 /// `Authorization: Bearer` (a JWT, or else an API key) or `X-API-Key`.
-enum UpgradeCredentials {
+pub(super) enum UpgradeCredentials {
     Token(String),
     ApiKey(String),
 }
 
-fn upgrade_credentials(req: &Request) -> Option<UpgradeCredentials> {
+pub(super) fn upgrade_credentials(req: &Request) -> Option<UpgradeCredentials> {
     if let Some(q) = req.uri().query() {
         for (k, v) in form_pairs(q) {
             match k.as_str() {
@@ -358,7 +378,7 @@ fn upgrade_credentials(req: &Request) -> Option<UpgradeCredentials> {
 }
 
 /// Checks the credentials sent with the upgrade (anonymous without any).
-async fn credentials(
+pub(super) async fn credentials(
     state: &AppState,
     creds: Option<UpgradeCredentials>,
     remote: SocketAddr,
@@ -424,7 +444,7 @@ pub fn form_pairs(q: &str) -> Vec<(String, String)> {
 }
 
 /// The HTTP status for a refused credential.
-fn auth_status(code: ErrorCode) -> StatusCode {
+pub(super) fn auth_status(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::RateLimited | ErrorCode::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,

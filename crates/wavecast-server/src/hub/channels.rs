@@ -180,7 +180,7 @@ fn fan_out(
         let pushed = sub
             .conn
             .outbound
-            .push_publication(key, frame, accepted, policy);
+            .push_publication(key, frame, p.offset, accepted, policy);
         if pushed.queued {
             out.delivered += 1;
         }

@@ -253,7 +253,7 @@ impl Hub {
             }
             let frame = conn.format.publication(p);
             conn.outbound
-                .push_publication(&key, &frame, Instant::now(), &relaxed);
+                .push_publication(&key, &frame, p.offset, Instant::now(), &relaxed);
         }
     }
 }

@@ -140,7 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
                     });
                 if self.batch.is_empty() {
                     self.batch = VecDeque::new();
-                    return Poll::Ready(Ok(()));
+                    // A TLS stream may hold written records until flushed
+                    // (a no-op for TCP).
+                    return Pin::new(&mut self.stream).poll_flush(cx);
                 }
             }
             let n = {

@@ -96,7 +96,7 @@ impl StreamCtx {
         let out = self
             .conn
             .outbound
-            .push_publication(key, &frame, Instant::now(), &self.policy);
+            .push_publication(key, &frame, 0, Instant::now(), &self.policy);
         out.queued || out.dropped > 0 || self.conn.outbound.is_subscribed(key)
     }
 
