@@ -10,8 +10,8 @@ use crate::WAIT;
 
 /// The client's socket.
 pub enum Ws {
-    Tls(WebSocketStream<MaybeTlsStream<TcpStream>>),
-    Plain(WebSocketStream<TcpStream>),
+    Tls(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+    Plain(Box<WebSocketStream<TcpStream>>),
 }
 
 /// A test client over a real socket.
@@ -32,7 +32,7 @@ impl WsClient {
     /// A client over an already upgraded plain socket.
     pub fn plain(ws: WebSocketStream<TcpStream>) -> WsClient {
         WsClient {
-            ws: Some(Ws::Plain(ws)),
+            ws: Some(Ws::Plain(Box::new(ws))),
             connection_id: String::new(),
         }
     }
@@ -40,7 +40,7 @@ impl WsClient {
     /// A client over an already open `ws://` or `wss://` socket.
     pub fn over(ws: WebSocketStream<tokio_websockets::MaybeTlsStream<TcpStream>>) -> WsClient {
         WsClient {
-            ws: Some(Ws::Tls(ws)),
+            ws: Some(Ws::Tls(Box::new(ws))),
             connection_id: String::new(),
         }
     }
@@ -52,7 +52,7 @@ impl WsClient {
                 .expect("connect timeout")
                 .expect("connect");
         WsClient {
-            ws: Some(Ws::Tls(ws)),
+            ws: Some(Ws::Tls(Box::new(ws))),
             connection_id: String::new(),
         }
     }
@@ -75,7 +75,7 @@ impl WsClient {
             .await
             .expect("connect timeout")?;
         Ok(WsClient {
-            ws: Some(Ws::Tls(ws)),
+            ws: Some(Ws::Tls(Box::new(ws))),
             connection_id: String::new(),
         })
     }

@@ -26,6 +26,14 @@ fn tls_env(cert: &TestCert) -> [(&'static str, String); 2] {
     ]
 }
 
+/// `wavecast pub secure DATA --server SERVER --ca-file CA`.
+fn pub_with(server: &str, data: &str, ca: &str) -> std::process::Output {
+    common::run(
+        &["pub", "secure", data, "--server", server, "--ca-file", ca],
+        Duration::from_secs(20),
+    )
+}
+
 #[test]
 fn sub_and_pub_over_tls_then_sighup_swaps_the_certificate() {
     let dir = temp_dir("cli-tls");
@@ -58,18 +66,7 @@ fn sub_and_pub_over_tls_then_sighup_swaps_the_certificate() {
             break;
         }
     }
-    let out = common::run(
-        &[
-            "pub",
-            "secure",
-            r#"{"over":"tls"}"#,
-            "--server",
-            &server,
-            "--ca-file",
-            &ca_a,
-        ],
-        Duration::from_secs(20),
-    );
+    let out = pub_with(&server, r#"{"over":"tls"}"#, &ca_a);
     assert!(
         out.status.success(),
         "{}",
@@ -92,18 +89,7 @@ fn sub_and_pub_over_tls_then_sighup_swaps_the_certificate() {
     let ca_b = b.cert_file.display().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let out = common::run(
-            &[
-                "pub",
-                "secure",
-                "1",
-                "--server",
-                &server,
-                "--ca-file",
-                &ca_b,
-            ],
-            Duration::from_secs(20),
-        );
+        let out = pub_with(&server, "1", &ca_b);
         if out.status.success() {
             break;
         }
@@ -114,18 +100,7 @@ fn sub_and_pub_over_tls_then_sighup_swaps_the_certificate() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The old CA no longer matches.
-    let out = common::run(
-        &[
-            "pub",
-            "secure",
-            "2",
-            "--server",
-            &server,
-            "--ca-file",
-            &save.display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
+    let out = pub_with(&server, "2", &save.display().to_string());
     assert!(!out.status.success());
 }
 

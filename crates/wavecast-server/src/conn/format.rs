@@ -75,17 +75,24 @@ impl Format {
     /// The format of index `i` (the inverse of [`Format::index`]; the
     /// deflate window is the default one).
     pub fn from_index(i: usize) -> Option<Format> {
+        if i == WS_FORMATS {
+            return Some(Format::SSE);
+        }
         let dialect = *Dialect::ALL.get(i / 4)?;
         Some(Format {
             dialect,
             msgpack: i & 2 != 0,
             deflate: (i & 1 != 0).then_some(15),
+            sse: false,
         })
     }
 
     /// Its metric label: the dialect, `.msgpack`, `+deflate`
     /// (`wavecast.msgpack+deflate`).
     pub fn label(self) -> String {
+        if self.sse {
+            return "sse".to_string();
+        }
         format!(
             "{}{}{}",
             self.dialect.as_str(),
