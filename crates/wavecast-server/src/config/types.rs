@@ -289,6 +289,10 @@ pub struct StreamsConfig {
     pub max_grid_size: usize,
     /// Most steps of one `simulation_live` run.
     pub max_steps: u64,
+    /// Threads that compute the streams (0: one per core).
+    pub workers: usize,
+    /// Nice value of those threads (0 to 19; higher yields more to fan-out).
+    pub worker_nice: i32,
     /// Simulations published into channels.
     pub rooms: Vec<PublishedSimulation>,
 }
@@ -300,6 +304,8 @@ impl Default for StreamsConfig {
             max_running: 16,
             max_grid_size: 512,
             max_steps: 1_000_000,
+            workers: 0,
+            worker_nice: 10,
             rooms: Vec::new(),
         }
     }

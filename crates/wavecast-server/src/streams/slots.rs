@@ -1,16 +1,18 @@
 //! The bookkeeping of running streams: each connection's streams with
 //! their cancel flags ([`ConnStreams`]), the per-process count
-//! ([`StreamCounter`], [`StreamSlot`]), and the audit record of a stream
-//! that ended.
+//! ([`StreamCounter`], [`StreamSlot`]) beside the process's simulation
+//! pool, and the audit record of a stream that ended.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use super::pool::SimPool;
 use crate::audit;
+use crate::config::StreamsConfig;
 use crate::conn::Connection;
 
 /// The channel-like key under which a stream's frames are queued.
@@ -44,9 +46,10 @@ impl ConnStreams {
     }
 }
 
-/// Streams running in this process, for the per-server limit.
+/// Streams running in this process, for the per-server limit, and the
+/// pool that runs them (started with the first stream).
 #[derive(Default)]
-pub struct StreamCounter(Arc<AtomicUsize>);
+pub struct StreamCounter(Arc<AtomicUsize>, OnceLock<SimPool>);
 
 /// Holds one slot of the per-server limit.
 pub struct StreamSlot(Arc<AtomicUsize>);
@@ -76,6 +79,13 @@ impl StreamCounter {
 
     pub fn running(&self) -> usize {
         self.0.load(Ordering::Acquire)
+    }
+
+    /// The simulation pool, started on first use with `cfg`'s `workers`
+    /// and `worker_nice`.
+    pub fn pool(&self, cfg: &StreamsConfig) -> &SimPool {
+        self.1
+            .get_or_init(|| SimPool::start(cfg.workers, cfg.worker_nice))
     }
 }
 

@@ -11,6 +11,8 @@
 //! - `churn`: connect, subscribe, disconnect in a loop; connections/s.
 //! - `mixed`: feed subscribers over several channels, churning users and
 //!   users that leave and come back with recovery, at once.
+//! - `streams`: N concurrent `/ws/stream_features` streams; whether the
+//!   server holds their cadence (`streams`).
 //!
 //! Payloads carry a sequence number and their scheduled send time (see
 //! `payload`); subscribers measure latency and find gaps and duplicates.
@@ -25,6 +27,7 @@ mod procfs;
 mod publisher;
 mod scenarios;
 mod stats;
+mod streams;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -49,6 +52,7 @@ pub enum Scenario {
     Connections,
     Churn,
     Mixed,
+    Streams,
 }
 
 impl Scenario {
@@ -59,6 +63,7 @@ impl Scenario {
             Scenario::Connections => "connections",
             Scenario::Churn => "churn",
             Scenario::Mixed => "mixed",
+            Scenario::Streams => "streams",
         }
     }
 }
@@ -137,6 +142,24 @@ pub struct BenchArgs {
     /// The publish body, e.g. {"channel":"{channel}","data":{data}} or {data}.
     #[arg(long)]
     pub pub_body_template: Option<String>,
+    /// Streams: the grid side of each stream.
+    #[arg(long, default_value_t = 64)]
+    pub grid_size: u64,
+    /// Streams: `update_interval_ms` of each stream.
+    #[arg(long, default_value_t = 100)]
+    pub interval_ms: u64,
+    /// Streams: `steps_per_update` of each stream.
+    #[arg(long, default_value_t = 1)]
+    pub steps_per_update: u64,
+    /// Streams: streams per connection (--subscribers counts streams).
+    #[arg(long, default_value_t = 1)]
+    pub streams_per_connection: u64,
+    /// Streams: seconds between the last stream starting and measuring.
+    #[arg(long, default_value_t = 3.0)]
+    pub warmup: f64,
+    /// Streams: the p99 lag bound in ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub lag_bound_ms: f64,
     /// Internal: run as worker I of --workers.
     #[arg(long, hide = true)]
     pub worker_index: Option<u64>,
@@ -398,6 +421,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Scenario::Connections => scenarios::connections(&ctx).await,
         Scenario::Churn => scenarios::churn(&ctx).await,
         Scenario::Mixed => scenarios::mixed(&ctx).await,
+        Scenario::Streams => streams::streams(&ctx).await,
     };
     ticker.abort();
     if std::io::stderr().is_terminal() {
