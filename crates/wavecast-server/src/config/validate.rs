@@ -208,7 +208,10 @@ fn streams(c: &Config) -> Result<(), Invalid> {
         return bad(&["streams", "worker_nice"], "must be from 0 to 19");
     }
     if c.streams.workers > 256 {
-        return bad(&["streams", "workers"], "must be at most 256 (0: one per core)");
+        return bad(
+            &["streams", "workers"],
+            "must be at most 256 (0: one per core)",
+        );
     }
     let mut channels = BTreeSet::new();
     for (i, room) in c.streams.rooms.iter().enumerate() {

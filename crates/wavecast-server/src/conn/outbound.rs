@@ -231,6 +231,24 @@ impl Outbound {
         published_at: Instant,
         policy: &NamespaceConfig,
     ) -> PushOutcome {
+        let out = self.push_publication_quiet(channel, bytes, published_at, policy);
+        if out.queued || out.disconnected {
+            self.waker.wake();
+        }
+        out
+    }
+
+    /// Like [`Outbound::push_publication`], but leaves waking the writer
+    /// to the caller, who takes its waker with [`Outbound::take_waker`]:
+    /// a thread that queues frames for many connections wakes their
+    /// writers once, after the batch.
+    pub fn push_publication_quiet(
+        &self,
+        channel: &Arc<str>,
+        bytes: &Bytes,
+        published_at: Instant,
+        policy: &NamespaceConfig,
+    ) -> PushOutcome {
         let mut out = PushOutcome::default();
         {
             let mut st = self.state.lock();
@@ -241,8 +259,6 @@ impl Outbound {
                 return out;
             }
             if out.disconnected {
-                drop(st);
-                self.waker.wake();
                 return out;
             }
             st.bytes += bytes.len();
@@ -255,8 +271,13 @@ impl Outbound {
             });
             out.queued = true;
         }
-        self.waker.wake();
         out
+    }
+
+    /// Takes the writer's waker (`None` when the writer is running or
+    /// already woken): wake it once the frames are queued.
+    pub fn take_waker(&self) -> Option<std::task::Waker> {
+        self.waker.take()
     }
 
     /// Applies the strategy until `len` more bytes fit. False when the new

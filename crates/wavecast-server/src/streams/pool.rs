@@ -16,6 +16,13 @@
 //!   when it is due again. A periodic stream is due at its tick, a
 //!   free-running one "now", behind every tick that fell due earlier.
 //!
+//! - **Batched delivery.** A job queues its frames without waking the
+//!   connection's writer and hands the writer's waker to the worker
+//!   ([`Wakes`]), which wakes them all once it has run every job that is
+//!   due (at most [`MAX_BATCH`] jobs or [`MAX_HOLD`] later). Waking a
+//!   writer per frame switched threads twice per frame, which cost more
+//!   than a 64² step.
+//!
 //! Invariant: a job is in the queue or being run by exactly one worker,
 //! never both, so its state needs no lock. Dropping the pool stops the
 //! workers after their current slice and drops the queued jobs.
@@ -23,7 +30,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -37,8 +45,49 @@ pub enum Next {
 
 /// A unit of simulation work, run one slice at a time.
 pub trait Job: Send {
-    /// Runs one slice (bounded: one tick, or a few milliseconds of steps).
-    fn run(&mut self) -> Next;
+    /// Runs one slice (bounded: one tick, or a few milliseconds of steps);
+    /// the writers it queued frames for go into `wakes`.
+    fn run(&mut self, wakes: &mut Wakes) -> Next;
+}
+
+/// Jobs a worker runs back to back before it wakes their writers.
+pub const MAX_BATCH: usize = 256;
+
+/// The longest a worker holds a queued frame's wake-up.
+pub const MAX_HOLD: Duration = Duration::from_millis(2);
+
+/// Writers to wake at the end of a worker's batch.
+#[derive(Default)]
+pub struct Wakes {
+    wakers: Vec<Waker>,
+    since: Option<Instant>,
+}
+
+impl Wakes {
+    /// Adds a writer's waker (`None`: nothing to wake).
+    pub fn defer(&mut self, waker: Option<Waker>) {
+        if let Some(w) = waker {
+            self.since.get_or_insert_with(Instant::now);
+            self.wakers.push(w);
+        }
+    }
+
+    /// Whether the batch must end now.
+    fn full(&self) -> bool {
+        self.wakers.len() >= MAX_BATCH || self.since.is_some_and(|t| t.elapsed() >= MAX_HOLD)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.wakers.is_empty()
+    }
+
+    /// Wakes every writer.
+    pub fn flush(&mut self) {
+        for w in self.wakers.drain(..) {
+            w.wake();
+        }
+        self.since = None;
+    }
 }
 
 struct Entry {
@@ -152,21 +201,32 @@ fn push(shared: &Shared, due: Instant, job: Box<dyn Job>) {
 }
 
 fn worker(shared: &Shared) {
+    let mut wakes = Wakes::default();
     let mut q = shared.queue.lock();
     loop {
         if q.stopped {
+            drop(q);
+            wakes.flush();
             return;
         }
-        let due = match q.heap.peek() {
+        let due = q.heap.peek().map(|e| e.due);
+        let ready = due.is_some_and(|d| d <= Instant::now());
+        if !wakes.is_empty() && (!ready || wakes.full()) {
+            drop(q);
+            wakes.flush();
+            q = shared.queue.lock();
+            continue;
+        }
+        match due {
             None => {
                 shared.wake.wait(&mut q);
                 continue;
             }
-            Some(e) => e.due,
-        };
-        if due > Instant::now() {
-            shared.wake.wait_until(&mut q, due);
-            continue;
+            Some(d) if !ready => {
+                shared.wake.wait_until(&mut q, d);
+                continue;
+            }
+            Some(_) => {}
         }
         let Some(mut entry) = q.heap.pop() else {
             continue;
@@ -176,7 +236,7 @@ fn worker(shared: &Shared) {
             shared.wake.notify_one();
         }
         drop(q);
-        let next = entry.job.run();
+        let next = entry.job.run(&mut wakes);
         q = shared.queue.lock();
         if let (Next::At(due), false) = (next, q.stopped) {
             q.order += 1;
@@ -227,7 +287,7 @@ mod tests {
     }
 
     impl Job for Ticks {
-        fn run(&mut self) -> Next {
+        fn run(&mut self, _wakes: &mut Wakes) -> Next {
             let _ = self.tx.send((self.left, Instant::now()));
             self.left -= 1;
             if self.left == 0 {
@@ -266,10 +326,11 @@ mod tests {
     fn workers_run_at_the_nice_value() {
         struct Nice(mpsc::Sender<i32>);
         impl Job for Nice {
-            fn run(&mut self) -> Next {
+            fn run(&mut self, _wakes: &mut Wakes) -> Next {
                 // SAFETY: plain integer arguments; reads the calling
                 // thread's nice value.
-                let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+                let nice =
+                    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
                 let _ = self.0.send(nice);
                 Next::Done
             }
@@ -288,7 +349,7 @@ mod tests {
         let (gate_tx, gate_rx) = mpsc::channel::<()>();
         struct Gate(Option<mpsc::Receiver<()>>);
         impl Job for Gate {
-            fn run(&mut self) -> Next {
+            fn run(&mut self, _wakes: &mut Wakes) -> Next {
                 if let Some(rx) = self.0.take() {
                     let _ = rx.recv_timeout(Duration::from_secs(5));
                 }
@@ -297,7 +358,7 @@ mod tests {
         }
         struct Mark(u32, mpsc::Sender<u32>);
         impl Job for Mark {
-            fn run(&mut self) -> Next {
+            fn run(&mut self, _wakes: &mut Wakes) -> Next {
                 let _ = self.1.send(self.0);
                 Next::Done
             }
@@ -306,7 +367,10 @@ mod tests {
         pool.submit(now, Box::new(Gate(Some(gate_rx))));
         let (tx, rx) = mpsc::channel();
         for (id, ms) in [(3, 3u64), (1, 1), (2, 2)] {
-            pool.submit(now + Duration::from_millis(ms), Box::new(Mark(id, tx.clone())));
+            pool.submit(
+                now + Duration::from_millis(ms),
+                Box::new(Mark(id, tx.clone())),
+            );
         }
         drop(tx);
         let _ = gate_tx.send(());

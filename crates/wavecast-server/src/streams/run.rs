@@ -17,7 +17,7 @@ use wavecast_sim::Simulation;
 
 use super::errors::stream_error_fields;
 use super::params::{FeatureParams, SimulationParams};
-use super::pool::{Job, Next, SimPool};
+use super::pool::{Job, Next, SimPool, Wakes};
 use super::slots::{queue_key, ConnStreams, StreamSlot};
 use crate::config::NamespaceConfig;
 use crate::conn::Connection;
@@ -91,13 +91,15 @@ impl StreamCtx {
         self.cancel.load(Ordering::Acquire)
     }
 
-    /// Queues a frame; false once the stream's queue entry is gone.
-    fn push(&self, key: &Arc<str>, frame: Bytes) -> bool {
-        let out = self
-            .conn
-            .outbound
-            .push_publication(key, &frame, Instant::now(), &self.policy);
-        out.queued || out.dropped > 0 || self.conn.outbound.is_subscribed(key)
+    /// Queues a frame, leaving the writer's wake-up in `wakes`; false
+    /// once the stream's queue entry is gone.
+    fn push(&self, key: &Arc<str>, frame: Bytes, wakes: &mut Wakes) -> bool {
+        let outbound = &self.conn.outbound;
+        let out = outbound.push_publication_quiet(key, &frame, Instant::now(), &self.policy);
+        if out.queued || out.disconnected {
+            wakes.defer(outbound.take_waker());
+        }
+        out.queued || out.dropped > 0 || outbound.is_subscribed(key)
     }
 
     /// Queues a stream's last frame (`simulation_complete`,
@@ -171,7 +173,7 @@ struct FeatureJob {
 }
 
 impl Job for FeatureJob {
-    fn run(&mut self) -> Next {
+    fn run(&mut self, wakes: &mut Wakes) -> Next {
         if self.ctx.cancelled() {
             return Next::Done;
         }
@@ -186,7 +188,7 @@ impl Job for FeatureJob {
         if self.ctx.cancelled() {
             return Next::Done;
         }
-        if !self.ctx.push(&self.key, frame) {
+        if !self.ctx.push(&self.key, frame, wakes) {
             self.ctx.finished("connection_gone");
             return Next::Done;
         }
@@ -245,7 +247,7 @@ struct SimulationJob {
 const SLICE: Duration = Duration::from_millis(2);
 
 impl Job for SimulationJob {
-    fn run(&mut self) -> Next {
+    fn run(&mut self, wakes: &mut Wakes) -> Next {
         let until = Instant::now() + SLICE;
         while self.step < self.p.steps {
             if self.ctx.cancelled() {
@@ -255,7 +257,7 @@ impl Job for SimulationJob {
             self.step += 1;
             self.activated_since += self.sim.growth_events().activated;
             if (self.step % self.p.update_every == 0 || self.step == self.p.steps)
-                && !self.state()
+                && !self.state(wakes)
             {
                 return Next::Done;
             }
@@ -270,7 +272,7 @@ impl Job for SimulationJob {
 
 impl SimulationJob {
     /// Sends a `simulation_state`; false when the stream ended.
-    fn state(&mut self) -> bool {
+    fn state(&mut self, wakes: &mut Wakes) -> bool {
         let (ctx, step) = (&self.ctx, self.step);
         if !self.sim.is_finite() {
             ctx.push_final(diverged(ctx, step));
@@ -279,7 +281,7 @@ impl SimulationJob {
         }
         let frame = state_frame(ctx, &self.sim, &self.p, step, self.activated_since);
         self.activated_since = 0;
-        if !ctx.push(&self.key, frame) {
+        if !ctx.push(&self.key, frame, wakes) {
             ctx.finished("connection_gone");
             return false;
         }

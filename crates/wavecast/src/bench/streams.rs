@@ -132,7 +132,12 @@ async fn open(run: &Run, conn: u64, first: u64, count: u64) -> Result<Ws, String
 }
 
 /// One connection: open, then record frames until `stop`.
-async fn conn_task(run: Arc<Run>, conn: u64, total: u64, mut stop: watch::Receiver<bool>) -> ConnResult {
+async fn conn_task(
+    run: Arc<Run>,
+    conn: u64,
+    total: u64,
+    mut stop: watch::Receiver<bool>,
+) -> ConnResult {
     let first = conn * run.per_conn;
     let count = run.per_conn.min(total - first);
     let mut res = ConnResult {
@@ -218,14 +223,18 @@ fn cadence(results: &[ConnResult], t0: Instant, t1: Instant, interval: Duration)
             since - seq as f64 * step
         };
         let phase = s.iter().map(offset).fold(f64::INFINITY, f64::min);
-        let window: Vec<&(u64, Instant)> = s.iter().filter(|(_, at)| *at >= t0 && *at < t1).collect();
+        let window: Vec<&(u64, Instant)> =
+            s.iter().filter(|(_, at)| *at >= t0 && *at < t1).collect();
         if window.len() < 2 {
             c.silent_streams += 1;
             continue;
         }
         for pair in window.windows(2) {
             let ((s0, a0), (s1, a1)) = (pair[0], pair[1]);
-            record(&mut c.interval_us, a1.duration_since(*a0).as_micros() as u64);
+            record(
+                &mut c.interval_us,
+                a1.duration_since(*a0).as_micros() as u64,
+            );
             c.seq_gaps += s1.saturating_sub(s0 + 1);
         }
         for f in &window {
@@ -352,7 +361,10 @@ mod tests {
 
     #[test]
     fn urls_and_ids() {
-        assert_eq!(stream_url("http://127.0.0.1:8000"), "ws://127.0.0.1:8000/ws/stream_features");
+        assert_eq!(
+            stream_url("http://127.0.0.1:8000"),
+            "ws://127.0.0.1:8000/ws/stream_features"
+        );
         assert_eq!(stream_url("https://h/x"), "wss://h/ws/stream_features");
         assert_eq!(stream_index("b12", 10), Some(2));
         assert_eq!(stream_index("b9", 10), None);
@@ -365,7 +377,9 @@ mod tests {
         let ms = |x: u64| t0 + Duration::from_millis(x);
         // Steady: every 100 ms. Late: frame 3 arrives 60 ms late.
         let steady: Arrivals = (0..6).map(|s| (s, ms(s * 100))).collect();
-        let late: Arrivals = (0..6).map(|s| (s, ms(s * 100 + if s == 3 { 60 } else { 0 }))).collect();
+        let late: Arrivals = (0..6)
+            .map(|s| (s, ms(s * 100 + if s == 3 { 60 } else { 0 })))
+            .collect();
         let r = ConnResult {
             streams: vec![steady, late],
             ..Default::default()
