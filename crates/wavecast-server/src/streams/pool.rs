@@ -231,8 +231,8 @@ fn worker(shared: &Shared) {
         let Some(mut entry) = q.heap.pop() else {
             continue;
         };
-        // Another job may be due too: let a sleeping worker look.
-        if !q.heap.is_empty() {
+        // Another job is due too: let a sleeping worker take it.
+        if q.heap.peek().is_some_and(|e| e.due <= Instant::now()) {
             shared.wake.notify_one();
         }
         drop(q);

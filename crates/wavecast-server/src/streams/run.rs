@@ -217,11 +217,12 @@ impl FeatureJob {
     }
 }
 
-/// The tick after `due` on the grid `due + k·interval`; ticks already
-/// past at `now` are skipped (so a late stream does not burst to catch up).
+/// The tick after `due` on the grid `due + k·interval`. A tick less than
+/// half an interval past at `now` still runs (late); ticks further past
+/// are skipped, so a stream that fell behind does not burst to catch up.
 pub fn next_tick(due: Instant, interval: Duration, now: Instant) -> Instant {
     let next = due + interval;
-    if next > now {
+    if next + interval / 2 > now {
         return next;
     }
     let behind = now.duration_since(next).as_nanos();
@@ -256,7 +257,7 @@ impl Job for SimulationJob {
             self.sim.step();
             self.step += 1;
             self.activated_since += self.sim.growth_events().activated;
-            if (self.step % self.p.update_every == 0 || self.step == self.p.steps)
+            if (self.step.is_multiple_of(self.p.update_every) || self.step == self.p.steps)
                 && !self.state(wakes)
             {
                 return Next::Done;
@@ -350,4 +351,24 @@ fn state_frame(
         f.insert("field".into(), field_json(sim));
     }
     ctx.control("simulation_state", f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_tick;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn next_tick_keeps_the_grid_and_skips_missed_ticks() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // On time: the next tick.
+        assert_eq!(next_tick(t0, ms(100), t0 + ms(3)), t0 + ms(100));
+        // Less than half an interval late: it still runs, late.
+        assert_eq!(next_tick(t0, ms(100), t0 + ms(140)), t0 + ms(100));
+        // 250 ms late: ticks 100 and 200 are skipped, 300 is next.
+        assert_eq!(next_tick(t0, ms(100), t0 + ms(250)), t0 + ms(300));
+        // Half an interval late: skipped.
+        assert_eq!(next_tick(t0, ms(100), t0 + ms(150)), t0 + ms(200));
+    }
 }

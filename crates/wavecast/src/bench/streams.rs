@@ -10,12 +10,17 @@
 //! - **Interval**: the time between two consecutive frames of a stream.
 //!   The mean over all streams must be within ±10 % of
 //!   `--interval-ms`.
-//! - **Lag**: how much later than its ideal schedule a frame arrived.
-//!   Frame `s` of a stream is due at `phase + s · interval`, where `phase`
-//!   is the stream's earliest `arrival − s · interval` over its whole run
-//!   (its best-case delivery). A late tick, a skipped tick (the sequence
-//!   then falls behind the clock) and a slow delivery all show as lag.
-//!   The p99 over all frames must be ≤ `--lag-bound-ms` (50).
+//! - **Lag**: how much later than its tick a frame arrived. A stream's
+//!   ticks are `phase + k · interval`, where `phase` is its earliest
+//!   `arrival − sequence · interval` over its whole run (its best-case
+//!   delivery); a frame's lag is its distance past the last tick before
+//!   it. The p99 over all frames must be ≤ `--lag-bound-ms` (50).
+//! - **Skipped ticks**: a tick the server skipped because the stream fell
+//!   behind sends no frame, so later frames arrive a whole interval after
+//!   their sequence's tick. `skipped_ticks` counts them, and
+//!   `schedule_lag_ms` is the lag against the sequence's own tick (each
+//!   skipped tick adds an interval to every later frame). A skipped tick
+//!   also lengthens the mean interval.
 //! - No sequence gaps (dropped frames) and every stream started.
 //!
 //! Everything stays bounded: connecting has `ready_bound`, each read
@@ -195,6 +200,8 @@ async fn conn_task(
 struct Cadence {
     interval_us: hdrhistogram::Histogram<u64>,
     lag_us: hdrhistogram::Histogram<u64>,
+    schedule_lag_us: hdrhistogram::Histogram<u64>,
+    skipped_ticks: u64,
     /// Mean interval of each stream that had two frames in the window (ms).
     means_ms: Vec<f64>,
     frames: u64,
@@ -206,6 +213,8 @@ fn cadence(results: &[ConnResult], t0: Instant, t1: Instant, interval: Duration)
     let mut c = Cadence {
         interval_us: histogram(),
         lag_us: histogram(),
+        schedule_lag_us: histogram(),
+        skipped_ticks: 0,
         means_ms: Vec::new(),
         frames: 0,
         seq_gaps: 0,
@@ -238,8 +247,17 @@ fn cadence(results: &[ConnResult], t0: Instant, t1: Instant, interval: Duration)
             c.seq_gaps += s1.saturating_sub(s0 + 1);
         }
         for f in &window {
-            record(&mut c.lag_us, ((offset(f) - phase) * 1e6) as u64);
+            let late = offset(f) - phase;
+            record(&mut c.schedule_lag_us, (late * 1e6) as u64);
+            record(&mut c.lag_us, ((late % step) * 1e6) as u64);
         }
+        // Ticks skipped in the window: the growth of the schedule lag in
+        // whole intervals.
+        let (a, b) = (
+            offset(window[0]) - phase,
+            offset(window[window.len() - 1]) - phase,
+        );
+        c.skipped_ticks += ((b / step).floor() - (a / step).floor()).max(0.0) as u64;
         c.frames += window.len() as u64;
         let (first, last) = (window[0].1, window[window.len() - 1].1);
         c.means_ms
@@ -346,6 +364,8 @@ fn report(ctx: &Ctx, results: &[ConnResult], c: Cadence, seconds: f64) -> Value 
         "interval_ms_hist": summary_ms(&c.interval_us),
         "lag_ms": lag,
         "lag_bound_ms": a.lag_bound_ms,
+        "schedule_lag_ms": summary_ms(&c.schedule_lag_us),
+        "skipped_ticks": c.skipped_ticks,
         "seq_gaps": c.seq_gaps,
         "dropped_notices": results.iter().map(|r| r.dropped_notices).sum::<u64>(),
         "silent_streams": c.silent_streams,
@@ -386,9 +406,27 @@ mod tests {
         };
         let c = cadence(&[r], t0, ms(1000), Duration::from_millis(100));
         assert_eq!(c.frames, 12);
-        assert_eq!(c.seq_gaps, 0);
+        assert_eq!((c.seq_gaps, c.skipped_ticks), (0, 0));
         assert!((c.means_ms[0] - 100.0).abs() < 0.5);
         let max_ms = c.lag_us.max() as f64 / 1e3;
         assert!((59.0..=61.0).contains(&max_ms), "{max_ms}");
+    }
+
+    #[test]
+    fn a_skipped_tick_is_counted_not_lag() {
+        let t0 = Instant::now();
+        let ms = |x: u64| t0 + Duration::from_millis(x);
+        // The tick at 300 ms is skipped: frames 3.. arrive one tick later.
+        let s: Arrivals = (0..6)
+            .map(|q| (q, ms(q * 100 + if q >= 3 { 100 } else { 0 })))
+            .collect();
+        let r = ConnResult {
+            streams: vec![s],
+            ..Default::default()
+        };
+        let c = cadence(&[r], t0, ms(1000), Duration::from_millis(100));
+        assert_eq!((c.seq_gaps, c.skipped_ticks), (0, 1));
+        assert!(c.lag_us.max() < 1_000, "{}", c.lag_us.max());
+        assert!(c.schedule_lag_us.max() >= 99_000);
     }
 }
