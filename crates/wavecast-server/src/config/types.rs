@@ -283,7 +283,7 @@ impl PublishedSimulation {
 pub struct StreamsConfig {
     /// Streams one connection may run at once.
     pub max_per_connection: usize,
-    /// Streams the process runs at once.
+    /// Streams the process runs at once (default sized in docs/mfn.md).
     pub max_running: usize,
     /// Largest grid side a client may ask for.
     pub max_grid_size: usize,
@@ -301,7 +301,7 @@ impl Default for StreamsConfig {
     fn default() -> Self {
         StreamsConfig {
             max_per_connection: 4,
-            max_running: 16,
+            max_running: 1000,
             max_grid_size: 512,
             max_steps: 1_000_000,
             workers: 0,

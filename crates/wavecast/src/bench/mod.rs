@@ -29,6 +29,9 @@ mod scenarios;
 mod stats;
 mod streams;
 
+pub use procfs::server_json;
+pub use stats::round3;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -421,7 +424,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Scenario::Connections => scenarios::connections(&ctx).await,
         Scenario::Churn => scenarios::churn(&ctx).await,
         Scenario::Mixed => scenarios::mixed(&ctx).await,
-        Scenario::Streams => streams::streams(&ctx).await,
+        Scenario::Streams => {
+            let opts = streams_opts(&ctx);
+            streams::streams(opts, |p| ctx.status.phase(p)).await
+        }
     };
     ticker.abort();
     if std::io::stderr().is_terminal() {
@@ -436,25 +442,22 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Rounds to 3 decimals for the report.
-pub fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-/// `{"pid","rss_kb_before","rss_kb_after","cpu_s"}` between two readings.
-pub fn server_json(
-    pid: Option<u32>,
-    a: Option<procfs::ProcStat>,
-    b: Option<procfs::ProcStat>,
-) -> Value {
-    match (pid, a, b) {
-        (Some(pid), Some(a), Some(b)) => json!({
-            "pid": pid,
-            "rss_kb_before": a.rss_kb,
-            "rss_kb_after": b.rss_kb,
-            "cpu_s": round3(b.cpu_s - a.cpu_s),
-        }),
-        (Some(pid), _, _) => json!({"pid": pid, "error": "cannot read /proc for this pid"}),
-        _ => Value::Null,
+/// What the `streams` scenario takes from the command line.
+fn streams_opts(ctx: &Ctx) -> streams::Opts {
+    let a = &ctx.args;
+    streams::Opts {
+        server: a.client.server.clone(),
+        target: (*ctx.target).clone(),
+        streams: a.subscribers,
+        per_connection: a.streams_per_connection.max(1),
+        grid_size: a.grid_size,
+        interval_ms: a.interval_ms,
+        steps_per_update: a.steps_per_update,
+        warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
+        duration: Duration::from_secs_f64(a.duration.max(0.0)),
+        lag_bound_ms: a.lag_bound_ms,
+        connect_concurrency: a.connect_concurrency.max(1),
+        ready_bound: ctx.ready_bound(a.subscribers),
+        server_pid: a.server_pid,
     }
 }

@@ -1,5 +1,10 @@
 //! Reading a process's resident memory and CPU time from /proc (Linux), for
-//! `--server-pid` and the load generator's own CPU.
+//! `--server-pid` and the load generator's own CPU, and the report of two
+//! readings.
+
+use serde_json::{json, Value};
+
+use super::stats::round3;
 
 /// RSS in KiB and CPU seconds (user + system) of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -46,6 +51,20 @@ pub fn read(pid: &str) -> Option<ProcStat> {
         rss_kb,
         cpu_s: (utime + stime) / ticks_per_second(),
     })
+}
+
+/// `{"pid","rss_kb_before","rss_kb_after","cpu_s"}` between two readings.
+pub fn server_json(pid: Option<u32>, a: Option<ProcStat>, b: Option<ProcStat>) -> Value {
+    match (pid, a, b) {
+        (Some(pid), Some(a), Some(b)) => json!({
+            "pid": pid,
+            "rss_kb_before": a.rss_kb,
+            "rss_kb_after": b.rss_kb,
+            "cpu_s": round3(b.cpu_s - a.cpu_s),
+        }),
+        (Some(pid), _, _) => json!({"pid": pid, "error": "cannot read /proc for this pid"}),
+        _ => Value::Null,
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,11 @@ impl HistDump {
     }
 }
 
+/// Rounds to 3 decimals for the report.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// `{count, p50, p90, p99, p999, max, mean}` in milliseconds.
 pub fn summary_ms(h: &Histogram<u64>) -> Value {
     if h.is_empty() {

@@ -38,8 +38,28 @@ use tokio_websockets::Message;
 use wavecast_client::config::http_base;
 
 use super::conn::{Target, Ws};
-use super::stats::{histogram, record, summary_ms};
-use super::{procfs, round3, server_json, Ctx};
+use super::procfs::{self, server_json};
+use super::stats::{histogram, record, round3, summary_ms};
+
+/// The scenario's options.
+pub struct Opts {
+    /// The server's base URL (`--server`).
+    pub server: String,
+    /// How to connect and authenticate; its URL is replaced.
+    pub target: Target,
+    pub streams: u64,
+    pub per_connection: u64,
+    pub grid_size: u64,
+    pub interval_ms: u64,
+    pub steps_per_update: u64,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub lag_bound_ms: f64,
+    pub connect_concurrency: usize,
+    /// How long connecting and subscribing may take.
+    pub ready_bound: Duration,
+    pub server_pid: Option<u32>,
+}
 
 /// The arrivals of one stream: (sequence, arrival).
 type Arrivals = Vec<(u64, Instant)>;
@@ -266,56 +286,53 @@ fn cadence(results: &[ConnResult], t0: Instant, t1: Instant, interval: Duration)
     c
 }
 
-/// Runs the scenario.
-pub async fn streams(ctx: &Ctx) -> Result<Value, String> {
-    let a = &ctx.args;
-    let total = a.subscribers;
-    let per_conn = a.streams_per_connection.max(1);
-    let conns = total.div_ceil(per_conn);
-    let interval = Duration::from_millis(a.interval_ms);
-    let mut target = (*ctx.target).clone();
-    target.url_template = stream_url(&a.client.server);
+/// Runs the scenario; `phase` names what it is doing (progress line).
+pub async fn streams(o: Opts, phase: impl Fn(&'static str)) -> Result<Value, String> {
+    let conns = o.streams.div_ceil(o.per_connection);
+    let mut target = o.target.clone();
+    target.url_template = stream_url(&o.server);
     target.sub_message = None;
     let run = Arc::new(Run {
         target,
         params: json!({
-            "grid_size": a.grid_size,
-            "update_interval_ms": a.interval_ms,
-            "steps_per_update": a.steps_per_update,
+            "grid_size": o.grid_size,
+            "update_interval_ms": o.interval_ms,
+            "steps_per_update": o.steps_per_update,
         }),
-        per_conn,
+        per_conn: o.per_connection,
         ready: AtomicU64::new(0),
         failed: AtomicU64::new(0),
-        connect: Semaphore::new(a.connect_concurrency.max(1)),
-        bound: ctx.ready_bound(total),
+        connect: Semaphore::new(o.connect_concurrency),
+        bound: o.ready_bound,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    ctx.status.phase("connecting");
+    phase("connecting");
     let tasks: Vec<_> = (0..conns)
-        .map(|i| tokio::spawn(conn_task(run.clone(), i, total, stop_rx.clone())))
+        .map(|i| tokio::spawn(conn_task(run.clone(), i, o.streams, stop_rx.clone())))
         .collect();
     let deadline = Instant::now() + run.bound;
-    while run.ready.load(Ordering::Relaxed) + run.failed.load(Ordering::Relaxed) < conns {
-        if Instant::now() > deadline {
-            break;
-        }
+    while run.ready.load(Ordering::Relaxed) + run.failed.load(Ordering::Relaxed) < conns
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    ctx.status.phase("warmup");
-    tokio::time::sleep(Duration::from_secs_f64(a.warmup.max(0.0))).await;
-    let (s0, b0, t0) = (ctx.server_stat(), procfs::read("self"), Instant::now());
-    ctx.status.phase("measuring");
-    tokio::time::sleep(Duration::from_secs_f64(a.duration.max(0.0))).await;
-    let (s1, b1, t1) = (ctx.server_stat(), procfs::read("self"), Instant::now());
-    ctx.status.phase("closing");
+    phase("warmup");
+    tokio::time::sleep(o.warmup).await;
+    let server_stat = || o.server_pid.and_then(|p| procfs::read(&p.to_string()));
+    let (s0, b0, t0) = (server_stat(), procfs::read("self"), Instant::now());
+    phase("measuring");
+    tokio::time::sleep(o.duration).await;
+    let (s1, b1, t1) = (server_stat(), procfs::read("self"), Instant::now());
+    phase("closing");
     let _ = stop_tx.send(true);
     let mut results = Vec::with_capacity(tasks.len());
     for t in tasks {
         results.push(t.await.map_err(|e| format!("connection task: {e}"))?);
     }
     let seconds = t1.duration_since(t0).as_secs_f64();
-    let mut out = report(ctx, &results, cadence(&results, t0, t1, interval), seconds);
-    let mut server = server_json(a.server_pid, s0, s1);
+    let interval = Duration::from_millis(o.interval_ms);
+    let mut out = report(&o, &results, cadence(&results, t0, t1, interval), seconds);
+    let mut server = server_json(o.server_pid, s0, s1);
     if let (Some(x), Some(y)) = (s0, s1) {
         server["cpu_util"] = json!(round3((y.cpu_s - x.cpu_s) / seconds.max(1e-3)));
     }
@@ -326,9 +343,8 @@ pub async fn streams(ctx: &Ctx) -> Result<Value, String> {
     Ok(out)
 }
 
-fn report(ctx: &Ctx, results: &[ConnResult], c: Cadence, seconds: f64) -> Value {
-    let a = &ctx.args;
-    let target_ms = a.interval_ms as f64;
+fn report(o: &Opts, results: &[ConnResult], c: Cadence, seconds: f64) -> Value {
+    let target_ms = o.interval_ms as f64;
     let n = c.means_ms.len().max(1) as f64;
     let mean = c.means_ms.iter().sum::<f64>() / n;
     let worst = c.means_ms.iter().copied().fold(target_ms, |w, m| {
@@ -346,15 +362,15 @@ fn report(ctx: &Ctx, results: &[ConnResult], c: Cadence, seconds: f64) -> Value 
         .filter(|r| r.streams.iter().any(|s| !s.is_empty()))
         .count();
     let mean_ok = (mean - target_ms).abs() <= 0.1 * target_ms;
-    let pass = mean_ok && p99 <= a.lag_bound_ms && c.seq_gaps == 0 && c.silent_streams == 0;
+    let pass = mean_ok && p99 <= o.lag_bound_ms && c.seq_gaps == 0 && c.silent_streams == 0;
     json!({
         "scenario": "streams",
-        "server": a.client.server,
-        "streams": a.subscribers,
-        "streams_per_connection": a.streams_per_connection.max(1),
-        "grid_size": a.grid_size,
-        "interval_ms": a.interval_ms,
-        "steps_per_update": a.steps_per_update,
+        "server": o.server,
+        "streams": o.streams,
+        "streams_per_connection": o.per_connection,
+        "grid_size": o.grid_size,
+        "interval_ms": o.interval_ms,
+        "steps_per_update": o.steps_per_update,
         "duration_s": round3(seconds),
         "connections_started": started,
         "frames": c.frames,
@@ -363,7 +379,7 @@ fn report(ctx: &Ctx, results: &[ConnResult], c: Cadence, seconds: f64) -> Value 
         "worst_stream_mean_interval_ms": round3(worst),
         "interval_ms_hist": summary_ms(&c.interval_us),
         "lag_ms": lag,
-        "lag_bound_ms": a.lag_bound_ms,
+        "lag_bound_ms": o.lag_bound_ms,
         "schedule_lag_ms": summary_ms(&c.schedule_lag_us),
         "skipped_ticks": c.skipped_ticks,
         "seq_gaps": c.seq_gaps,
