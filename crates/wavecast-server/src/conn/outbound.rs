@@ -154,6 +154,24 @@ impl Outbound {
         Some(stats)
     }
 
+    /// Removes a subscription but leaves its queued publications to be
+    /// written (a stream that ended by itself: its last frames still go
+    /// out). Their count is included in the returned `sent`.
+    pub fn remove_sub_keep_queued(&self, channel: &str) -> Option<SubStats> {
+        let mut st = self.state.lock();
+        let mut stats = st.subs.remove(channel)?;
+        if stats.pending_dropped > 0 {
+            st.pending_notices -= 1;
+        }
+        let queued = st
+            .frames
+            .iter()
+            .filter(|f| f.channel.as_deref() == Some(channel))
+            .count();
+        stats.sent += queued as u64;
+        Some(stats)
+    }
+
     /// Removes every subscription, returning their stats.
     pub fn take_subs(&self) -> Vec<(Arc<str>, SubStats)> {
         let mut st = self.state.lock();

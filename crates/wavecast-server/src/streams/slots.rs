@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::pool::SimPool;
 use crate::audit;
 use crate::config::StreamsConfig;
+use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 
 /// The channel-like key under which a stream's frames are queued.
@@ -38,10 +39,13 @@ impl ConnStreams {
         self.running.lock().len()
     }
 
-    /// Forgets a stream that ended by itself, with its audit record.
+    /// Forgets a stream that ended by itself, with its audit record. Its
+    /// frames still queued are written (they may wait for the simulation
+    /// pool's batched wake-up).
     pub fn finished(&self, conn: &Connection, id: &str, reason: &str) {
         if let Some(h) = self.running.lock().remove(id) {
-            end_record(conn, id, &h, reason);
+            let stats = conn.outbound.remove_sub_keep_queued(&queue_key(id));
+            audit_end(conn, id, &h, reason, stats);
         }
     }
 }
@@ -89,10 +93,20 @@ impl StreamCounter {
     }
 }
 
-/// The audit record of a stream that ended.
+/// The audit record of a stream that was stopped (unsubscribe,
+/// disconnect): its queued frames are discarded.
 pub(super) fn end_record(conn: &Connection, stream_id: &str, h: &StreamHandle, reason: &str) {
-    let key = queue_key(stream_id);
-    let stats = conn.outbound.remove_sub(&key);
+    let stats = conn.outbound.remove_sub(&queue_key(stream_id));
+    audit_end(conn, stream_id, h, reason, stats);
+}
+
+fn audit_end(
+    conn: &Connection,
+    stream_id: &str,
+    h: &StreamHandle,
+    reason: &str,
+    stats: Option<SubStats>,
+) {
     audit::stream_ended(&audit::StreamEnded {
         connection_id: &conn.id,
         stream_id,

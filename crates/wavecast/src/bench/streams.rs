@@ -266,18 +266,20 @@ fn cadence(results: &[ConnResult], t0: Instant, t1: Instant, interval: Duration)
             );
             c.seq_gaps += s1.saturating_sub(s0 + 1);
         }
+        // Whole intervals behind the sequence's tick (skipped ticks), with
+        // a little slack for rounding.
+        let ticks = |late: f64| (late / step + 1e-6).floor();
         for f in &window {
             let late = offset(f) - phase;
             record(&mut c.schedule_lag_us, (late * 1e6) as u64);
-            record(&mut c.lag_us, ((late % step) * 1e6) as u64);
+            let lag = (late - ticks(late) * step).max(0.0);
+            record(&mut c.lag_us, (lag * 1e6) as u64);
         }
-        // Ticks skipped in the window: the growth of the schedule lag in
-        // whole intervals.
         let (a, b) = (
             offset(window[0]) - phase,
             offset(window[window.len() - 1]) - phase,
         );
-        c.skipped_ticks += ((b / step).floor() - (a / step).floor()).max(0.0) as u64;
+        c.skipped_ticks += (ticks(b) - ticks(a)).max(0.0) as u64;
         c.frames += window.len() as u64;
         let (first, last) = (window[0].1, window[window.len() - 1].1);
         c.means_ms
