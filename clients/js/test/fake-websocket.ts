@@ -4,6 +4,8 @@
  * Every instance created is kept in `FakeWebSocket.instances`, newest last.
  */
 
+import { decode } from '@msgpack/msgpack';
+
 export class FakeWebSocket {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
@@ -22,7 +24,9 @@ export class FakeWebSocket {
   }
 
   readyState = FakeWebSocket.CONNECTING;
-  readonly sent: string[] = [];
+  /** Text frames as strings, binary frames (MessagePack) as bytes. */
+  readonly sent: Array<string | Uint8Array> = [];
+  binaryType = 'blob';
   closedWith: { code?: number; reason?: string } | undefined;
   onopen: ((event: unknown) => void) | null = null;
   onclose: ((event: unknown) => void) | null = null;
@@ -33,7 +37,7 @@ export class FakeWebSocket {
     FakeWebSocket.instances.push(this);
   }
 
-  send(data: string): void {
+  send(data: string | Uint8Array): void {
     if (this.readyState !== FakeWebSocket.OPEN) throw new Error('InvalidStateError: the socket is not open');
     this.sent.push(data);
   }
@@ -61,7 +65,7 @@ export class FakeWebSocket {
   }
 
   receive(frame: unknown): this {
-    const data = typeof frame === 'string' ? frame : JSON.stringify(frame);
+    const data = typeof frame === 'string' || frame instanceof ArrayBuffer || ArrayBuffer.isView(frame) ? frame : JSON.stringify(frame);
     this.onmessage?.({ data });
     return this;
   }
@@ -80,7 +84,7 @@ export class FakeWebSocket {
 
   /** What the client sent, parsed. */
   messages(): Array<Record<string, any>> {
-    return this.sent.map((s) => JSON.parse(s));
+    return this.sent.map((s) => (typeof s === 'string' ? JSON.parse(s) : decode(s)));
   }
 
   /** The sent messages of one type. */

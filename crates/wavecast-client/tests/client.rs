@@ -719,3 +719,60 @@ async fn server_errors_carry_their_typed_code() {
     assert_eq!(e.code, wavecast_client::ErrorCode::InvalidChannel);
     client.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn msgpack_connections_carry_the_same_messages() {
+    let srv = TestServer::start(&format!(
+        "heartbeat_interval = \"100ms\"\nheartbeat_timeout = \"300ms\"\n{}",
+        auth_toml()
+    ))
+    .await;
+    let api = HttpApi::new(&srv.http(), None);
+    // The credential goes in an auth message, so the first client frame is
+    // MessagePack too.
+    let cfg = ClientConfig::new(&srv.http())
+        .credentials(Credentials::ApiKey {
+            key: "key-one".into(),
+            via: Via::Message,
+        })
+        .msgpack(true);
+    let client = Client::connect(fast(cfg)).await.expect("connect");
+    let id = match client.state() {
+        ConnectionState::Connected { connection_id } => connection_id,
+        s => panic!("{s:?}"),
+    };
+    let mut events = Box::pin(client.events());
+    let mut sub = client.subscribe("mp").await.expect("subscribe");
+    let data = json!({"text": "κόσμε", "n": [1, 2.5, null, true], "nested": {"a": {}}});
+    for _ in 0..3 {
+        api.publish("mp", Some("update"), &data)
+            .await
+            .expect("publish");
+    }
+    for _ in 0..3 {
+        let p = publication(next_event(&mut sub).await);
+        assert_eq!((p.event.as_str(), &p.data), ("update", &data));
+    }
+    // The frames were MessagePack: built in that format, three times.
+    assert_eq!(
+        srv.metric("wavecast_publication_frames_encoded_total{format=\"wavecast.msgpack\"}")
+            .await,
+        3.0
+    );
+    // Heartbeats are answered (in MessagePack): the same connection lives
+    // well past the server's heartbeat timeout.
+    let quiet = tokio::time::timeout(Duration::from_millis(1000), async {
+        wait_event(&mut events, |e| {
+            matches!(e, ClientEvent::Disconnected { .. })
+        })
+        .await
+    })
+    .await;
+    assert!(quiet.is_err(), "disconnected: {quiet:?}");
+    assert_eq!(
+        client.state(),
+        ConnectionState::Connected { connection_id: id }
+    );
+    api.publish("mp", None, &json!(4)).await.expect("publish");
+    assert_eq!(publication(next_event(&mut sub).await).data, json!(4));
+}

@@ -3,12 +3,16 @@
 //! append), with 1 and 16 concurrent publishers.
 //!
 //! cargo run --release -p wavecast-server --example engine_throughput -- \
-//!     [--n 50000] [--size 100] [--redis-url redis://127.0.0.1:6379]
+//!     [--n 50000] [--size 100] [--redis-url redis://127.0.0.1:6379] \
+//!     [--publishers 1,16] [--only redis]
 //!
-//! Prints one JSON line per engine and concurrency.
+//! `--only redis` measures Redis alone (with `--redis-url`); with several
+//! publishers, each publishes to its own channel. Prints one JSON line per
+//! engine and concurrency.
 
 use std::time::Instant;
 
+use wavecast_server::broker::Broker;
 use wavecast_server::config::{Config, EngineKind, Fsync};
 use wavecast_server::state::AppState;
 
@@ -28,6 +32,11 @@ async fn run(label: &str, mut cfg: Config, n: usize, size: usize, tasks: usize) 
             return;
         }
     };
+    // Let a Redis broker connect before the clock starts.
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while !state.hub.broker().healthy() && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let data = serde_json::json!({ "pad": "x".repeat(size.saturating_sub(12)) }).to_string();
     let channel = format!("bench:{}", fastrand::u64(..));
     let started = Instant::now();
@@ -75,12 +84,31 @@ async fn run(label: &str, mut cfg: Config, n: usize, size: usize, tasks: usize) 
     );
 }
 
+async fn run_redis(url: &str, n: usize, size: usize, tasks: usize) {
+    let redis = Config {
+        engine: EngineKind::Redis,
+        redis_url: url.to_string(),
+        ..Config::default()
+    };
+    run("redis", redis, n, size, tasks).await;
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(50_000);
     let size: usize = arg("--size").and_then(|v| v.parse().ok()).unwrap_or(100);
     let dir = std::env::temp_dir().join(format!("wavecast-engine-bench-{}", std::process::id()));
-    for tasks in [1, 16] {
+    let publishers: Vec<usize> = arg("--publishers")
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16]);
+    let only_redis = arg("--only").as_deref() == Some("redis");
+    for tasks in publishers {
+        if only_redis {
+            if let Some(url) = arg("--redis-url") {
+                run_redis(&url, n, size, tasks).await;
+            }
+            continue;
+        }
         let memory = Config {
             engine: EngineKind::Memory,
             ..Config::default()
@@ -106,12 +134,7 @@ async fn main() {
             .await;
         }
         if let Some(url) = arg("--redis-url") {
-            let redis = Config {
-                engine: EngineKind::Redis,
-                redis_url: url,
-                ..Config::default()
-            };
-            run("redis", redis, n / 5, size, tasks).await;
+            run_redis(&url, n / 5, size, tasks).await;
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

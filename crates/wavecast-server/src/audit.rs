@@ -1,6 +1,6 @@
 //! The audit log: one JSON line (target `wavecast::audit`) per event in a
 //! connection's life — opened, authenticated (or refused), subscription
-//! started and ended, stream ended, agent conversation ended, closed.
+//! started and ended, stream started and ended, agent conversation ended, closed.
 //! Every record is a plain struct filled by the caller, so this module
 //! depends on nothing above it.
 //!
@@ -173,6 +173,19 @@ pub fn subscription_ended(r: &SubscriptionEnded<'_>) {
         packets_sent = r.packets_sent,
         dropped_frames = r.dropped_frames,
         reason = r.reason,
+    );
+}
+
+/// A simulation stream started (MFN's `stream_start_time` per
+/// `stream_id`).
+pub fn stream_started(connection_id: &str, stream_id: &str, stream_type: &str) {
+    tracing::info!(
+        target: TARGET,
+        event = "stream_started",
+        connection_id = connection_id,
+        stream_id = stream_id,
+        stream_type = stream_type,
+        at_ms = now_millis(),
     );
 }
 

@@ -23,13 +23,16 @@
 //! - [`recovery`]: pure recovery planning for joining subscribers.
 //! - [`conn`]: a connection's handle, wire format and bounded queue.
 //! - [`auth`], [`limits`]: credentials, permissions, origins; rate limits.
-//! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`].
+//! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`], [`load`] (the
+//!   delivery rate that decides when writers coalesce).
 //!
 //! A publication's path: `POST /api/publish` ([`http::api`]) →
 //! [`hub::Hub::publish`] → the broker appends to history and calls
 //! [`broker::BrokerEvents::deliver`] → [`hub::channels`] pushes one shared
 //! frame per format into each subscriber's [`conn::outbound`] queue → the
-//! subscriber's session ([`session::io`]) writes it to the socket.
+//! subscriber's session ([`session::io`]) writes it to the socket, at once
+//! on a quiet server, and at most once per `delivery.coalesce_window` per
+//! connection while the server is busy ([`load`]).
 
 pub mod agents;
 pub mod audit;
@@ -44,6 +47,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod limits;
+pub mod load;
 pub mod metrics;
 pub mod recovery;
 pub mod server;

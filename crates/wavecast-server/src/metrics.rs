@@ -26,6 +26,12 @@ pub struct LimitLabel {
     pub limit: String,
 }
 
+/// Label set of `publication_frames_encoded_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FormatLabel {
+    pub format: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +50,8 @@ pub struct Metrics {
     pub auth_attempts_total: Family<ResultLabel, Counter>,
     /// Socket writes (system calls) for WebSocket connections.
     pub socket_writes_total: Counter,
+    /// Times a writer held frames back to coalesce them (`[delivery]`).
+    pub write_holds_total: Counter,
     /// Channel logs held by the local history store.
     pub history_channels: Gauge,
     /// Agent conversations, by how they ended.
@@ -56,6 +64,9 @@ pub struct Metrics {
     pub connection_duration: Histogram,
     /// Publications written to subscribers (deliveries, not every frame).
     pub publications_delivered_total: Counter,
+    /// Publication frames built, by wire format (one per format in use on
+    /// the channel per publication, whatever the subscriber count).
+    pub publication_frames_encoded_total: Family<FormatLabel, Counter>,
     /// NeuroGraph's names and meanings (`metrics_profile = "neurograph"`).
     neurograph: Option<Registry>,
 }
@@ -107,12 +118,14 @@ impl Metrics {
             limit_rejections_total: Family::default(),
             auth_attempts_total: Family::default(),
             socket_writes_total: Counter::default(),
+            write_holds_total: Counter::default(),
             history_channels: Gauge::default(),
             agent_requests_total: Family::default(),
             agent_duration: agent_duration_histogram(),
             agent_events_total: Family::default(),
             connection_duration: Histogram::new(exponential_buckets(0.1, 3.0, 12)),
             publications_delivered_total: Counter::default(),
+            publication_frames_encoded_total: Family::default(),
             neurograph: None,
             registry: Registry::default(),
         };
@@ -120,6 +133,11 @@ impl Metrics {
             "connections",
             "Open WebSocket connections",
             m.connections.clone(),
+        );
+        registry.register(
+            "runtime_alive_tasks",
+            "Tasks alive in the server's async runtime (read at scrape time)",
+            RuntimeTasks,
         );
         registry.register(
             "connections_total",
@@ -188,6 +206,11 @@ impl Metrics {
             m.socket_writes_total.clone(),
         );
         registry.register(
+            "write_holds",
+            "Times a connection's writer held frames back to coalesce them while the server was busy (delivery.coalesce_window, delivery.coalesce_above)",
+            m.write_holds_total.clone(),
+        );
+        registry.register(
             "history_channels",
             "Channel logs held by the local history store (bounded by history.max_channels)",
             m.history_channels.clone(),
@@ -202,6 +225,11 @@ impl Metrics {
             "publications_delivered",
             "Publications written to subscribers' sockets (deliveries)",
             m.publications_delivered_total.clone(),
+        );
+        registry.register(
+            "publication_frames_encoded",
+            "Publication frames built, by wire format (dialect, .msgpack, +deflate): one per format in use on a channel per publication",
+            m.publication_frames_encoded_total.clone(),
         );
         registry.register(
             "agent_requests",
@@ -293,6 +321,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a publication frame built in `format` (a format label).
+    pub fn frame_encoded(&self, format: &str) {
+        self.publication_frames_encoded_total
+            .get_or_create(&FormatLabel {
+                format: format.to_string(),
+            })
+            .inc();
+    }
+
     /// Counts an agent conversation that ended with `outcome`, and its
     /// length if it ran (`None`: refused before it started).
     pub fn agent_request(&self, outcome: &str, duration: Option<Duration>) {
@@ -353,6 +390,25 @@ impl EncodeMetric for TotalCounter {
 
     fn metric_type(&self) -> MetricType {
         MetricType::Unknown
+    }
+}
+
+/// The number of tasks alive in the current tokio runtime, read when the
+/// metrics are scraped (0 outside a runtime). Steady under steady load; a
+/// leak of per-connection tasks shows here first.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RuntimeTasks;
+
+impl EncodeMetric for RuntimeTasks {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let alive = tokio::runtime::Handle::try_current()
+            .map(|h| h.metrics().num_alive_tasks() as i64)
+            .unwrap_or(0);
+        encoder.encode_gauge(&alive)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
     }
 }
 

@@ -113,6 +113,43 @@ async fn unique_channel_names_leave_no_state() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Defect 4: `history.max_channels` bounds the channel logs in all: an
+/// idle log (no subscriber) is evicted for a new one, and when every log
+/// has a subscriber a new channel's publication is refused with 503, in
+/// both local stores.
+#[tokio::test]
+async fn history_max_channels_bounds_the_logs() {
+    let dir = common::temp_dir("max-channels");
+    let cfg = "[history]\nmax_channels = 2\n[namespaces.h]\nhistory_size = 10";
+    for srv in [
+        TestServer::start(cfg).await,
+        TestServer::start_with(cfg, Some(&dir)).await,
+    ] {
+        for ch in ["h:a", "h:b", "h:c", "h:d"] {
+            srv.publish(ch, json!(1)).await;
+            assert!(srv.state.hub.history_channels() <= 2);
+        }
+        // Both logs held by subscribers: a third channel cannot get one.
+        let mut c = srv.client().await;
+        for ch in ["h:c", "h:d"] {
+            let r = c.call(json!({"type":"subscribe","channel": ch})).await;
+            assert_eq!(r["type"], "subscribe_success", "{r}");
+        }
+        let (s, v) = srv
+            .post("/api/publish", json!({"channel":"h:e","data":1}))
+            .await;
+        assert_eq!((s, v["code"].clone()), (503, json!("unavailable")), "{v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_channels")),
+            "{v}"
+        );
+        assert_eq!(srv.state.hub.history_channels(), 2);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Defect 5: history replies count against the connection's byte budget
 /// and only one page may be in flight, so a client that never reads cannot
 /// make the server buffer without bound.
@@ -185,7 +222,7 @@ async fn deep_data_is_stored_verbatim_and_too_deep_data_refused_everywhere() {
     let mut c = srv.client().await;
     let mut r = c.call(json!({"type":"subscribe","channel":"d:x"})).await;
     assert_eq!(r["type"], "subscribe_success");
-    c.send_text(&format!(r#"{{"type":"history","channel":"d:x","id":1}}"#))
+    c.send_text(r#"{"type":"history","channel":"d:x","id":1}"#)
         .await;
     r = c.recv().await;
     assert_eq!(r["publications"][0]["data"].to_string(), ok);

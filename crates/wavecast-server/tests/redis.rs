@@ -190,3 +190,187 @@ async fn lost_redis_history_changes_the_epoch() {
     assert_eq!(r["recovered"], false);
     assert_ne!(r["epoch"], json!(epoch));
 }
+
+/// Defect 8: in redis mode `/api/broadcast` cannot count subscribers
+/// (every node delivers on its own), so `delivered` is `null`, never a
+/// made-up 0, and `nodes` says how many nodes received each channel.
+#[tokio::test]
+async fn broadcast_in_redis_mode_reports_nodes_not_a_false_zero() {
+    let redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let b = TestServer::start(&cfg(&redis)).await;
+    let mut on_b = b.client().await;
+    subscribe_ok(&mut on_b, json!({"type":"subscribe","channel":"h:x"})).await;
+    let (s, v) = a
+        .post(
+            "/api/broadcast",
+            json!({"channels":["h:x","h:y"],"data":{"n":1}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["delivered"], json!(null), "{v}");
+    assert_eq!(v["channels"], json!({"h:x": null, "h:y": null}), "{v}");
+    assert_eq!(v["nodes"], json!({"h:x": 1, "h:y": 0}), "{v}");
+    assert_eq!(v["offsets"], json!({"h:x": 1, "h:y": 1}), "{v}");
+    let got = on_b.recv().await;
+    assert_eq!(
+        (got["channel"].clone(), got["data"].clone()),
+        (json!("h:x"), json!({"n":1}))
+    );
+}
+
+/// Defect 8: a broadcast that fails part-way (Redis dies) answers 503 and
+/// names exactly which channels were published and which were not, never
+/// "nothing was published".
+#[tokio::test]
+async fn a_broadcast_that_fails_part_way_says_what_was_published() {
+    let mut redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let mut c = a.client().await;
+    subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:c00000"})).await;
+    let channels: Vec<String> = (0..20_000).map(|i| format!("h:c{i:05}")).collect();
+    let body = json!({"channels": channels, "data": 1});
+    let a = Arc::new(a);
+    let broadcast = {
+        let a = a.clone();
+        tokio::spawn(async move { a.post("/api/broadcast", body).await })
+    };
+    // The first channel's publication arrives: Redis dies mid-broadcast.
+    assert_eq!(c.recv().await["channel"], "h:c00000");
+    redis.kill();
+    let (s, v) = broadcast.await.expect("broadcast");
+    assert!(s == 503 || s == 504, "{s} {v}");
+    let published = v["published"]["offsets"]
+        .as_object()
+        .expect("published offsets");
+    let rest: Vec<&str> = v["not_published"]
+        .as_array()
+        .expect("not_published")
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(!published.is_empty() && !rest.is_empty(), "{s} {v}");
+    assert_eq!(published.len() + rest.len(), channels.len());
+    // The published ones are the first ones, in order; the rest follow.
+    let mut names: Vec<&str> = published.keys().map(String::as_str).collect();
+    names.extend(&rest);
+    assert_eq!(
+        names,
+        channels.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(v["error"]
+        .as_str()
+        .is_some_and(|m| m.contains(&format!("published to {} channels", published.len()))));
+}
+
+/// Defect 8: a publish retried with the same idempotency key, on any
+/// node, is made once: the retry answers the first offset and
+/// `duplicate: true`, and subscribers see it once.
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retry_safe_across_nodes() {
+    let redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let b = TestServer::start(&cfg(&redis)).await;
+    let mut c = b.client().await;
+    subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:i"})).await;
+    let publish = |k: &str, n: u32| json!({"channel":"h:i","data":n,"idempotency_key": k});
+    let (_, first) = a.post("/api/publish", publish("k1", 1)).await;
+    let (_, retry) = b.post("/api/publish", publish("k1", 1)).await;
+    let (_, live) = a
+        .post(
+            "/api/publish",
+            json!({"channel":"live","data":1,"idempotency_key":"k1"}),
+        )
+        .await;
+    let (_, other) = a.post("/api/publish", publish("k2", 2)).await;
+    assert_eq!(first["offset"], 1, "{first}");
+    assert_eq!(
+        (retry["offset"].clone(), retry["duplicate"].clone()),
+        (json!(1), json!(true)),
+        "{retry}"
+    );
+    assert_ne!(
+        live["duplicate"],
+        json!(true),
+        "keys are per channel: {live}"
+    );
+    assert_eq!(other["offset"], 2, "{other}");
+#[tokio::test]
+async fn many_concurrent_publishes_all_succeed_in_order_per_channel() {
+    const CHANNELS: usize = 4;
+    const PER_CHANNEL: u64 = 500;
+    let redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let b = TestServer::start(&cfg(&redis)).await;
+    let mut subscribers = Vec::new();
+    for ch in 0..CHANNELS {
+        let mut c = b.client().await;
+        subscribe_ok(
+            &mut c,
+            json!({"type":"subscribe","channel":format!("h:o{ch}")}),
+        )
+        .await;
+        subscribers.push(c);
+    }
+    // 2,000 publishes in flight at once on node A, interleaved over the
+    // channels. `join_all` polls them first in this order, so each one is
+    // queued on its channel's Redis pipeline in this order.
+    let hub = &a.state.hub;
+    let names: Vec<String> = (0..CHANNELS).map(|ch| format!("h:o{ch}")).collect();
+    let mut publishes = Vec::new();
+    for i in 0..PER_CHANNEL {
+        for name in &names {
+            let data = bytes::Bytes::from(format!("{{\"i\":{i}}}"));
+            publishes.push(hub.publish(name, "publication", data, None));
+        }
+    }
+    let results = futures_util::future::join_all(publishes).await;
+    for (n, r) in results.iter().enumerate() {
+        let p = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("publish {n} failed: {e}"));
+        let i = (n / CHANNELS) as u64;
+        assert_eq!(
+            p.offset,
+            Some(i + 1),
+            "publish {n} took an offset out of order"
+        );
+    }
+    // Node B's subscribers see each channel's publications in that order.
+    for (ch, c) in subscribers.iter_mut().enumerate() {
+        for i in 0..PER_CHANNEL {
+            let v = c.recv().await;
+            assert_eq!(v["type"], "publication", "{v}");
+            assert_eq!(
+                (v["offset"].as_u64(), v["data"]["i"].as_u64()),
+                (Some(i + 1), Some(i)),
+                "channel h:o{ch}: {v}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn publishing_resumes_after_redis_forgets_its_scripts() {
+    let redis = RedisProcess::start(false);
+    let a = TestServer::start(&cfg(&redis)).await;
+    let mut c = a.client().await;
+    subscribe_ok(&mut c, json!({"type":"subscribe","channel":"h:f"})).await;
+    a.publish("h:f", json!(1)).await;
+    // SCRIPT FLUSH: the next EVALSHA answers NOSCRIPT, and the broker
+    // runs the script by its body instead.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port)).expect("connect");
+        s.set_read_timeout(Some(common::WAIT)).expect("timeout");
+        s.write_all(b"SCRIPT FLUSH\r\n").expect("write");
+        let mut reply = [0u8; 5];
+        s.read_exact(&mut reply).expect("reply");
+        assert_eq!(&reply, b"+OK\r\n");
+    }
+    let (s, v) = a
+        .post("/api/publish", json!({"channel":"h:f","data":2}))
+        .await;
+    assert_eq!((s, v["offset"].as_u64()), (200, Some(2)), "{v}");
+    assert_eq!(offsets_until(&mut c, 2).await, vec![1, 2]);
+}

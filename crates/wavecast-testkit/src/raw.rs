@@ -47,6 +47,8 @@ pub enum RawEvent {
 pub struct RawWs {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// The server's handshake response head (status line and headers).
+    pub head: String,
 }
 
 impl RawWs {
@@ -84,14 +86,24 @@ impl RawWs {
         let mut ws = RawWs {
             stream,
             buf: Vec::new(),
+            head: String::new(),
         };
         let head = ws.read_head().await;
+        ws.head.clone_from(&head);
         let status = head
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         (status, ws)
+    }
+
+    /// A header of the handshake response (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
     }
 
     async fn read_head(&mut self) -> String {

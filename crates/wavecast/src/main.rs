@@ -44,6 +44,9 @@ struct ServerOpts {
     /// Port to listen on (env WAVECAST_PORT; default 8000).
     #[arg(long)]
     port: Option<u16>,
+    /// Serve the conformance echo endpoint `/echo` (`[conformance] echo`).
+    #[arg(long)]
+    echo_endpoint: bool,
 }
 
 impl ServerOpts {
@@ -57,6 +60,9 @@ impl ServerOpts {
         }
         if let Some(p) = self.port {
             cfg.port = p;
+        }
+        if self.echo_endpoint {
+            cfg.conformance.echo = true;
         }
         Ok((cfg, loaded.warnings))
     }

@@ -1,8 +1,10 @@
 //! Every `wavecast bench` scenario at a small scale against the real
-//! binary: correctness only (counts, no errors), never timings.
+//! binary: correctness only (counts, no errors), never timings; and the
+//! runs that measured nothing, which must exit non-zero.
 
 mod common;
 
+use std::process::Output;
 use std::time::Duration;
 
 use common::{run_json, ServerProcess};
@@ -20,6 +22,21 @@ fn bench(srv: &ServerProcess, args: &[&str]) -> Value {
 
 fn no_errors(v: &Value) {
     assert_eq!(v["error_count"], 0, "{v:#}");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["failures"], serde_json::json!([]), "{v:#}");
+}
+
+/// Runs a bench that must fail: its JSON (still printed) and stderr.
+fn bench_failing(args: &[&str], envs: &[(&str, &str)]) -> (Value, String) {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    let out: Output = common::run_env(&all, envs, BOUND);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "bench {args:?} passed: {err}");
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {err}"));
+    assert_eq!(v["ok"], false, "{v:#}");
+    (v, err)
 }
 
 #[test]
@@ -51,6 +68,153 @@ fn fanout_delivers_everything_in_order() {
     assert_eq!(v["latency_ms"]["count"], 400);
     assert!(v["server_stats"]["rss_kb_after"].as_u64().unwrap_or(0) > 0);
     assert!(v["server_stats"]["cpu_s_per_million"].is_number());
+    // The bench's own load, and the verdict on it.
+    let c = &v["client"];
+    assert!(c["cores_used"].as_f64().is_some_and(|x| x > 0.0), "{c}");
+    assert!(
+        c["cores_available"].as_f64().is_some_and(|x| x >= 1.0),
+        "{c}"
+    );
+    assert!(c["unread_bytes"]["mean"].is_number(), "{c}");
+    assert!(v["client_bound"].is_boolean());
+    assert_eq!(v["pub_concurrency"], 32);
+    assert_eq!(v["publish_lag_ms"]["count"], 20);
+}
+
+#[test]
+fn a_server_that_is_not_running_fails_the_run() {
+    let port = common::free_port().to_string();
+    let server = format!("http://127.0.0.1:{port}");
+    let (v, err) = bench_failing(
+        &[
+            "fanout",
+            "--server",
+            &server,
+            "--subscribers",
+            "5",
+            "--rate",
+            "10",
+            "--duration",
+            "0.5",
+        ],
+        &[],
+    );
+    assert!(
+        err.contains("bench failed: no subscriber connected, of 5"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert_eq!(v["connected"], 0);
+    // Nothing expected is not a perfect delivery.
+    assert_eq!(v["delivery_ratio"], Value::Null, "{v:#}");
+}
+
+#[test]
+fn refused_publishes_fail_the_run() {
+    let srv = common::start(&[("WAVECAST_HTTP_API_KEY", "the-key")]);
+    let server = srv.url();
+    let (v, err) = bench_failing(
+        &[
+            "fanout",
+            "--server",
+            &server,
+            "--subscribers",
+            "3",
+            "--rate",
+            "10",
+            "--duration",
+            "0.5",
+            "--drain",
+            "0.2",
+        ],
+        &[],
+    );
+    assert!(err.contains("5 of 5 publishes failed"), "{err}");
+    assert_eq!(v["publish_errors"], 5, "{v:#}");
+    assert_eq!(v["connected"], 3);
+}
+
+#[test]
+fn missing_deliveries_fail_the_run() {
+    let srv = common::start(&[]);
+    let server = srv.url();
+    // Publishes succeed, on a channel nobody listens to.
+    let (v, err) = bench_failing(
+        &[
+            "fanout",
+            "--server",
+            &server,
+            "--subscribers",
+            "4",
+            "--rate",
+            "10",
+            "--duration",
+            "0.5",
+            "--drain",
+            "0.5",
+            "--pub-body-template",
+            r#"{"channel":"elsewhere","data":{data}}"#,
+        ],
+        &[],
+    );
+    assert!(
+        err.contains("bench failed: 0 of 20 expected deliveries arrived"),
+        "{err}"
+    );
+    assert_eq!(v["published"], 5);
+    assert_eq!(v["delivered"], 0);
+}
+
+#[test]
+fn subscribers_outlive_the_heartbeat_timeout() {
+    // The server pings every 300 ms and closes a connection silent for
+    // 1 s; the bench's subscribers must stay through 3 s of publishing.
+    let srv = common::start(&[
+        ("WAVECAST_HEARTBEAT_INTERVAL", "300ms"),
+        ("WAVECAST_HEARTBEAT_TIMEOUT", "1s"),
+    ]);
+    let v = bench(
+        &srv,
+        &[
+            "fanout",
+            "--subscribers",
+            "5",
+            "--rate",
+            "5",
+            "--duration",
+            "3",
+        ],
+    );
+    no_errors(&v);
+    assert_eq!(v["closed_early"], 0);
+    assert_eq!(v["delivered"], 75);
+}
+
+#[test]
+fn presets_fill_in_the_issue_sizes_under_explicit_flags() {
+    let srv = common::start(&[]);
+    let v = bench(
+        &srv,
+        &[
+            "b",
+            "--subscribers",
+            "6",
+            "--rate",
+            "10",
+            "--duration",
+            "0.5",
+        ],
+    );
+    no_errors(&v);
+    assert_eq!(v["preset"], "B");
+    assert_eq!(v["scenario"], "fanout");
+    // B's own setting where none was given.
+    assert_eq!(v["src_ips"], 4);
+    assert_eq!(v["delivered"], 30);
+    // A measures the server's memory: it refuses to run without its pid.
+    let out = common::run_env(&["bench", "a", "--server", &srv.url()], &[], BOUND);
+    assert!(!out.status.success());
+    assert!(common::stderr(&out).contains("give --server-pid"));
 }
 
 #[test]

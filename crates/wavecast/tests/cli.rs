@@ -106,6 +106,15 @@ fn config_prints_effective_configuration_redacted() {
     assert_eq!(v["heartbeat_interval"], "10s");
     assert_eq!(v["http"]["api_key"], "[redacted]");
     assert_eq!(v["namespaces"]["chat"]["backpressure"], "drop_newest");
+    assert_eq!(v["conformance"]["echo"], false);
+
+    // --echo-endpoint turns on /echo ([conformance] echo).
+    let out = Command::new(BIN)
+        .args(["config", "--echo-endpoint"])
+        .output()
+        .expect("config");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["conformance"]["echo"], true);
 
     let bad = Command::new(BIN)
         .args(["config"])

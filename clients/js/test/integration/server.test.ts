@@ -92,6 +92,29 @@ describe('against a running server', () => {
     expect(c.getStats().reconnects).toBe(0);
   });
 
+  it('speaks MessagePack with format: msgpack, publications and heartbeats included', async () => {
+    const c = client({ url: server.http, format: 'msgpack', heartbeatInterval: 60000 });
+    const got = collect(c, 'packed');
+    c.subscribe(['packed']);
+    const subscribed = waitFor((cb) => c.on('subscribe_success', cb));
+    c.connect();
+    await subscribed;
+    const data = { text: 'κόσμε', n: [1, 2.5, null, true], nested: { a: {} } };
+    const { offset } = await server.publish('packed', data);
+    await count(c, got, 1);
+    expect(got[0]).toMatchObject({ type: 'publication', channel: 'packed', data, offset });
+    // The server built the frame as MessagePack, and the client's own frames (subscribe, pongs)
+    // were understood: it stays connected past the heartbeat timeout by answering in MessagePack.
+    const metrics = await (await fetch(`${server.http}/metrics`)).text();
+    expect(metrics).toMatch(/wavecast_publication_frames_encoded_total\{format="wavecast\.msgpack"\} [1-9]/);
+    const heartbeats: unknown[] = [];
+    c.on('heartbeat', (h) => heartbeats.push(h));
+    await count(c, heartbeats, 4, 10000);
+    expect(c.getState()).toBe('connected');
+    expect(c.getStats().reconnects).toBe(0);
+    expect(await c.ping()).toBeGreaterThanOrEqual(0);
+  });
+
   it('reports server errors as typed events and keeps going', async () => {
     const c = client({ url: server.ws });
     c.connect();

@@ -1,6 +1,7 @@
 // The seed's frontend test list (FOG §Frontend Tests), case by case, against a fake WebSocket.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketClient, type WavecastError, type WebSocketClientOptions } from '../../src/index.js';
+import { encode } from '@msgpack/msgpack';
 import { FakeWebSocket } from '../fake-websocket.js';
 
 function makeClient(options: Partial<WebSocketClientOptions> = {}): WebSocketClient {
@@ -374,5 +375,40 @@ describe('performance', () => {
     socket.receive({ type: 'evt-room-7', channel: 'room-7', data: null, offset: 1 });
     expect(handlers[7]).toHaveBeenCalledTimes(1);
     expect(handlers.filter((h) => h.mock.calls.length > 0)).toHaveLength(1);
+  });
+});
+
+describe('MessagePack', () => {
+  it('asks for format=msgpack, sends binary frames and reads binary ones', () => {
+    const client = makeClient({ format: 'msgpack' });
+    const got: unknown[] = [];
+    client.on('publication', (p: unknown) => got.push(p));
+    client.subscribe(['news']);
+    client.connect();
+    const socket = FakeWebSocket.last();
+    expect(socket.url).toBe('ws://127.0.0.1:9/ws?format=msgpack');
+    expect(socket.binaryType).toBe('arraybuffer');
+    socket.open();
+    const welcome = encode({ type: 'connection_established', connection_id: 'c1', user_id: null });
+    // An ArrayBuffer (browsers, Node's WebSocket)...
+    socket.receive(welcome.buffer.slice(welcome.byteOffset, welcome.byteOffset + welcome.byteLength));
+    expect(client.getState()).toBe('connected');
+    expect(socket.sent.every((f) => f instanceof Uint8Array)).toBe(true);
+    expect(socket.messagesOfType('subscribe')).toHaveLength(1);
+    // ...or a view (the ws package's Buffer).
+    socket.receive(Buffer.from(encode({ type: 'publication', channel: 'news', data: { n: 1 }, offset: 1 })));
+    expect(got).toEqual([{ type: 'publication', channel: 'news', data: { n: 1 }, offset: 1 }]);
+    expect(client.getStats().bytes_received).toBeGreaterThan(0);
+  });
+
+  it('reports bad MessagePack as an error and keeps going', () => {
+    const client = makeClient({ format: 'msgpack' });
+    const errors = errorsOf(client);
+    client.connect();
+    const socket = FakeWebSocket.last().open();
+    socket.receive(new Uint8Array([0xc1]));
+    expect(errors.map((e) => e.code)).toEqual(['invalid_json']);
+    socket.receive(encode({ type: 'connection_established', connection_id: 'c1', user_id: null }));
+    expect(client.getState()).toBe('connected');
   });
 });

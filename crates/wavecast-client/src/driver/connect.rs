@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_websockets::{ClientBuilder, Message};
+use tokio_websockets::ClientBuilder;
 use wavecast_protocol::to_server::{AuthRequest, ClientMessage, ClientRequest};
 
 use super::state::Ws;
@@ -30,16 +30,17 @@ pub(crate) async fn connect_once(
     let attempt = async {
         let upgrade = Upgrade::of(&config, token);
         let mut ws = upgrade.open().await?;
+        let msgpack = config.msgpack;
         let sent_auth = match upgrade.auth {
             Some(auth) => {
-                ws.send(Message::text(auth.to_json()))
+                ws.send(frame::outgoing(auth.to_json(), msgpack))
                     .await
                     .map_err(|e| Error::Connect(e.to_string()))?;
                 true
             }
             None => false,
         };
-        let welcome = admission(&mut ws, sent_auth).await?;
+        let welcome = admission(&mut ws, sent_auth, msgpack).await?;
         Ok((ws, welcome))
     };
     tokio::time::timeout(timeout, attempt)
@@ -62,6 +63,12 @@ impl Upgrade {
             headers: config.headers.clone(),
             auth: None,
         };
+        if config.msgpack {
+            up.headers.push((
+                "sec-websocket-protocol".into(),
+                "wavecast.v1.msgpack".into(),
+            ));
+        }
         let message = |req: AuthRequest| Some(ClientMessage::new(ClientRequest::Auth(req)));
         match &config.credentials {
             Credentials::None => {}
@@ -121,7 +128,7 @@ impl Upgrade {
 }
 
 /// Reads frames until the server admits the connection or refuses it.
-async fn admission(ws: &mut Ws, sent_auth: bool) -> Result<Welcome> {
+async fn admission(ws: &mut Ws, sent_auth: bool, msgpack: bool) -> Result<Welcome> {
     loop {
         let msg = match ws.next().await {
             None => {
@@ -135,16 +142,16 @@ async fn admission(ws: &mut Ws, sent_auth: bool) -> Result<Welcome> {
         if let Some((code, reason)) = msg.as_close() {
             return Err(closed_before_admission(u16::from(code), reason));
         }
-        let Some(text) = msg.as_text() else {
+        let Some(parsed) = frame::parse_message(&msg) else {
             continue;
         };
-        match frame::parse(text)? {
+        match parsed? {
             ServerFrame::ConnectionEstablished(w) if !sent_auth => return Ok(w),
             ServerFrame::AuthSuccess(w) if sent_auth => return Ok(w),
             ServerFrame::AuthFailed { error, .. } => return Err(Error::AuthFailed(error.into())),
             ServerFrame::Heartbeat { .. } => {
                 let pong = ClientMessage::new(ClientRequest::Pong).to_json();
-                let _ = ws.send(Message::text(pong)).await;
+                let _ = ws.send(frame::outgoing(pong, msgpack)).await;
             }
             _ => {}
         }

@@ -109,7 +109,7 @@ impl Driver {
             .await;
             return Some(self.server_closed(code, reason));
         }
-        match frame::parse(m.as_text()?) {
+        match frame::parse_message(&m)? {
             Ok(f) => self.handle_frame(live, f).await,
             Err(e) => {
                 self.emit(ClientEvent::ClientError(e));
@@ -167,7 +167,8 @@ impl Driver {
                 break;
             }
             let text = self.outbox.pop_front()?;
-            if let Err(e) = live.ws.send(Message::text(text.clone())).await {
+            let msg = frame::outgoing(text.clone(), self.config.msgpack);
+            if let Err(e) = live.ws.send(msg).await {
                 // Not known to be written: keep it for the next connection.
                 self.outbox.push_front(text);
                 return Some(lost_transport(e));
@@ -179,7 +180,10 @@ impl Driver {
     /// Sends a frame now, ahead of the queue (it still takes a token).
     pub(crate) async fn send_control(&mut self, ws: &mut Ws, text: String) -> Option<End> {
         self.bucket.charge(Instant::now());
-        ws.send(Message::text(text)).await.err().map(lost_transport)
+        ws.send(frame::outgoing(text, self.config.msgpack))
+            .await
+            .err()
+            .map(lost_transport)
     }
 }
 

@@ -27,23 +27,26 @@ use crate::session::Session;
 /// One connection's agent conversations.
 pub struct AgentExtension {
     service: Arc<AgentService>,
-    running: ConnRuns,
-    closed: CancellationToken,
+    /// The conversations running on this connection, and the token that
+    /// ends them when it closes: made at the first request, so a
+    /// connection that never talks to an agent pays nothing for them.
+    running: Option<ConnRuns>,
+    closed: Option<CancellationToken>,
 }
 
 impl AgentExtension {
     pub fn new(service: Arc<AgentService>) -> AgentExtension {
         AgentExtension {
             service,
-            running: ConnRuns::default(),
-            closed: CancellationToken::new(),
+            running: None,
+            closed: None,
         }
     }
 
-    fn start(&self, s: &Session, call: AgentCall) {
+    fn start(&mut self, s: &Session, call: AgentCall) {
         let cfg = &s.state.config.agents;
         let key = key_of(&call.id);
-        if self.running.contains(&key) {
+        if self.running.as_ref().is_some_and(|r| r.contains(&key)) {
             s.send_error(
                 ErrorCode::InvalidField,
                 "a conversation with this correlation_id is running; use a new one",
@@ -83,10 +86,15 @@ impl AgentExtension {
             }
         };
         let cancel = CancellationToken::new();
-        self.running.insert(key, cancel.clone());
+        let running = self.running.get_or_insert_with(ConnRuns::default).clone();
+        running.insert(key, cancel.clone());
+        let closed = self
+            .closed
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
         let who = Who {
             user_id: principal.user_id.clone(),
-            claims: allowed_claims(&principal.claims, &cfg.forward_claims),
+            claims: allowed_claims(&principal.claims.value(), &cfg.forward_claims),
             connection_id: s.conn.id.to_string(),
         };
         s.state.sessions.spawn(relay::run(Conversation {
@@ -97,8 +105,8 @@ impl AgentExtension {
             who,
             slot,
             cancel,
-            closed: self.closed.clone(),
-            running: self.running.clone(),
+            closed,
+            running,
         }));
     }
 }
@@ -122,7 +130,9 @@ impl ChannelExtension for AgentExtension {
         match request::parse(env) {
             Err(e) => s.send_error(e.code, &e.message, e.id.as_ref()),
             Ok(AgentMessage::Cancel(id)) => {
-                self.running.cancel(&key_of(&id));
+                if let Some(r) = &self.running {
+                    r.cancel(&key_of(&id));
+                }
             }
             Ok(AgentMessage::Call(call)) => self.start(s, call),
         }
@@ -130,6 +140,8 @@ impl ChannelExtension for AgentExtension {
     }
 
     fn on_close(&mut self, _s: &Session) {
-        self.closed.cancel();
+        if let Some(c) = &self.closed {
+            c.cancel();
+        }
     }
 }

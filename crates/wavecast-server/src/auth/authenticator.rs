@@ -2,12 +2,11 @@
 //! keys (compared in constant time), signed `auth` messages (window and
 //! replay cache), and JWTs.
 
-use serde_json::Value;
 use wavecast_protocol::to_server::AuthRequest;
 use wavecast_protocol::ErrorCode;
 
 use super::ct::constant_time_eq;
-use super::principal::{AuthError, Principal};
+use super::principal::{AuthError, Claims, Principal};
 use super::{jwt, signature};
 use crate::config::{AuthConfig, ConfigError};
 
@@ -71,7 +70,7 @@ impl Authenticator {
             user_id: Some(user),
             channels: None,
             expires_at: None,
-            claims: Value::Null,
+            claims: Claims::default(),
             via_api_key: true,
         }
     }

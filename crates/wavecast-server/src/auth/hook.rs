@@ -33,7 +33,7 @@ pub async fn check(
 ) -> Result<Vec<String>, AuthError> {
     let body = json!({
         "user_id": principal.user_id,
-        "claims": principal.claims,
+        "claims": principal.claims.value(),
         "remote_addr": remote.to_string(),
     });
     let request = hyper::Request::post(&cfg.connect_url)

@@ -9,7 +9,7 @@ use jsonwebtoken::{decode, decode_header, errors::ErrorKind, Algorithm, Decoding
 use serde_json::Value;
 use wavecast_protocol::ErrorCode;
 
-use super::principal::{AuthError, Principal};
+use super::principal::{AuthError, Claims, Principal};
 use crate::config::{AuthConfig, ConfigError};
 
 /// A key with the algorithms it may verify.
@@ -224,7 +224,7 @@ fn principal_from_claims(claims: Value) -> Result<Principal, AuthError> {
         user_id: subject(&claims)?,
         channels,
         expires_at: claims.get("exp").and_then(Value::as_u64),
-        claims,
+        claims: Claims::new(&claims),
         via_api_key: false,
     })
 }

@@ -15,4 +15,4 @@ pub mod principal;
 pub mod signature;
 
 pub use authenticator::Authenticator;
-pub use principal::{AuthError, Principal};
+pub use principal::{AuthError, Claims, Principal};

@@ -18,6 +18,9 @@ pub struct Delivered {
     pub delivered: usize,
     /// Frames dropped by backpressure because of it.
     pub dropped: u64,
+    /// The formats its frame was built in, one bit per
+    /// `conn::format::Format::index`.
+    pub encoded: u32,
 }
 
 /// The callback every broker delivers through (implemented by the hub).

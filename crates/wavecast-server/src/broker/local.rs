@@ -77,6 +77,20 @@ impl LocalBroker {
             }
         }
         let ts_ms = now_millis();
+        if let (Some(key), Some(_)) = (p.idempotency_key, p.retention()) {
+            // Stored before a restart, never acknowledged: not again.
+            if let Some(offset) = self.store.idempotent(p.channel, key, ts_ms)? {
+                let first = Published {
+                    offset: Some(offset),
+                    delivered: Some(0),
+                    dropped: 0,
+                    nodes: None,
+                    duplicate: true,
+                };
+                self.idempotency.put(p.channel, key, first, Instant::now());
+                return Ok((first, 0));
+            }
+        }
         let (offset, seq) = match p.retention() {
             Some(r) => {
                 let append = Append {
@@ -84,6 +98,7 @@ impl LocalBroker {
                     event: p.event,
                     data: &p.data,
                     ts_ms,
+                    idempotency_key: p.idempotency_key,
                 };
                 self.store.append(append, &r)?
             }
@@ -120,10 +135,17 @@ impl Broker for LocalBroker {
         let (out, seq) = self.append_and_deliver(&p, events)?;
         if seq > 0 {
             if let Some(mut synced) = self.store.synced() {
-                synced
-                    .wait_for(|s| *s >= seq)
+                let store = &self.store;
+                let durable = synced
+                    .wait_for(|s| *s >= seq || !store.healthy())
                     .await
+                    .map(|s| *s >= seq)
                     .map_err(|_| StoreError::Unavailable("the fsync thread stopped".into()))?;
+                if !durable {
+                    // The fsync failed: the publication was delivered but
+                    // may not survive a crash; it is not acknowledged.
+                    return Err(StoreError::Unavailable(crate::history::FSYNC_FAILED.into()));
+                }
             }
         }
         Ok(out)
@@ -172,7 +194,7 @@ impl Broker for LocalBroker {
     }
 
     fn healthy(&self) -> bool {
-        true
+        self.store.healthy()
     }
 
     fn name(&self) -> &'static str {

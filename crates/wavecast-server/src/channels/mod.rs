@@ -10,11 +10,13 @@
 //! Domain parts add message types through [`ChannelExtension`]s, created
 //! per connection at the upgrade: a type this handler does not know is
 //! offered to each extension in turn before it is answered with
-//! `unknown_type`.
+//! `unknown_type` (in the `fog` dialect it is logged and ignored, as the
+//! FOG document says).
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use wavecast_protocol::channel::namespace_of;
+use wavecast_protocol::dialect::Dialect;
 use wavecast_protocol::json::MAX_DATA_DEPTH;
 use wavecast_protocol::replies::{success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES};
 use wavecast_protocol::time::now_rfc3339;
@@ -103,6 +105,14 @@ impl Handler for ChannelProtocol {
         }
         let msg = match parse_request(env) {
             Ok(m) => m,
+            Err(e) if e.code == ErrorCode::UnknownType && s.conn.format.dialect == Dialect::Fog => {
+                // FOG: "Unknown message types logged and ignored".
+                tracing::debug!(
+                    kind = e.kind.as_deref().unwrap_or(""),
+                    "fog: unknown message type ignored"
+                );
+                return;
+            }
             Err(e) => {
                 match e.kind.as_deref() {
                     Some(k @ ("subscribe" | "unsubscribe")) => s.send(
@@ -258,6 +268,12 @@ pub fn storage_error_message(e: &StoreError) -> &'static str {
             "history storage did not answer in time; the publication may have been made: retry with the same idempotency_key"
         }
         StoreError::Full(_) => "history holds as many channels as history.max_channels allows; retry later",
+        StoreError::Unavailable(m) if m == crate::history::FSYNC_FAILED => {
+            "history storage could not make the publication durable (fsync failed); it may have been made: retry with the same idempotency_key once the server is back"
+        }
+        StoreError::Unavailable(m) if m == crate::history::STORE_STOPPED => {
+            "history storage stopped after a disk error (disk full?); nothing was published; the server needs space and a restart"
+        }
         _ => "history storage is unavailable; nothing was published, retry",
     }
 }

@@ -56,7 +56,7 @@ pub use self::load::Loaded;
 pub use self::redis_url::{redact_url, RedisUrl};
 pub use self::retention::Retention;
 pub use self::types::{
-    AgentsConfig, AuthConfig, CompressionConfig, Config, ConformanceConfig, EndpointConfig,
-    HistoryConfig, HttpConfig, LimitsConfig, LogConfig, NamespaceConfig, OriginConfig,
-    PublishedSimulation, StreamsConfig, DEMO_AGENT,
+    AgentsConfig, AuthConfig, CompressionConfig, Config, ConformanceConfig, DeliveryConfig,
+    EndpointConfig, HistoryConfig, HttpConfig, LimitsConfig, LogConfig, NamespaceConfig,
+    OriginConfig, PublishedSimulation, StreamsConfig, DEMO_AGENT,
 };

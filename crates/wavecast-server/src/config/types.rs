@@ -172,8 +172,9 @@ impl AuthConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct OriginConfig {
     /// Allowed origins, e.g. `https://app.example.com`,
-    /// `https://*.example.com`, `http://localhost:3000`. Empty: in `dev`
-    /// every origin is allowed; elsewhere only requests without Origin.
+    /// `https://*.example.com`, `http://localhost:3000`. `dev` and
+    /// `staging` also allow any localhost origin; `production` only the
+    /// list.
     pub allowed: Vec<String>,
     /// Allow upgrade requests without an Origin header (non-browser clients).
     pub allow_missing: bool,
@@ -467,6 +468,33 @@ impl Default for CompressionConfig {
     }
 }
 
+/// When writers coalesce frames (`[delivery]`).
+///
+/// While the whole server delivers at least `coalesce_above` frames per
+/// second, a connection that wrote less than `coalesce_window` ago holds
+/// new frames until that window has passed, so many publications leave in
+/// one write. Below the threshold every frame is written at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Longest time a frame waits for others to share its write ("0ms"
+    /// turns coalescing off).
+    #[serde(with = "super::duration::as_text")]
+    pub coalesce_window: Duration,
+    /// Deliveries per second (all connections) from which writers
+    /// coalesce; 0 turns coalescing off.
+    pub coalesce_above: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            coalesce_window: Duration::from_millis(5),
+            coalesce_above: 100_000,
+        }
+    }
+}
+
 /// Conformance testing aids (`[conformance]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -514,6 +542,7 @@ pub struct Config {
     /// The WebSocket endpoints, each with its handler and dialect.
     pub endpoints: Vec<EndpointConfig>,
     pub compression: CompressionConfig,
+    pub delivery: DeliveryConfig,
     pub conformance: ConformanceConfig,
     /// Which metric names `/metrics` exports.
     pub metrics_profile: MetricsProfile,
@@ -550,6 +579,7 @@ impl Default for Config {
             log: LogConfig::default(),
             endpoints: EndpointConfig::defaults(),
             compression: CompressionConfig::default(),
+            delivery: DeliveryConfig::default(),
             conformance: ConformanceConfig::default(),
             metrics_profile: MetricsProfile::default(),
             agents: AgentsConfig::default(),

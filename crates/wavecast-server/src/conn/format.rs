@@ -51,6 +51,32 @@ impl Format {
             + usize::from(self.deflate.is_some())
     }
 
+    /// The format of index `i` (the inverse of [`Format::index`]; the
+    /// deflate window is the default one).
+    pub fn from_index(i: usize) -> Option<Format> {
+        let dialect = *Dialect::ALL.get(i / 4)?;
+        Some(Format {
+            dialect,
+            msgpack: i & 2 != 0,
+            deflate: (i & 1 != 0).then_some(15),
+        })
+    }
+
+    /// Its metric label: the dialect, `.msgpack`, `+deflate`
+    /// (`wavecast.msgpack+deflate`).
+    pub fn label(self) -> String {
+        format!(
+            "{}{}{}",
+            self.dialect.as_str(),
+            if self.msgpack { ".msgpack" } else { "" },
+            if self.deflate.is_some() {
+                "+deflate"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// Wraps an encoded message in its WebSocket frame.
     fn frame_text(self, json: &str) -> Bytes {
         if self.msgpack {
@@ -192,6 +218,15 @@ impl<'a> FrameCache<'a> {
         let p = self.publication;
         self.frames[format.index()].get_or_insert_with(|| format.publication(p))
     }
+
+    /// The formats built so far, one bit per [`Format::index`].
+    pub fn built(&self) -> u32 {
+        self.frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is_some())
+            .fold(0, |bits, (i, _)| bits | 1 << i)
+    }
 }
 
 #[cfg(test)]
@@ -266,5 +301,14 @@ mod tests {
             ..Format::NATIVE
         };
         assert_ne!(cache.get(fog), &a);
+        assert_eq!(
+            cache.built(),
+            1 << Format::NATIVE.index() | 1 << fog.index()
+        );
+        for i in 0..FORMATS {
+            let f = Format::from_index(i).unwrap();
+            assert_eq!(f.index(), i, "{}", f.label());
+        }
+        assert!(Format::from_index(FORMATS).is_none());
     }
 }

@@ -92,6 +92,9 @@ pub struct Outbound {
     state: Mutex<State>,
     waker: AtomicWaker,
     closing: AtomicBool,
+    /// The writer is coalescing: publications do not wake it (its timer
+    /// will); control frames and close requests still do.
+    holding: AtomicBool,
     /// Bytes this queue may hold in all (control frames included).
     budget: usize,
 }
@@ -109,6 +112,7 @@ impl Outbound {
             state: Mutex::new(State::default()),
             waker: AtomicWaker::new(),
             closing: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
             budget,
         }
     }
@@ -116,6 +120,14 @@ impl Outbound {
     /// Registers the writer task to be woken when frames arrive.
     pub fn register(&self, waker: &std::task::Waker) {
         self.waker.register(waker);
+    }
+
+    /// Whether new publications wake the writer: `true` while it holds
+    /// frames back to coalesce them (it has a timer for the flush).
+    pub fn set_holding(&self, holding: bool) {
+        if self.holding.load(Ordering::Relaxed) != holding {
+            self.holding.store(holding, Ordering::Relaxed);
+        }
     }
 
     /// Adds a subscription; false if it already existed.
@@ -250,7 +262,8 @@ impl Outbound {
         policy: &NamespaceConfig,
     ) -> PushOutcome {
         let out = self.push_publication_quiet(channel, bytes, published_at, policy);
-        if out.queued || out.disconnected {
+        // While the writer holds writes (coalescing), it wakes itself.
+        if out.disconnected || (out.queued && !self.holding.load(Ordering::Relaxed)) {
             self.waker.wake();
         }
         out
@@ -378,6 +391,10 @@ impl Outbound {
                 bytes: f.bytes,
                 published_at: f.published_at,
             });
+        }
+        if st.frames.is_empty() {
+            // Give the allocation back: idle connections stay small.
+            st.frames = VecDeque::new();
         }
         if st.frames.is_empty() && st.pending_notices > 0 {
             for (ch, sub) in st.subs.iter_mut() {

@@ -69,7 +69,12 @@ impl SubTable {
             return false;
         }
         match self {
-            SubTable::Few(v) if v.len() < SPILL_AT => v.push((channel, SubStats::new())),
+            SubTable::Few(v) if v.len() < SPILL_AT => {
+                // Grow one entry at a time: most connections hold one or
+                // two subscriptions for their whole life.
+                v.reserve_exact(1);
+                v.push((channel, SubStats::new()));
+            }
             SubTable::Few(v) => {
                 let mut m: HashMap<Arc<str>, SubStats> = v.drain(..).collect();
                 m.insert(channel, SubStats::new());

@@ -7,7 +7,10 @@
 //! - keyspace `meta`: `channel` → `base(be64) last(be64)`, written in the
 //!   same atomic batch as the publication;
 //! - keyspace `sys`: the store's instance id, generation and incarnation
-//!   (see [`super::epochs`]) and the `running` marker.
+//!   (see [`super::epochs`]) and the `running` marker;
+//! - keyspace `idem`: recent idempotency keys with their offsets, written
+//!   in the publication's batch (see `idem`), so a retry after a crash is
+//!   not published twice.
 //!
 //! Durability is group commit: a background thread syncs the journal at
 //! most every `fsync` interval when something was written; with
@@ -36,6 +39,7 @@ use super::epochs::Epochs;
 use super::{Append, HistoryStore, Retention, StoreError, StreamTop};
 
 mod codec;
+mod idem;
 mod start;
 use codec::{decode_entry, decode_meta, encode_entry, encode_meta, key, offset_of, prefix};
 use start::StartFacts;
@@ -60,6 +64,9 @@ pub struct EmbeddedStore {
     pubs: Keyspace,
     meta: Keyspace,
     sys: Keyspace,
+    idem: Keyspace,
+    /// Idempotency keys recorded since the last sweep of `idem`.
+    idem_recorded: AtomicU64,
     /// Every log, by channel (loaded from `meta` at open).
     logs: Mutex<HashMap<Box<str>, ChanState>>,
     epochs: Epochs,
@@ -76,6 +83,10 @@ struct SyncState {
     stop: AtomicBool,
     wake: parking_lot::Condvar,
     wake_lock: Mutex<()>,
+    /// Set when a write or an fsync failed (disk full, I/O error): fjall
+    /// refuses every later write (it is "poisoned"), and what was written
+    /// may not be durable, so the store stops until the process restarts.
+    failed: AtomicBool,
 }
 
 impl EmbeddedStore {
@@ -105,7 +116,8 @@ impl EmbeddedStore {
             db.keyspace(name, KeyspaceCreateOptions::default)
                 .map_err(io)
         };
-        let (pubs, meta, sys) = (ks("pubs")?, ks("meta")?, ks("sys")?);
+        let (pubs, meta, sys, idem) = (ks("pubs")?, ks("meta")?, ks("sys")?, ks("idem")?);
+        idem::sweep(&idem, wavecast_protocol::time::now_millis()).map_err(io)?;
         let epochs = open_epochs(&db, &sys, dir, boot)?;
         let logs = load_logs(&meta)?;
         let (synced_tx, _) = tokio::sync::watch::channel(0u64);
@@ -116,6 +128,7 @@ impl EmbeddedStore {
             stop: AtomicBool::new(false),
             wake: parking_lot::Condvar::new(),
             wake_lock: Mutex::new(()),
+            failed: AtomicBool::new(false),
         });
         spawn_sync_thread(db.clone(), sync.clone(), fsync_interval)?;
         Ok(EmbeddedStore {
@@ -123,12 +136,24 @@ impl EmbeddedStore {
             pubs,
             meta,
             sys,
+            idem,
+            idem_recorded: AtomicU64::new(0),
             logs: Mutex::new(logs),
             epochs,
             max_channels: max_channels.max(1),
             clock: AtomicU64::new(0),
             sync,
         })
+    }
+
+    /// A failed write: fjall refuses every write after one that failed
+    /// part-way, so the store is marked failed ([`HistoryStore::healthy`]).
+    fn write_failed(&self, e: &fjall::Error) -> StoreError {
+        if !self.sync.failed.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %e, "history write failed; the embedded store stops");
+            self.sync.synced_tx.send_modify(|_| {});
+        }
+        StoreError::Unavailable(super::STORE_STOPPED.into())
     }
 
     /// Whether this run started after an unclean stop (for tests and logs).
@@ -162,7 +187,7 @@ impl EmbeddedStore {
         };
         self.meta
             .insert(channel, encode_meta(st.base, st.last))
-            .map_err(io)?;
+            .map_err(|e| self.write_failed(&e))?;
         Ok(Some(*self.logs.lock().entry(channel.into()).or_insert(st)))
     }
 
@@ -366,7 +391,13 @@ fn spawn_sync_thread(
                         done = written;
                         sync.synced_tx.send_replace(written);
                     }
-                    Err(e) => tracing::error!(error = %e, "history fsync failed"),
+                    Err(e) => {
+                        // What was written may not be on disk: fail every
+                        // waiting and later write instead of acknowledging it.
+                        tracing::error!(error = %e, "history fsync failed; the embedded store stops");
+                        sync.failed.store(true, Ordering::Release);
+                        sync.synced_tx.send_modify(|_| {});
+                    }
                 }
             }
         })
@@ -402,16 +433,28 @@ impl HistoryStore for EmbeddedStore {
             encode_entry(p.ts_ms, p.event, p.data),
         );
         batch.insert(&self.meta, p.channel, encode_meta(st.base, offset));
+        if let Some(k) = p.idempotency_key {
+            idem::record(&mut batch, &self.idem, p.channel, k, offset, p.ts_ms);
+        }
         // Hand the write to the OS at once (no fsync): a killed process
         // loses nothing it acknowledged; only a machine crash can lose up
         // to one fsync interval, which the next start detects.
         batch = batch.durability(Some(PersistMode::Buffer));
-        batch.commit().map_err(io)?;
+        if self.sync.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(super::STORE_STOPPED.into()));
+        }
+        batch.commit().map_err(|e| self.write_failed(&e))?;
         let seq = self.sync.written.fetch_add(1, Ordering::AcqRel) + 1;
         if self.sync.every_write {
             self.sync.wake.notify_one();
         }
         self.set_state(p.channel, |s| s.last = offset);
+        if p.idempotency_key.is_some()
+            && self.idem_recorded.fetch_add(1, Ordering::Relaxed) + 1 >= idem::SWEEP_EVERY
+        {
+            self.idem_recorded.store(0, Ordering::Relaxed);
+            idem::sweep(&self.idem, p.ts_ms).map_err(io)?;
+        }
         self.trim(p.channel, retention, p.ts_ms)?;
         Ok((offset, seq))
     }
@@ -537,6 +580,14 @@ impl HistoryStore for EmbeddedStore {
 
     fn may_block(&self) -> bool {
         true
+    }
+
+    fn healthy(&self) -> bool {
+        !self.sync.failed.load(Ordering::Acquire)
+    }
+
+    fn idempotent(&self, channel: &str, key: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        idem::lookup(&self.idem, channel, key, now_ms).map_err(io)
     }
 
     fn name(&self) -> &'static str {

@@ -309,6 +309,7 @@ mod tests {
             event: "p",
             data: data.as_bytes(),
             ts_ms: ts,
+            idempotency_key: None,
         };
         s.append(p, r).unwrap().0
     }
@@ -390,7 +391,8 @@ mod tests {
                     channel: "third",
                     event: "p",
                     data: b"1",
-                    ts_ms: 0
+                    ts_ms: 0,
+                    idempotency_key: None,
                 },
                 &r
             ),

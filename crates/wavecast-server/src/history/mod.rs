@@ -80,6 +80,16 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// The `Unavailable` reason of a write refused by a store that stopped
+/// after a failed write or fsync (disk full): nothing was written.
+pub const STORE_STOPPED: &str = "the embedded store stopped after a write or fsync failed (disk full? see the log); free space and restart the process";
+
+/// The `Unavailable` reason of a publication whose fsync failed: it was
+/// written and delivered but may not survive a crash, so it is not
+/// acknowledged.
+pub const FSYNC_FAILED: &str =
+    "the history fsync failed; the publication may have been made and the embedded store stopped";
+
 /// A publication to append.
 #[derive(Debug, Clone, Copy)]
 pub struct Append<'a> {
@@ -87,6 +97,9 @@ pub struct Append<'a> {
     pub event: &'a str,
     pub data: &'a [u8],
     pub ts_ms: u64,
+    /// The publish's idempotency key, which a durable store records with
+    /// the publication ([`HistoryStore::idempotent`]).
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// A history store. Every method is quick (memory, or an LSM memtable);
@@ -145,6 +158,20 @@ pub trait HistoryStore: Send + Sync {
 
     /// Whether reads may block on disk (run them off the async workers).
     fn may_block(&self) -> bool;
+
+    /// Whether writes can succeed: false once a store has failed for good
+    /// (the embedded store after a failed write or fsync), for `/ready`.
+    fn healthy(&self) -> bool {
+        true
+    }
+
+    /// The offset of the publication stored with idempotency `key` in
+    /// `channel` recently, if the store records keys durably (the
+    /// embedded store does; the memory store has only the broker's cache).
+    fn idempotent(&self, channel: &str, key: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        let _ = (channel, key, now_ms);
+        Ok(None)
+    }
 
     /// `memory` or `embedded`.
     fn name(&self) -> &'static str;

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 use wavecast_protocol::channel::validate_channel;
 use wavecast_protocol::replies::{success_fields, MAX_HISTORY_PAGE, MAX_HISTORY_PAGE_BYTES};
 use wavecast_protocol::time::now_rfc3339;
@@ -29,6 +30,10 @@ use wavecast_protocol::{CloseCode, ErrorCode};
 
 use super::access::ApiAccess;
 use super::errors::{bad_request, error_response};
+use super::schema::{
+    BroadcastReply, DisconnectReply, ErrorBody, HistoryPage, PartialBroadcast, PublishReply,
+    RoomsReply, SendReply,
+};
 use crate::channels::{check_depth, publish_reply, storage_error_message};
 use crate::history::StoreError;
 use crate::session::admission::{check_subscribe, Requester};
@@ -91,16 +96,38 @@ fn check_data(state: &AppState, data: &RawValue) -> Result<Bytes, Response> {
     Ok(Bytes::copy_from_slice(data.get().as_bytes()))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/publish`.
+#[derive(Deserialize, ToSchema)]
 pub struct PublishBody {
     channel: String,
+    /// The event type (default `publication`).
     #[serde(rename = "type")]
     event: Option<String>,
+    /// Any JSON value.
+    #[schema(value_type = Value)]
     data: Box<RawValue>,
+    /// A retry with the same key within the namespace's window publishes
+    /// nothing new (`duplicate: true`).
     idempotency_key: Option<String>,
 }
 
 /// `POST /api/publish {channel, type?, data, idempotency_key?}`.
+#[utoipa::path(
+    post,
+    path = "/api/publish",
+    tag = "publish",
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "Published", body = PublishReply),
+        (status = 400, description = "invalid_json, invalid_field (a bad type, data nested too deep) or invalid_channel", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
+        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+    ),
+)]
 pub async fn publish(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -119,11 +146,15 @@ pub async fn publish(
     Ok(Json(Value::Object(publish_reply(&b.channel, &p))).into_response())
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/broadcast`.
+#[derive(Deserialize, ToSchema)]
 pub struct BroadcastBody {
     channels: Vec<String>,
+    /// The event type (default `publication`).
     #[serde(rename = "type")]
     event: Option<String>,
+    /// Any JSON value.
+    #[schema(value_type = Value)]
     data: Box<RawValue>,
 }
 
@@ -132,6 +163,22 @@ pub struct BroadcastBody {
 /// (`null` in redis mode, where each node delivers later), its offset, and
 /// with redis the nodes that received it. A failure part-way answers 503
 /// naming the channels published and those that were not.
+#[utoipa::path(
+    post,
+    path = "/api/broadcast",
+    tag = "publish",
+    request_body = BroadcastBody,
+    responses(
+        (status = 200, description = "Published to every channel", body = BroadcastReply),
+        (status = 400, description = "invalid_json, invalid_field (empty channels, a bad type, data nested too deep) or invalid_channel", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        (status = 503, description = "unavailable: storage failed part-way; the answer names what was published and what not", body = PartialBroadcast),
+        (status = 504, description = "unavailable: storage timed out part-way; the answer names what was published and what not", body = PartialBroadcast),
+    ),
+)]
 pub async fn broadcast(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -219,7 +266,9 @@ fn partial_broadcast(e: &StoreError, done: Broadcasted, rest: &[String]) -> Resp
     (status, Json(Value::Object(body))).into_response()
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/send`: exactly one of `connection_id` and
+/// `user_id`.
+#[derive(Deserialize, ToSchema)]
 pub struct SendBody {
     connection_id: Option<String>,
     user_id: Option<String>,
@@ -231,6 +280,21 @@ pub struct SendBody {
 /// `POST /api/send {connection_id | user_id, type?, data}`: a personal
 /// message, delivered as `{"type", "data", "timestamp"}` to one connection
 /// or to every connection of a user.
+#[utoipa::path(
+    post,
+    path = "/api/send",
+    tag = "publish",
+    request_body = SendBody,
+    responses(
+        (status = 200, description = "Queued for the connection, or for every connection of the user", body = SendReply),
+        (status = 400, description = "invalid_json, or invalid_field (not exactly one of connection_id and user_id, a bad type)", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+    ),
+)]
 pub async fn send(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -267,7 +331,9 @@ fn not_found(id: &str) -> Response {
     )
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/ws/subscribe|unsubscribe`; `channels` is
+/// another name for `rooms`.
+#[derive(Deserialize, ToSchema)]
 pub struct RoomsBody {
     /// Absent: the seed's "info" form (the rooms, and how to subscribe).
     connection_id: Option<String>,
@@ -307,6 +373,24 @@ fn rooms_info(state: &AppState, rooms: &[String], kind: &str) -> Response {
 /// `POST /api/ws/subscribe {connection_id, rooms}`: subscribes a live
 /// connection. The client is told with a `subscribe_success` frame that
 /// carries `"server_side": true`. Without `connection_id`, an info answer.
+#[utoipa::path(
+    post,
+    path = "/api/ws/subscribe",
+    tag = "connections",
+    request_body = RoomsBody,
+    responses(
+        (status = 200, description = "The rooms the connection joins, or without connection_id the info answer", body = RoomsReply),
+        (status = 400, description = "invalid_json, invalid_field (no rooms) or invalid_channel", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
+        (status = 409, description = "too_many_subscriptions: the connection is at limits.max_subscriptions", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
+        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+    ),
+)]
 pub async fn subscribe(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -342,6 +426,24 @@ pub async fn subscribe(
 /// `POST /api/ws/unsubscribe {connection_id, rooms}`; rooms the connection
 /// was not in are ignored. Answers with the rooms actually left. Without
 /// `connection_id`, an info answer.
+#[utoipa::path(
+    post,
+    path = "/api/ws/unsubscribe",
+    tag = "connections",
+    request_body = RoomsBody,
+    responses(
+        (status = 200, description = "The rooms the connection leaves, or without connection_id the info answer", body = RoomsReply),
+        (status = 400, description = "invalid_json, invalid_field (no rooms) or invalid_channel", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
+        (status = 409, description = "too_many_subscriptions: the connection is at limits.max_subscriptions", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
+        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+    ),
+)]
 pub async fn unsubscribe(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -369,12 +471,28 @@ pub async fn unsubscribe(
     Ok(Json(json!({"connection_id": id, "rooms": left})).into_response())
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/disconnect`.
+#[derive(Deserialize, ToSchema)]
 pub struct DisconnectBody {
     connection_id: String,
 }
 
 /// `POST /api/disconnect {connection_id}`: flushes and closes with 4009.
+#[utoipa::path(
+    post,
+    path = "/api/disconnect",
+    tag = "connections",
+    request_body = DisconnectBody,
+    responses(
+        (status = 200, description = "The connection is flushed and closed with 4009", body = DisconnectReply),
+        (status = 400, description = "invalid_json or invalid_field", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+    ),
+)]
 pub async fn disconnect(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,
@@ -389,9 +507,13 @@ pub async fn disconnect(
     Ok(Json(json!({"connection_id": b.connection_id, "disconnected": true})).into_response())
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /api/history/{channel}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Publications after this offset.
     since: Option<u64>,
+    /// At most this many (and at most 1,000).
     limit: Option<usize>,
 }
 
@@ -399,6 +521,24 @@ pub struct HistoryQuery {
 /// earliest, publications}`; `GET /api/history/{channel}/export` streams
 /// the whole retained history as NDJSON, one publication per line. Stored
 /// data is served as stored.
+#[utoipa::path(
+    get,
+    path = "/api/history/{*channel}",
+    tag = "history",
+    params(
+        ("channel" = String, Path, description = "The channel; `{channel}/export` streams the whole retained history as NDJSON (application/x-ndjson), one publication per line"),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of history", body = HistoryPage),
+        (status = 400, description = "invalid_channel, or invalid_field (a bad since or limit)", body = ErrorBody),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        (status = 404, description = "not_found: the channel's namespace keeps no history", body = ErrorBody),
+        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
+        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+    ),
+)]
 pub async fn history(
     _: ApiAccess,
     State(state): State<Arc<AppState>>,

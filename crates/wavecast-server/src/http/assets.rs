@@ -34,6 +34,16 @@ impl Assets {
 }
 
 /// `GET /` and `GET /{file}`.
+#[utoipa::path(
+    get,
+    path = "/{file}",
+    tag = "status",
+    params(("file" = String, Path, description = "A file of the dashboard (`/` is index.html)")),
+    responses(
+        (status = 200, description = "The file, when the binary serves the dashboard", content_type = "text/html"),
+        (status = 404, description = "not_found: no such file", body = super::schema::ErrorBody),
+    ),
+)]
 pub async fn serve(State(assets): State<Arc<Assets>>, file: Option<Path<String>>) -> Response {
     let name = file.map(|Path(f)| f).unwrap_or_default();
     match assets.find(&name) {

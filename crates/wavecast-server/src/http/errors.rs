@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use wavecast_protocol::dialect::Dialect;
 use wavecast_protocol::to_client::error_fields;
 use wavecast_protocol::ErrorCode;
 
@@ -18,6 +19,24 @@ pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Res
     }
     body.insert("type".into(), "error".into());
     (status, axum::Json(serde_json::Value::Object(body))).into_response()
+}
+
+/// A JSON error reply in a connection dialect's error shape (an upgrade
+/// refused before it is accepted): Netra's nests the fields under
+/// `payload`; the others are [`error_response`]'s.
+pub fn dialect_error_response(
+    status: StatusCode,
+    dialect: Dialect,
+    code: ErrorCode,
+    message: &str,
+) -> Response {
+    match dialect {
+        Dialect::Netra => {
+            let body = dialect.control("error", error_fields(code, message), None, false);
+            (status, axum::Json(body)).into_response()
+        }
+        _ => error_response(status, code, message),
+    }
 }
 
 /// 400 with `code`.

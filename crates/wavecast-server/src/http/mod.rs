@@ -7,6 +7,8 @@
 //! - [`access`]: who may use the server API.
 //! - [`errors`]: JSON errors in the protocol's error shape.
 //! - [`assets`]: static files (the dashboard) given by the binary.
+//! - [`openapi`], [`schema`]: the OpenAPI document, generated from the
+//!   handlers' annotations, and the answers' shapes.
 //! - [`app`], [`mod@router`]: the routes' shared state, and the router.
 
 pub mod access;
@@ -15,11 +17,13 @@ pub mod app;
 pub mod assets;
 pub mod errors;
 pub mod negotiate;
+pub mod openapi;
 pub mod router;
+pub mod schema;
 pub mod status;
 pub mod upgrade;
 
 pub use access::ApiAccess;
 pub use app::App;
 pub use errors::error_response;
-pub use router::router;
+pub use router::{openapi_json, router};

@@ -1,5 +1,6 @@
-//! The router: every route, the body-timeout and CORS layers, and the
-//! JSON answers for unknown routes and methods.
+//! The router: every route (the HTTP API registered with its OpenAPI
+//! description), the body-timeout and CORS layers, and the JSON answers
+//! for unknown routes and methods.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,21 +8,27 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
+use axum::Extension;
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wavecast_protocol::ErrorCode;
 
 use super::app::App;
 use super::errors::error_response;
-use super::{api, assets, status, upgrade};
+use super::{api, assets, openapi, status, upgrade};
 use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
 /// Builds the router of a server.
 pub fn router(app: App) -> Router {
     let body_limit = app.core.config.http.max_body_bytes;
+    let endpoints = endpoints(&app.core.config);
+    let (api, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(openapi::to_json(&openapi::complete(doc, &endpoints)));
     let mut router = Router::<App>::new();
-    for ep in endpoints(&app.core.config) {
+    for ep in endpoints {
         let ep = Arc::new(upgrade::Endpoint::new(ep));
         let path = ep.config.path.clone();
         router = router.route(
@@ -34,23 +41,11 @@ pub fn router(app: App) -> Router {
         );
     }
     router
-        .route("/api/publish", post(api::publish))
-        .route("/api/broadcast", post(api::broadcast))
-        .route("/api/send", post(api::send))
-        .route("/api/ws/subscribe", post(api::subscribe))
-        .route("/api/ws/unsubscribe", post(api::unsubscribe))
-        .route("/api/disconnect", post(api::disconnect))
-        .route("/api/history/{*channel}", get(api::history))
-        .route("/api/ws/stats", get(status::stats))
-        .route("/api/ws/streams", get(status::channels))
-        .route("/metrics", get(status::metrics))
-        .route("/health", get(status::health))
-        .route("/ready", get(status::ready))
-        .route("/ws/config", get(status::ws_config))
+        .merge(api)
         .route("/", get(assets::serve))
-        .route("/{file}", get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(openapi::Document(doc)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             app.core.clone(),
@@ -60,14 +55,44 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// Every HTTP route but the WebSocket endpoints and `/`, each registered
+/// with its OpenAPI description (its handler's `#[utoipa::path]`).
+fn api_routes() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(api::publish))
+        .routes(routes!(api::broadcast))
+        .routes(routes!(api::send))
+        .routes(routes!(api::subscribe))
+        .routes(routes!(api::unsubscribe))
+        .routes(routes!(api::disconnect))
+        .routes(routes!(api::history))
+        .routes(routes!(status::stats))
+        .routes(routes!(status::channels))
+        .routes(routes!(status::metrics))
+        .routes(routes!(status::health))
+        .routes(routes!(status::ready))
+        .routes(routes!(status::ws_config))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(assets::serve))
+}
+
+/// The OpenAPI document of a server with configuration `cfg` (what it
+/// serves at `/api/openapi.json`).
+pub fn openapi_json(cfg: &Config) -> String {
+    let (_, doc) = api_routes().split_for_parts();
+    openapi::to_json(&openapi::complete(doc, &endpoints(cfg)))
+}
+
 /// The configured WebSocket endpoints, plus `/echo` when
-/// `[conformance] echo` is on.
+/// `[conformance] echo` is on (with permessage-deflate: compression is
+/// one of the things conformance suites check).
 fn endpoints(cfg: &Config) -> Vec<EndpointConfig> {
     let mut all = cfg.endpoints.clone();
     if cfg.conformance.echo && !all.iter().any(|e| e.path == "/echo") {
         all.push(EndpointConfig {
             path: "/echo".into(),
             handler: EndpointHandler::Echo,
+            deflate: true,
             ..EndpointConfig::default()
         });
     }

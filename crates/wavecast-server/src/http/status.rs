@@ -14,11 +14,24 @@ use wavecast_protocol::PROTOCOL_VERSION;
 use wavecast_protocol::dialect::{Dialect, RateUnit};
 
 use super::access::ApiAccess;
+use super::schema::{ErrorBody, Health, Ready, Stats, Streams, WsConfig};
 use crate::broker::Broker;
 use crate::config::EndpointHandler;
 use crate::state::AppState;
 
-/// `GET /api/ws/stats`.
+/// `GET /api/ws/stats` (FOG's `total_connections`, `active_connections`,
+/// `total_messages`, `rooms_created`, `rooms`, `publishers_active`, and
+/// wavecast's own counters).
+#[utoipa::path(
+    get,
+    path = "/api/ws/stats",
+    tag = "status",
+    responses(
+        (status = 200, description = "Counters of this node", body = Stats),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+    ),
+)]
 pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
     let m = &state.metrics;
     let rooms: Map<String, Value> = state
@@ -47,7 +60,11 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         "publications": m.publications_total.get(),
         "dropped_frames": m.buffer_overflow_total.get(),
         "subscriptions": m.subscriptions.get(),
+        // FOG's names: the rooms that exist (have subscribers) and the
+        // publishers the server itself runs (its published rooms).
+        "rooms_created": rooms.len(),
         "rooms": rooms,
+        "publishers_active": state.config.streams.rooms.len(),
     }))
 }
 
@@ -55,6 +72,16 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
 /// "available streams": the rooms the server publishes into) under
 /// `available`, and the channels with subscribers on this node with their
 /// counts under `streams`.
+#[utoipa::path(
+    get,
+    path = "/api/ws/streams",
+    tag = "status",
+    responses(
+        (status = 200, description = "The rooms the server publishes into, and the channels with subscribers here", body = Streams),
+        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
+        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+    ),
+)]
 pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
     let list: Vec<Value> = state
         .hub
@@ -75,6 +102,14 @@ pub fn available_rooms(c: &crate::config::Config) -> Vec<String> {
 }
 
 /// `GET /metrics` (Prometheus / OpenMetrics text).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "status",
+    responses(
+        (status = 200, description = "Prometheus / OpenMetrics text (docs/observability.md)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    ),
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(
@@ -87,12 +122,29 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /health`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "status",
+    responses(
+        (status = 200, description = "The process is up", body = Health),
+    ),
+)]
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"status": "ok", "uptime_seconds": state.started.elapsed().as_secs()}))
 }
 
 /// `GET /ready`: 200 while accepting connections and the broker can
 /// publish; 503 while shutting down or while the broker is unreachable.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "status",
+    responses(
+        (status = 200, description = "Accepting connections, and the broker can publish", body = Ready),
+        (status = 503, description = "shutting_down or engine_unavailable (this answer is not an error object: load balancers read status)", body = Ready),
+    ),
+)]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let unavailable = |status: &str| {
         (
@@ -110,14 +162,27 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-#[derive(serde::Deserialize)]
+/// The query of `GET /ws/config`.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
+    /// Give the limits in this dialect's units (wavecast, fog, netra,
+    /// neurograph, mfn).
     dialect: Option<String>,
 }
 
 /// `GET /ws/config[?dialect=…]`: service discovery for clients. Units
 /// follow the dialect of the main channel endpoint (or the one asked for):
 /// Netra counts `max_message_rate` per minute, the others per second.
+#[utoipa::path(
+    get,
+    path = "/ws/config",
+    tag = "status",
+    params(ConfigQuery),
+    responses(
+        (status = 200, description = "Service discovery: version, dialect, features, endpoints, limits", body = WsConfig),
+    ),
+)]
 pub async fn ws_config(
     State(state): State<Arc<AppState>>,
     query: Result<axum::extract::Query<ConfigQuery>, axum::extract::rejection::QueryRejection>,

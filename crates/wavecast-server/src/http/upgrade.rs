@@ -5,7 +5,9 @@
 //! token where the endpoint requires one), then the 101 answer and a
 //! session task for the endpoint's handler.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +21,7 @@ use wavecast_protocol::ErrorCode;
 use wavecast_ws::{accept_key, valid_key, Decoder};
 
 use super::app::App;
-use super::errors::error_response;
+use super::errors::{dialect_error_response, error_response};
 use super::negotiate::{agree, Agreed};
 use crate::agents::AgentExtension;
 use crate::audit::{self, AuthVia};
@@ -66,15 +68,19 @@ pub async fn endpoint(
     let creds = upgrade_credentials(&req);
     if creds.is_none() && state.config.auth.require_auth && ep.config.token_at_upgrade() {
         state.metrics.auth_result("missing_token");
-        return error_response(
+        return dialect_error_response(
             StatusCode::UNAUTHORIZED,
+            agreed.format.dialect,
             ErrorCode::AuthRequired,
             "this endpoint needs a token with the upgrade: ?token=<jwt> or Authorization: Bearer",
         );
     }
     let (principal, extra_channels) = match credentials(&state, creds, remote).await {
         Ok(ok) => ok,
-        Err(e) => return error_response(auth_status(e.code), e.code, &e.message),
+        Err(e) => {
+            let status = auth_status(e.code);
+            return dialect_error_response(status, agreed.format.dialect, e.code, &e.message);
+        }
     };
     let admission = Admission {
         slot,
@@ -100,7 +106,9 @@ pub async fn endpoint(
         admission,
         decoder,
     };
-    state.sessions.spawn(session.run(on_upgrade));
+    state
+        .sessions
+        .spawn(session_task(Box::new(session), on_upgrade));
     switching_protocols(&accept, &agreed)
 }
 
@@ -113,49 +121,77 @@ struct Pending {
     decoder: Decoder,
 }
 
+/// The session's task. Its own state is two pointers: the upgrade runs in
+/// a boxed future that ends before the session starts, and the session's
+/// future (whose type depends on the endpoint's handler) is boxed once, at
+/// its final size.
+async fn session_task(pending: Box<Pending>, on_upgrade: hyper::upgrade::OnUpgrade) {
+    if let Some(session) = Box::pin(pending.upgraded(on_upgrade)).await {
+        session.await;
+    }
+}
+
+type SessionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl Pending {
-    async fn run(self, on_upgrade: hyper::upgrade::OnUpgrade) {
+    /// Waits for the upgraded socket and builds the endpoint's session.
+    async fn upgraded(
+        self: Box<Self>,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+    ) -> Option<SessionFuture> {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
-            Err(e) => return tracing::debug!(error = %e, "websocket upgrade failed"),
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return None;
+            }
         };
         let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
-            return tracing::error!("websocket upgrade on an unexpected transport");
+            tracing::error!("websocket upgrade on an unexpected transport");
+            return None;
         };
-        let mut early = parts.read_buf.to_vec();
-        let io = match SocketIo::new(parts.io.into_inner(), self.decoder, &mut early) {
-            Ok(io) => io,
-            Err(e) => return tracing::debug!(error = %e, "bad first websocket frame"),
-        };
+        // The read buffer hyper kept (8 KiB) is released here, not held
+        // for the life of the connection: only its unread bytes are kept.
+        let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+        let mut early = read_buf.to_vec();
+        drop(read_buf);
         let Pending {
             app,
             ep,
             conn,
             admission,
-            ..
-        } = self;
+            decoder,
+        } = *self;
+        let io = match SocketIo::new(io.into_inner(), decoder, &mut early) {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::debug!(error = %e, "bad first websocket frame");
+                return None;
+            }
+        };
         let state = app.core.clone();
         let path = ep.path.clone();
-        match ep.config.handler {
+        let stream = |kind| StreamsHandler::new(kind, app.streams.clone());
+        Some(match ep.config.handler {
             EndpointHandler::Channels => {
                 let agents = AgentExtension::new(app.agents.clone());
                 let h = ChannelProtocol::default().with(agents);
-                driver::run(state, io, conn, h, admission, path).await
+                Box::pin(driver::run(state, io, conn, h, admission, path))
             }
-            EndpointHandler::Echo => driver::run(state, io, conn, Echo, admission, path).await,
+            EndpointHandler::Echo => Box::pin(driver::run(state, io, conn, Echo, admission, path)),
             EndpointHandler::StreamFeatures => {
-                let h = StreamsHandler::new(StreamEndpoint::Features, app.streams.clone());
-                driver::run(state, io, conn, h, admission, path).await
+                let h = stream(StreamEndpoint::Features);
+                Box::pin(driver::run(state, io, conn, h, admission, path))
             }
             EndpointHandler::SimulationLive => {
-                let h = StreamsHandler::new(StreamEndpoint::Simulation, app.streams.clone());
-                driver::run(state, io, conn, h, admission, path).await
+                let h = stream(StreamEndpoint::Simulation);
+                Box::pin(driver::run(state, io, conn, h, admission, path))
             }
             EndpointHandler::Heartbeat => {
-                let h = StreamsHandler::new(StreamEndpoint::Heartbeat, app.streams.clone());
-                driver::run(state, io, conn, h, admission, path).await
+                let h = stream(StreamEndpoint::Heartbeat);
+                Box::pin(driver::run(state, io, conn, h, admission, path))
             }
-        }
+        })
     }
 }
 

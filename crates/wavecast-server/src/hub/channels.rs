@@ -186,5 +186,6 @@ fn fan_out(
         }
         out.dropped += pushed.dropped;
     }
+    out.encoded = frames.built();
     out
 }

@@ -27,9 +27,11 @@ use wavecast_protocol::{CloseCode, Publication};
 use crate::audit;
 use crate::broker::{Broker, BrokerEvents, Brokers, Delivered, NodeInfo, Publish, Published};
 use crate::config::{Config, NamespaceConfig};
+use crate::conn::format::Format;
 use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 use crate::history::{StoreError, StreamTop};
+use crate::load::LoadGauge;
 use crate::metrics::Metrics;
 use channels::{ChannelTable, DeliverOutcome};
 
@@ -42,6 +44,7 @@ pub struct Hub {
     users: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    load: LoadGauge,
 }
 
 impl Hub {
@@ -52,6 +55,10 @@ impl Hub {
             broker,
             connections: RwLock::new(HashMap::new()),
             users: RwLock::new(HashMap::new()),
+            load: LoadGauge::new(
+                config.delivery.coalesce_above,
+                config.delivery.coalesce_window,
+            ),
             config,
             metrics,
         });
@@ -60,6 +67,11 @@ impl Hub {
             b.attach(weak);
         }
         hub
+    }
+
+    /// The delivery rate writers consult before they write.
+    pub fn load(&self) -> &LoadGauge {
+        &self.load
     }
 
     pub fn broker(&self) -> &Brokers {
@@ -266,14 +278,27 @@ impl Hub {
     }
 }
 
+/// Counts the frames a publication was built in, by format.
+fn count_encodings(metrics: &Metrics, mut bits: u32) {
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        if let Some(f) = Format::from_index(i) {
+            metrics.frame_encoded(&f.label());
+        }
+    }
+}
+
 impl BrokerEvents for Hub {
     fn deliver(&self, p: Arc<Publication>, policy: Option<&NamespaceConfig>) -> Delivered {
         let policy = policy.unwrap_or_else(|| self.policy(&p.channel));
         match self.table.deliver(&p, policy) {
             DeliverOutcome::Delivered(d) => {
+                self.load.record(d.delivered as u64);
                 if d.dropped > 0 {
                     self.metrics.buffer_overflow_total.inc_by(d.dropped);
                 }
+                count_encodings(&self.metrics, d.encoded);
                 d
             }
             DeliverOutcome::Duplicate => Delivered::default(),

@@ -4,12 +4,21 @@
 //!    join the channels the connect hook chose;
 //! 2. `serve`: one `poll_fn` at a time, in this order — a close request,
 //!    the outbound queue (written in batches), the socket's incoming
-//!    messages, then the single timer (heartbeat and the auth deadlines);
+//!    messages, then the single timer (heartbeat, the auth deadlines and
+//!    the end of a coalescing hold);
 //! 3. `finish`: stop deliveries, run the close handshake, unregister,
 //!    and write the audit records.
 //!
+//! Coalescing: while the server is busy ([`crate::load`]), a connection
+//! that wrote less than `delivery.coalesce_window` ago holds new frames
+//! until the window has passed (publications then do not wake it; the
+//! timer does), so a burst leaves in one write. On a quiet server, or for
+//! a connection that has not written lately, frames go out at once.
+//!
 //! Reading and writing share the socket without a lock, and an idle
-//! connection costs one parked task with no buffers.
+//! connection costs one parked task with no buffers. The open and finish
+//! phases and message handling run in boxed futures, so the parked task
+//! is only as large as the serving loop.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -19,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
+use wavecast_protocol::dialect::RateUnit;
 use wavecast_protocol::{CloseCode, ErrorCode};
 use wavecast_ws::{encode_close, encode_close_empty, encode_ping, encode_pong, Message, WsError};
 
@@ -29,6 +39,7 @@ use super::{core, Handler, Session};
 use crate::audit;
 use crate::conn::outbound::CloseRequest;
 use crate::conn::Connection;
+use crate::limits::ConnectionSlot;
 use crate::limits::TokenBucket;
 use crate::state::AppState;
 
@@ -91,36 +102,72 @@ enum Event {
     Message(Message),
     Ended(EndCause),
     Timer,
+    /// Frames are held back until this instant: set the timer.
+    Hold(Instant),
 }
 
-/// Runs a connection until it closes.
-pub async fn run<S, H>(
+/// Everything a running session owns, kept in one place so the task's
+/// future holds each of them once (an `async fn`'s arguments would stay in
+/// its state beside the locals they were moved into).
+struct Live<S, H> {
+    s: Session,
+    handler: H,
+    io: SocketIo<S>,
+    extra_channels: Vec<String>,
+    _slot: ConnectionSlot,
+}
+
+/// The future that runs a connection until it closes.
+pub fn run<S, H>(
     state: Arc<AppState>,
-    mut io: SocketIo<S>,
+    io: SocketIo<S>,
     conn: Arc<Connection>,
-    mut handler: H,
+    handler: H,
     admission: Admission,
     endpoint: Arc<str>,
-) where
+) -> impl Future<Output = ()>
+where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
 {
     let Admission {
-        slot: _slot,
+        slot,
         admitted,
         extra_channels,
     } = admission;
     let auth = SessionAuth::new(admitted, state.config.auth.auth_timeout);
-    let mut s = Session {
-        state,
-        conn,
-        endpoint,
-        auth,
-        initialized: false,
-    };
-    open(&mut s, &mut handler, &extra_channels).await;
-    let cause = serve(&mut s, &mut handler, &mut io).await;
-    finish(&s, &mut handler, &mut io, cause).await;
+    drive(Live {
+        s: Session {
+            state,
+            conn,
+            endpoint,
+            auth,
+            initialized: false,
+        },
+        handler,
+        io,
+        extra_channels,
+        _slot: slot,
+    })
+}
+
+/// The three phases; only `serve` runs inline, so a parked connection's
+/// future is the serving loop and nothing else.
+async fn drive<S, H>(mut live: Live<S, H>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Handler,
+{
+    let Live {
+        s,
+        handler,
+        io,
+        extra_channels,
+        ..
+    } = &mut live;
+    Box::pin(open(s, handler, extra_channels)).await;
+    let cause = serve(s, handler, io).await;
+    Box::pin(finish(s, handler, io, cause)).await;
 }
 
 /// Phase 1: register, greet, join the hook's channels.
@@ -162,6 +209,8 @@ struct Pace {
     next_beat: Instant,
     rate: Option<TokenBucket>,
     limited_in_a_row: u32,
+    /// The end of the current coalescing hold.
+    hold_until: Option<Instant>,
 }
 
 /// Phase 2: the event loop.
@@ -178,14 +227,18 @@ where
         next_beat: now + period,
         rate: state.limits.message_bucket(now),
         limited_in_a_row: 0,
+        hold_until: None,
     };
     let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(pace.next_beat));
     tokio::pin!(timer);
     loop {
-        let wake = s
+        let mut wake = s
             .auth
             .next_deadline()
             .map_or(pace.next_beat, |d| d.min(pace.next_beat));
+        if let Some(h) = pace.hold_until {
+            wake = wake.min(h);
+        }
         let wake = tokio::time::Instant::from_std(wake);
         if timer.deadline() != wake {
             timer.as_mut().reset(wake);
@@ -193,9 +246,13 @@ where
         let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, timer.as_mut())).await;
         match event {
             Event::Ended(cause) => return cause,
-            Event::Timer => on_timer(s, h, &mut pace),
+            Event::Hold(at) => pace.hold_until = Some(at),
+            Event::Timer => {
+                pace.hold_until = None;
+                on_timer(s, h, &mut pace);
+            }
             Event::Message(m) => {
-                if let Some(cause) = on_message(s, h, &mut pace, m).await {
+                if let Some(cause) = Box::pin(on_message(s, h, &mut pace, m)).await {
                     return cause;
                 }
             }
@@ -214,8 +271,16 @@ fn poll_event<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(req) = conn.outbound.close_request() {
         return Poll::Ready(Event::Ended(EndCause::Server(req)));
     }
-    if let Poll::Ready(Err(_)) = io.poll_write(cx, conn, &state.metrics) {
-        return Poll::Ready(Event::Ended(EndCause::Transport));
+    match hold(io, conn, state) {
+        Some(at) if timer.deadline() > tokio::time::Instant::from_std(at) => {
+            return Poll::Ready(Event::Hold(at));
+        }
+        Some(_) => {}
+        None => {
+            if let Poll::Ready(Err(_)) = io.poll_write(cx, conn, &state.metrics) {
+                return Poll::Ready(Event::Ended(EndCause::Transport));
+            }
+        }
     }
     match io.poll_read(cx) {
         Poll::Ready(Read::Message(m)) => return Poll::Ready(Event::Message(m)),
@@ -229,6 +294,25 @@ fn poll_event<S: AsyncRead + AsyncWrite + Unpin>(
         return Poll::Ready(Event::Timer);
     }
     Poll::Pending
+}
+
+/// Until when the writer holds frames back to coalesce them (`None`:
+/// write now). A partly written batch is always finished first.
+fn hold<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &SocketIo<S>,
+    conn: &Connection,
+    state: &AppState,
+) -> Option<Instant> {
+    let at = if io.idle_writer() {
+        state.hub.load().hold_until(io.last_write())
+    } else {
+        None
+    };
+    conn.outbound.set_holding(at.is_some());
+    if at.is_some() {
+        state.metrics.write_holds_total.inc();
+    }
+    at
 }
 
 /// The heartbeat tick and the auth deadlines.
@@ -299,14 +383,18 @@ fn take_rate(s: &Session, pace: &mut Pace) -> bool {
     if pace.limited_in_a_row >= limits.rate_limit_close_after.max(1) {
         s.conn.close(CloseCode::RateLimit, false);
     } else {
-        s.send_error(
-            ErrorCode::RateLimited,
-            &format!(
-                "more than {} messages per second; this one was not processed",
-                limits.max_message_rate
+        // In the unit the dialect's clients know the limit by (/ws/config).
+        let rate = limits.max_message_rate;
+        let message = match s.conn.format.dialect.rate_unit() {
+            RateUnit::PerSecond => {
+                format!("more than {rate} messages per second; this one was not processed")
+            }
+            RateUnit::PerMinute => format!(
+                "more than {} messages per minute; this one was not processed",
+                u64::from(rate) * 60
             ),
-            None,
-        );
+        };
+        s.send_error(ErrorCode::RateLimited, &message, None);
     }
     false
 }

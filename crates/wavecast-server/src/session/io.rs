@@ -8,7 +8,8 @@
 //! the socket is not read again until the inbox is empty.
 //!
 //! Writing: frames popped from the outbound queue are written many per
-//! vectored write, from where the last partial write stopped. Nothing here
+//! vectored write, from where the last partial write stopped. The session
+//! decides when to write (it may hold frames back to coalesce them). Nothing here
 //! blocks: on a full socket the rest stays queued (where backpressure
 //! applies) and the task is woken when the socket is writable again.
 
@@ -58,6 +59,8 @@ pub struct SocketIo<S> {
     batch: VecDeque<Outgoing>,
     /// Bytes of the first frame of `batch` already written.
     written: usize,
+    /// When the last write went out (for coalescing).
+    last_write: Option<Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
@@ -69,6 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
             inbox: VecDeque::new(),
             batch: VecDeque::new(),
             written: 0,
+            last_write: None,
         };
         io.feed(early)?;
         Ok(io)
@@ -165,6 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
     /// Drops the frames `n` written bytes completed, with their accounting.
     fn advance(&mut self, mut n: usize, conn: &Connection, metrics: &Metrics) {
         let now = Instant::now();
+        self.last_write = Some(now);
         let (mut frames, mut bytes, mut deliveries) = (0u64, 0u64, 0u64);
         while let Some(f) = self.batch.front() {
             let left = f.bytes.len() - self.written;
@@ -192,6 +197,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
         if deliveries > 0 {
             metrics.publications_delivered_total.inc_by(deliveries);
         }
+    }
+
+    /// When the last write went out, if any did.
+    pub fn last_write(&self) -> Option<Instant> {
+        self.last_write
     }
 
     /// Whether every popped frame was written.

@@ -228,6 +228,7 @@ impl StreamsHandler {
                 stream_type: self.endpoint.stream_type(),
             },
         );
+        crate::audit::stream_started(&s.conn.id, &stream_id, self.endpoint.stream_type());
         s.send(
             "subscribe_success",
             fields([

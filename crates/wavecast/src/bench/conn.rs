@@ -49,6 +49,8 @@ pub struct Target {
     /// kernel choose).
     pub src_ips: u32,
     pub connect_timeout: Duration,
+    /// Offer permessage-deflate (`Sec-WebSocket-Extensions`).
+    pub offer_deflate: bool,
 }
 
 impl Target {
@@ -70,8 +72,14 @@ impl Target {
                 .await
                 .map_err(|e| format!("connect {}: {e}", self.addr))?;
             let _ = stream.set_nodelay(true);
+            if let Ok(local) = stream.local_addr() {
+                super::monitor::register(local);
+            }
             let mut url = self.url_template.replace("{channel}", channel);
             let mut headers: Vec<(&str, String)> = Vec::new();
+            if self.offer_deflate {
+                headers.push(("sec-websocket-extensions", "permessage-deflate".into()));
+            }
             match &self.auth {
                 Auth::None => {}
                 Auth::ApiKey(k) => headers.push(("x-api-key", k.clone())),
@@ -165,6 +173,8 @@ pub struct Shared {
     pub ready: AtomicU64,
     pub failed: AtomicU64,
     pub received: AtomicU64,
+    /// Bytes of every frame received after subscribing.
+    pub received_bytes: AtomicU64,
     pub unique: AtomicU64,
     /// Subscribers that have seen a readiness probe (seq 0).
     pub probed: AtomicU64,
@@ -187,6 +197,7 @@ impl Shared {
             ready: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            received_bytes: AtomicU64::new(0),
             unique: AtomicU64::new(0),
             probed: AtomicU64::new(0),
             seq_gaps: AtomicU64::new(0),
@@ -217,35 +228,82 @@ fn lock_record(m: &Mutex<Histogram<u64>>, v: u64) {
     }
 }
 
-/// Per-subscriber order tracking.
-#[derive(Default)]
+/// How far out of order publications may arrive (publishes in flight at
+/// once reach the server in any order) and still count as on time.
+const WINDOW: u64 = 4096;
+
+/// Per-subscriber tracking of which `seq`s arrived: every `seq` below
+/// `base` arrived or was counted as a gap; `seen` holds the window above
+/// it, a bit per `seq`.
 struct Order {
-    last_seq: u64,
+    base: u64,
+    seen: Box<[u64; (WINDOW / 64) as usize]>,
     last_offset: Option<u64>,
 }
 
+impl Default for Order {
+    fn default() -> Self {
+        Order {
+            base: 1,
+            seen: Box::new([0; (WINDOW / 64) as usize]),
+            last_offset: None,
+        }
+    }
+}
+
 impl Order {
+    fn bit(seq: u64) -> (usize, u64) {
+        let i = seq % WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
+    fn is_set(&self, seq: u64) -> bool {
+        let (w, m) = Order::bit(seq);
+        self.seen[w] & m != 0
+    }
+
+    fn set(&mut self, seq: u64, on: bool) {
+        let (w, m) = Order::bit(seq);
+        if on {
+            self.seen[w] |= m;
+        } else {
+            self.seen[w] &= !m;
+        }
+    }
+
     /// Applies one publication; true when it is new.
     fn see(&mut self, seq: u64, offset: Option<u64>, shared: &Shared) -> bool {
-        if seq <= self.last_seq {
+        if seq < self.base || (seq < self.base + WINDOW && self.is_set(seq)) {
             shared.duplicates.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        if seq > self.last_seq + 1 {
-            shared
-                .seq_gaps
-                .fetch_add(seq - self.last_seq - 1, Ordering::Relaxed);
-        }
-        self.last_seq = seq;
-        if let Some(o) = offset {
-            if let Some(prev) = self.last_offset {
-                if o > prev + 1 {
-                    shared
-                        .offset_gaps
-                        .fetch_add(o - prev - 1, Ordering::Relaxed);
-                }
+        // Slide the window up to `seq`: what it passes and never came is
+        // a gap.
+        while seq >= self.base + WINDOW {
+            if !self.is_set(self.base) {
+                shared.seq_gaps.fetch_add(1, Ordering::Relaxed);
             }
-            self.last_offset = Some(o);
+            self.set(self.base, false);
+            self.base += 1;
+        }
+        self.set(seq, true);
+        while self.is_set(self.base) {
+            self.set(self.base, false);
+            self.base += 1;
+        }
+        if let Some(o) = offset {
+            match self.last_offset {
+                Some(prev) if o <= prev => {}
+                Some(prev) => {
+                    if o > prev + 1 {
+                        shared
+                            .offset_gaps
+                            .fetch_add(o - prev - 1, Ordering::Relaxed);
+                    }
+                    self.last_offset = Some(o);
+                }
+                None => self.last_offset = Some(o),
+            }
         }
         true
     }
@@ -369,6 +427,7 @@ fn snapshot(s: &Shared, size: u64, take_latency: bool) -> PoolReport {
     r.subscribe_us = dump(&s.subscribe_us);
     r.latency_us = HistDump::of(&lat);
     r.received = s.received.load(Ordering::Relaxed);
+    r.received_bytes = s.received_bytes.load(Ordering::Relaxed);
     r.unique = s.unique.load(Ordering::Relaxed);
     r.seq_gaps = s.seq_gaps.load(Ordering::Relaxed);
     r.duplicates = s.duplicates.load(Ordering::Relaxed);
@@ -389,85 +448,146 @@ async fn subscriber(
     channel: String,
 ) {
     let permit = gate.acquire_owned().await;
-    let mut ws = match target.connect(index, &channel).await {
-        Ok((ws, took)) => {
-            lock_record(&shared.connect_us, took.as_micros() as u64);
-            ws
-        }
-        Err(e) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.error(e);
-            return;
-        }
+    let Some(mut ws) = open(&target, &shared, index, &channel).await else {
+        return;
     };
-    match target.subscribe(&mut ws, &channel).await {
-        Ok(took) => lock_record(&shared.subscribe_us, took.as_micros() as u64),
-        Err(e) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.error(e);
-            return;
-        }
-    }
     drop(permit);
     shared.ready.fetch_add(1, Ordering::Relaxed);
-    let shard = &shared.shards[(index as usize) % shared.shards.len()];
-    let mut order = Order::default();
-    let mut probed = false;
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            m = ws.next() => {
-                let m = match m {
-                    None => {
-                        shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                        shared.close_code("eof".into());
-                        return;
-                    }
-                    Some(Err(e)) => {
-                        shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                        shared.error(format!("read: {e}"));
-                        return;
-                    }
-                    Some(Ok(m)) => m,
-                };
-                if let Some((code, reason)) = m.as_close() {
-                    shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                    shared.close_code(format!("{} {reason}", u16::from(code)));
-                    return;
-                }
-                let bytes: &[u8] = m.as_payload();
-                if let Some(s) = scan(bytes) {
-                    if s.seq == 0 {
-                        if !probed {
-                            probed = true;
-                            shared.probed.fetch_add(1, Ordering::Relaxed);
+    let mut reader = Reader {
+        target: &target,
+        shared: &shared,
+        shard: &shared.shards[(index as usize) % shared.shards.len()],
+        order: Order::default(),
+        probed: false,
+    };
+    if reader.measure(&mut ws, &mut stop).await {
+        // Close politely, but do not wait long for the server's answer.
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close()).await;
+    }
+}
+
+/// Connects and subscribes, recording both times; `None` (counted as a
+/// failure) when either fails.
+async fn open(target: &Target, shared: &Shared, index: u64, channel: &str) -> Option<Ws> {
+    let opened = async {
+        let (mut ws, took) = target.connect(index, channel).await?;
+        lock_record(&shared.connect_us, took.as_micros() as u64);
+        let took = target.subscribe(&mut ws, channel).await?;
+        lock_record(&shared.subscribe_us, took.as_micros() as u64);
+        Ok::<Ws, String>(ws)
+    }
+    .await;
+    match opened {
+        Ok(ws) => Some(ws),
+        Err(e) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.error(e);
+            None
+        }
+    }
+}
+
+/// A ready subscriber's reading side.
+struct Reader<'a> {
+    target: &'a Target,
+    shared: &'a Shared,
+    shard: &'a Mutex<Histogram<u64>>,
+    order: Order,
+    probed: bool,
+}
+
+impl Reader<'_> {
+    /// Reads until told to stop (true) or until the connection ends
+    /// (false, counted as closed early).
+    async fn measure(&mut self, ws: &mut Ws, stop: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return true,
+                m = ws.next() => {
+                    let ended = match m {
+                        None => Some("eof".to_string()),
+                        Some(Err(e)) => {
+                            self.shared.error(format!("read: {e}"));
+                            None
                         }
-                        continue;
+                        Some(Ok(m)) => match m.as_close() {
+                            Some((code, reason)) => Some(format!("{} {reason}", u16::from(code))),
+                            None => {
+                                if self.on_frame(ws, &m).await {
+                                    continue;
+                                }
+                                None
+                            }
+                        },
+                    };
+                    self.shared.closed_early.fetch_add(1, Ordering::Relaxed);
+                    if let Some(code) = ended {
+                        self.shared.close_code(code);
                     }
-                    let now = now_micros();
-                    shared.received.fetch_add(1, Ordering::Relaxed);
-                    if order.see(s.seq, s.offset, &shared) {
-                        shared.unique.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut h) = shard.lock() {
-                            record(&mut h, now.saturating_sub(s.ts_us));
-                        }
-                    }
-                } else if target.wavecast {
-                    let text = m.as_text().unwrap_or("");
-                    if text.starts_with("{\"type\":\"heartbeat\"") {
-                        if ws.send(Message::text(r#"{"type":"pong"}"#)).await.is_err() {
-                            shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                    } else if text.starts_with("{\"type\":\"dropped\"") {
-                        let n = super::payload::field_u64(bytes, b"\"count\":").unwrap_or(1);
-                        shared.dropped.fetch_add(n, Ordering::Relaxed);
-                    }
+                    return false;
                 }
             }
         }
     }
-    // Close politely, but do not wait long for the server's answer.
-    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close()).await;
+
+    /// One frame; false when answering it failed (the connection is gone).
+    async fn on_frame(&mut self, ws: &mut Ws, m: &Message) -> bool {
+        let bytes: &[u8] = m.as_payload();
+        self.shared
+            .received_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if let Some(s) = scan(bytes) {
+            if s.seq == 0 {
+                if !self.probed {
+                    self.probed = true;
+                    self.shared.probed.fetch_add(1, Ordering::Relaxed);
+                }
+                return true;
+            }
+            let now = now_micros();
+            self.shared.received.fetch_add(1, Ordering::Relaxed);
+            if self.order.see(s.seq, s.offset, self.shared) {
+                self.shared.unique.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut h) = self.shard.lock() {
+                    record(&mut h, now.saturating_sub(s.ts_us));
+                }
+            }
+        } else if self.target.wavecast {
+            let text = m.as_text().unwrap_or("");
+            if text.starts_with("{\"type\":\"heartbeat\"") {
+                return ws.send(Message::text(r#"{"type":"pong"}"#)).await.is_ok();
+            }
+            if text.starts_with("{\"type\":\"dropped\"") {
+                let n = super::payload::field_u64(bytes, b"\"count\":").unwrap_or(1);
+                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seqs: &[u64]) -> (Vec<bool>, u64, u64) {
+        let shared = Shared::new(1);
+        let mut o = Order::default();
+        let fresh = seqs.iter().map(|&s| o.see(s, None, &shared)).collect();
+        (
+            fresh,
+            shared.seq_gaps.load(Ordering::Relaxed),
+            shared.duplicates.load(Ordering::Relaxed),
+        )
+    }
+
+    #[test]
+    fn order_tolerates_reordering_and_finds_duplicates_and_gaps() {
+        assert_eq!(run(&[1, 3, 2, 4]), (vec![true; 4], 0, 0));
+        assert_eq!(run(&[2, 1, 2, 1]), (vec![true, true, false, false], 0, 2));
+        // 2 never comes: it becomes a gap once the window passes it.
+        assert_eq!(run(&[1, 3, 3 + WINDOW]), (vec![true; 3], 1, 0));
+        assert_eq!(run(&[1, 3 + WINDOW, 3]), (vec![true, true, false], 2, 1));
+    }
 }

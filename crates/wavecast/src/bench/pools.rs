@@ -37,6 +37,20 @@ pub struct Progress {
     ready: AtomicU64,
     unique: AtomicU64,
     probed: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// A pool's progress at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Subscribers ready.
+    pub ready: u64,
+    /// Distinct bench publications received.
+    pub unique: u64,
+    /// Subscribers that have seen a readiness probe.
+    pub probed: u64,
+    /// Bytes received.
+    pub bytes: u64,
 }
 
 /// A worker process running a pool.
@@ -80,6 +94,7 @@ impl ChildPool {
                         progress.ready.store(get("ready"), Ordering::Relaxed);
                         progress.unique.store(get("unique"), Ordering::Relaxed);
                         progress.probed.store(get("probed"), Ordering::Relaxed);
+                        progress.bytes.store(get("bytes"), Ordering::Relaxed);
                     } else if tx.send(v).is_err() {
                         break;
                     }
@@ -127,20 +142,19 @@ pub enum ProgressHandle {
 }
 
 impl ProgressHandle {
-    /// Subscribers ready, distinct publications received, probed.
-    pub fn get(&self) -> (u64, u64, u64) {
+    pub fn get(&self) -> Snapshot {
         match self {
-            ProgressHandle::Local(s) => (
-                s.ready.load(Ordering::Relaxed),
-                s.unique.load(Ordering::Relaxed),
-                s.probed.load(Ordering::Relaxed),
-            ),
-            ProgressHandle::Children(c) => c.iter().fold((0, 0, 0), |a, p| {
-                (
-                    a.0 + p.ready.load(Ordering::Relaxed),
-                    a.1 + p.unique.load(Ordering::Relaxed),
-                    a.2 + p.probed.load(Ordering::Relaxed),
-                )
+            ProgressHandle::Local(s) => Snapshot {
+                ready: s.ready.load(Ordering::Relaxed),
+                unique: s.unique.load(Ordering::Relaxed),
+                probed: s.probed.load(Ordering::Relaxed),
+                bytes: s.received_bytes.load(Ordering::Relaxed),
+            },
+            ProgressHandle::Children(c) => c.iter().fold(Snapshot::default(), |a, p| Snapshot {
+                ready: a.ready + p.ready.load(Ordering::Relaxed),
+                unique: a.unique + p.unique.load(Ordering::Relaxed),
+                probed: a.probed + p.probed.load(Ordering::Relaxed),
+                bytes: a.bytes + p.bytes.load(Ordering::Relaxed),
             }),
         }
     }
@@ -178,9 +192,16 @@ impl Pools {
         Ok(Pools::Children(children))
     }
 
-    /// Subscribers ready, distinct publications received, probed.
-    pub fn progress(&self) -> (u64, u64, u64) {
+    pub fn progress(&self) -> Snapshot {
         self.progress_handle().get()
+    }
+
+    /// The worker processes' ids (none for a local pool).
+    pub fn child_pids(&self) -> Vec<u32> {
+        match self {
+            Pools::Local(_) => Vec::new(),
+            Pools::Children(c) => c.iter().filter_map(|c| c.child.id()).collect(),
+        }
     }
 
     /// A handle that reads the progress from elsewhere.
@@ -207,6 +228,12 @@ impl Pools {
                     let r = c.wait_for("ready", bound).await?;
                     c.connected = r["connected"].as_u64().unwrap_or(0);
                     total += c.connected;
+                    // The worker's sockets, for the backlog readings.
+                    for a in r["addrs"].as_array().into_iter().flatten() {
+                        if let Some(a) = a.as_str().and_then(|a| a.parse().ok()) {
+                            super::monitor::register(a);
+                        }
+                    }
                 }
                 Ok(total)
             }
@@ -282,6 +309,7 @@ pub async fn worker_main(
                     "ready": shared.ready.load(Ordering::Relaxed),
                     "unique": shared.unique.load(Ordering::Relaxed),
                     "probed": shared.probed.load(Ordering::Relaxed),
+                    "bytes": shared.received_bytes.load(Ordering::Relaxed),
                 }})
             );
         }
@@ -289,7 +317,11 @@ pub async fn worker_main(
     pool.wait_ready(ready_bound).await;
     println!(
         "{}",
-        json!({"ready": {"connected": pool.shared.ready.load(Ordering::Relaxed), "failed": pool.shared.failed.load(Ordering::Relaxed)}})
+        json!({"ready": {
+            "connected": pool.shared.ready.load(Ordering::Relaxed),
+            "failed": pool.shared.failed.load(Ordering::Relaxed),
+            "addrs": super::monitor::registered().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }})
     );
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     loop {

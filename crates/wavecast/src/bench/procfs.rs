@@ -1,10 +1,5 @@
 //! Reading a process's resident memory and CPU time from /proc (Linux), for
-//! `--server-pid` and the load generator's own CPU, and the report of two
-//! readings.
-
-use serde_json::{json, Value};
-
-use super::stats::round3;
+//! `--server-pid` and the load generator's own CPU (per thread, too).
 
 /// RSS in KiB and CPU seconds (user + system) of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -40,31 +35,50 @@ pub fn read(pid: &str) -> Option<ProcStat> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let cpu_s = cpu_of(&format!("/proc/{pid}/stat"))?;
+    Some(ProcStat { rss_kb, cpu_s })
+}
+
+/// User + system CPU seconds from a `stat` file (a process's or a
+/// thread's).
+fn cpu_of(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name, which is in parentheses and may hold
     // spaces: state is field 3, utime 14 and stime 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
-    Some(ProcStat {
-        rss_kb,
-        cpu_s: (utime + stime) / ticks_per_second(),
+    Some((utime + stime) / ticks_per_second())
+}
+
+/// The summed readings of several processes (e.g. nginx's workers);
+/// `None` when any of them cannot be read.
+pub fn read_all(pids: &[u32]) -> Option<ProcStat> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(ProcStat::default(), |acc, pid| {
+        let s = read(&pid.to_string())?;
+        Some(ProcStat {
+            rss_kb: acc.rss_kb + s.rss_kb,
+            cpu_s: acc.cpu_s + s.cpu_s,
+        })
     })
 }
 
-/// `{"pid","rss_kb_before","rss_kb_after","cpu_s"}` between two readings.
-pub fn server_json(pid: Option<u32>, a: Option<ProcStat>, b: Option<ProcStat>) -> Value {
-    match (pid, a, b) {
-        (Some(pid), Some(a), Some(b)) => json!({
-            "pid": pid,
-            "rss_kb_before": a.rss_kb,
-            "rss_kb_after": b.rss_kb,
-            "cpu_s": round3(b.cpu_s - a.cpu_s),
-        }),
-        (Some(pid), _, _) => json!({"pid": pid, "error": "cannot read /proc for this pid"}),
-        _ => Value::Null,
-    }
+/// CPU seconds of each thread of this process, by thread id.
+pub fn threads_cpu() -> std::collections::HashMap<u32, f64> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Default::default();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cpu = cpu_of(&format!("/proc/self/task/{tid}/stat"))?;
+        Some((tid, cpu))
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -74,5 +88,10 @@ mod tests {
         let s = super::read("self").expect("/proc/self");
         assert!(s.rss_kb > 0);
         assert!(s.cpu_s >= 0.0);
+        assert!(!super::threads_cpu().is_empty());
+        let me = std::process::id();
+        let two = super::read_all(&[me, me]).expect("twice myself");
+        assert!(two.rss_kb >= 2 * s.rss_kb / 2);
+        assert_eq!(super::read_all(&[]), None);
     }
 }

@@ -1,20 +1,22 @@
-//! The bench scenarios, each returning its JSON result.
+//! The fanout, connections and churn scenarios, and the parts of a result
+//! every scenario shares (throughput and mixed live in their own modules).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use wavecast_client::{Client, ClientConfig, Position, Recovery, SubEvent, SubscribeOptions};
 
+use super::args::Settings;
+use super::ctx::Ctx;
 use super::pools::Pools;
 use super::stats::{histogram, record, summary_ms, PoolReport};
-use super::{procfs, round3, server_json, BenchArgs, Ctx};
+use super::stats::{round3, server_json};
+use super::verdict::Verdict;
 
 /// The channels subscribers spread over (subscriber i takes i mod len).
-pub fn channels_of(args: &BenchArgs) -> Vec<String> {
-    if args.scenario == super::Scenario::Mixed {
+pub fn channels_of(args: &Settings) -> Vec<String> {
+    if args.scenario == super::args::Scenario::Mixed {
         (0..args.channels.max(1))
             .map(|k| format!("{}-{k}", args.channel))
             .collect()
@@ -23,13 +25,13 @@ pub fn channels_of(args: &BenchArgs) -> Vec<String> {
     }
 }
 
-fn secs(x: f64) -> Duration {
+pub fn secs(x: f64) -> Duration {
     Duration::from_secs_f64(x.max(0.0))
 }
 
 /// Generic mode: publish probes until every subscriber has seen one, so
 /// measuring starts only once every subscription is live.
-async fn warmup(
+pub async fn warmup(
     ctx: &Ctx,
     pools: &Pools,
     connected: u64,
@@ -44,11 +46,11 @@ async fn warmup(
         .iter()
         .map(|c| ctx.publisher(c))
         .collect::<Result<_, _>>()?;
-    while pools.progress().2 < connected {
+    while pools.progress().probed < connected {
         if Instant::now() > deadline {
             return Err(format!(
                 "only {} of {connected} subscribers received a probe within 30 s: check the templates",
-                pools.progress().2
+                pools.progress().probed
             ));
         }
         for p in &pubs {
@@ -59,25 +61,22 @@ async fn warmup(
     Ok(())
 }
 
-/// The common part of a delivery report.
-fn deliveries(report: &PoolReport, base_unique: u64, expected: u64, seconds: f64) -> Value {
+/// The common part of a delivery report. With nothing expected (nothing
+/// connected or published) the ratios are `null`, never a perfect 1.
+pub fn deliveries(report: &PoolReport, base_unique: u64, expected: u64, seconds: f64) -> Value {
     let delivered = report.unique.saturating_sub(base_unique);
-    let ratio = if expected == 0 {
-        1.0
-    } else {
-        delivered as f64 / expected as f64
-    };
+    let ratio = (expected > 0).then(|| delivered as f64 / expected as f64);
     json!({
         "expected": expected,
         "delivered": delivered,
-        "delivery_ratio": (ratio * 1e6).round() / 1e6,
-        "drop_rate": ((1.0 - ratio).max(0.0) * 1e6).round() / 1e6,
+        "delivery_ratio": ratio.map(|r| (r * 1e6).round() / 1e6),
+        "drop_rate": ratio.map(|r| ((1.0 - r).max(0.0) * 1e6).round() / 1e6),
         "deliveries_per_s": if seconds > 0.0 { (delivered as f64 / seconds).round() } else { 0.0 },
         "latency_ms": summary_ms(&PoolReport::hist(&report.latency_us)),
     })
 }
 
-fn counters(r: &PoolReport) -> Value {
+pub fn counters(r: &PoolReport) -> Value {
     json!({
         "received": r.received,
         "gaps": r.seq_gaps,
@@ -89,16 +88,17 @@ fn counters(r: &PoolReport) -> Value {
     })
 }
 
-fn merge(into: &mut Value, from: Value) {
+pub fn merge(into: &mut Value, from: Value) {
     if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
         a.extend(b);
     }
 }
 
-fn header(ctx: &Ctx) -> Value {
+pub fn header(ctx: &Ctx) -> Value {
     let a = &ctx.args;
     json!({
         "scenario": a.scenario.name(),
+        "preset": a.preset,
         "mode": if ctx.generic() { "generic" } else { "wavecast" },
         "server": a.client.server,
         "subscribers": a.subscribers,
@@ -109,7 +109,7 @@ fn header(ctx: &Ctx) -> Value {
     })
 }
 
-fn connect_json(r: &PoolReport) -> Value {
+pub fn connect_json(r: &PoolReport) -> Value {
     json!({
         "connected": r.connected,
         "connect_failed": r.connect_failed,
@@ -118,10 +118,31 @@ fn connect_json(r: &PoolReport) -> Value {
     })
 }
 
-fn errors_json(r: &PoolReport, extra: &[String]) -> Value {
+pub fn errors_json(r: &PoolReport, extra: &[String]) -> Value {
     let mut errors = r.errors.clone();
     errors.extend(extra.iter().cloned());
     json!({"error_count": r.error_count + extra.len() as u64, "errors": errors})
+}
+
+/// The server's CPU seconds per million deliveries between two readings.
+pub fn cpu_per_million(
+    a: Option<super::procfs::ProcStat>,
+    b: Option<super::procfs::ProcStat>,
+    delivered: u64,
+) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    (delivered > 0).then(|| round3((b.cpu_s - a.cpu_s) / (delivered as f64 / 1e6)))
+}
+
+/// Writes the bench's own load (`client`, `client_bound`,
+/// `client_bound_reasons`).
+pub fn client_json(out: &mut Value, loads: &[super::monitor::ClientLoad]) {
+    if let [one] = loads {
+        out["client"] = one.json();
+    }
+    let reasons = super::monitor::ClientLoad::any_bound(loads);
+    out["client_bound"] = json!(!reasons.is_empty());
+    out["client_bound_reasons"] = json!(reasons);
 }
 
 pub async fn fanout(ctx: &Ctx) -> Result<Value, String> {
@@ -133,153 +154,50 @@ pub async fn fanout(ctx: &Ctx) -> Result<Value, String> {
     warmup(ctx, &pools, connected, &channels).await?;
     let publisher = ctx.publisher(&a.channel)?;
     let s0 = ctx.server_stat();
-    let b0 = procfs::read("self");
+    let mark = ctx.monitor.mark();
     ctx.status.phase("publishing");
-    let pr = publisher
-        .run(a.rate, secs(a.duration), 1, ctx.status.published.clone())
-        .await;
+    let pr = if connected > 0 {
+        publisher
+            .run(
+                a.rate,
+                secs(a.duration),
+                1,
+                a.pub_concurrency,
+                ctx.status.published.clone(),
+            )
+            .await
+    } else {
+        super::publisher::PubReport::default()
+    };
     ctx.status.phase("draining");
     let rep = pools.report(pr.ok, secs(a.drain)).await?;
     let s1 = ctx.server_stat();
-    let b1 = procfs::read("self");
+    let load = ctx.monitor.summary(&mark, pr.lag_p99_ms());
     ctx.status.phase("closing");
     let fin = pools.stop().await?;
 
     let expected = rep.connected * pr.ok;
     let mut out = header(ctx);
-    merge(
-        &mut out,
-        json!({
-            "rate": a.rate,
-            "duration_s": a.duration,
-            "published": pr.ok,
-            "publish_errors": pr.errors,
-            "first_publish_error": pr.first_error,
-            "publish_seconds": round3(pr.seconds),
-            "server_reported_delivered": pr.server_delivered,
-        }),
-    );
+    merge(&mut out, json!({"rate": a.rate, "duration_s": a.duration}));
+    merge(&mut out, pr.json(a.pub_concurrency));
     merge(&mut out, connect_json(&fin));
     merge(&mut out, deliveries(&rep, 0, expected, pr.seconds));
     merge(&mut out, counters(&fin));
-    let mut server = server_json(a.server_pid, s0, s1);
-    if let (Some(x), Some(y)) = (s0, s1) {
-        let delivered = rep.unique as f64;
-        if delivered > 0.0 {
-            server["cpu_s_per_million"] = json!(round3((y.cpu_s - x.cpu_s) / (delivered / 1e6)));
-        }
+    let mut server = server_json(&a.server_pid, s0, s1);
+    if let Some(c) = cpu_per_million(s0, s1, rep.unique) {
+        server["cpu_s_per_million"] = json!(c);
     }
     out["server_stats"] = server;
-    if let (Some(x), Some(y)) = (b0, b1) {
-        out["bench_cpu_s"] = json!(round3(y.cpu_s - x.cpu_s));
-    }
+    client_json(&mut out, &[load]);
     let extra: Vec<String> = pr.first_error.iter().cloned().collect();
     merge(&mut out, errors_json(&fin, &extra));
-    Ok(out)
-}
-
-pub async fn throughput(ctx: &Ctx) -> Result<Value, String> {
-    let a = &ctx.args;
-    let channels = channels_of(a);
-    let mut pools = ctx.start_pools(a.subscribers, channels.clone())?;
-    ctx.status.phase("connecting");
-    let connected = pools.wait_ready(ctx.ready_bound(a.subscribers)).await?;
-    warmup(ctx, &pools, connected, &channels).await?;
-    let publisher = ctx.publisher(&a.channel)?;
-    let mut rate = a.rate.max(1.0);
-    let mut seq = 1u64;
-    let mut published_total = 0u64;
-    let mut prev_unique = 0u64;
-    let mut steps = Vec::new();
-    let mut best: Option<(f64, f64)> = None;
-    let mut stop_reason = "max_steps";
-    let mut extra_errors = Vec::new();
-    for step in 0..a.max_steps.max(1) {
-        ctx.status.phase("publishing");
-        let s0 = ctx.server_stat();
-        let b0 = procfs::read("self");
-        let pr = publisher
-            .run(
-                rate,
-                secs(a.step_duration),
-                seq,
-                ctx.status.published.clone(),
-            )
-            .await;
-        seq = pr.last_seq + 1;
-        published_total += pr.ok;
-        ctx.status.phase("draining");
-        let rep = pools
-            .report(published_total, secs(a.drain.min(2.0)))
-            .await?;
-        let s1 = ctx.server_stat();
-        let b1 = procfs::read("self");
-        let expected = rep.connected * pr.ok;
-        let mut d = deliveries(&rep, prev_unique, expected, pr.seconds);
-        prev_unique = rep.unique;
-        let ratio = d["delivery_ratio"].as_f64().unwrap_or(0.0);
-        let p99 = d["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
-        let achieved = if pr.seconds > 0.0 {
-            pr.ok as f64 / pr.seconds
-        } else {
-            0.0
-        };
-        let pass = pr.errors == 0 && ratio >= a.min_delivery && p99 <= a.p99_bound_ms;
-        d["step"] = json!(step);
-        d["target_rate"] = json!(round3(rate));
-        d["achieved_rate"] = json!(round3(achieved));
-        d["published"] = json!(pr.ok);
-        d["publish_errors"] = json!(pr.errors);
-        d["pass"] = json!(pass);
-        if let (Some(x), Some(y)) = (s0, s1) {
-            d["server_cpu_s"] = json!(round3(y.cpu_s - x.cpu_s));
-        }
-        if let (Some(x), Some(y)) = (b0, b1) {
-            // The load generator's share of one core over the step.
-            d["bench_cpu_util"] = json!(round3((y.cpu_s - x.cpu_s) / pr.seconds.max(1e-3)));
-        }
-        let per_s = d["deliveries_per_s"].as_f64().unwrap_or(0.0);
-        steps.push(d);
-        if let Some(e) = pr.first_error {
-            extra_errors.push(e);
-        }
-        if !pass {
-            stop_reason = if pr.errors > 0 {
-                "publish_errors"
-            } else if ratio < a.min_delivery {
-                "delivery_below_minimum"
-            } else {
-                "p99_above_bound"
-            };
-            break;
-        }
-        if best.is_none_or(|(b, _)| per_s > b) {
-            best = Some((per_s, rate));
-        }
-        if achieved < 0.9 * rate {
-            stop_reason = "publisher_cannot_keep_up";
-            break;
-        }
-        rate *= a.step_factor;
+    let mut v = Verdict::default();
+    v.connections(&fin, a.subscribers);
+    if connected > 0 {
+        v.publishing(pr.ok, pr.errors, pr.first_error.as_deref(), a.rate > 0.0);
     }
-    ctx.status.phase("closing");
-    let fin = pools.stop().await?;
-    let mut out = header(ctx);
-    merge(&mut out, connect_json(&fin));
-    merge(
-        &mut out,
-        json!({
-            "p99_bound_ms": a.p99_bound_ms,
-            "min_delivery": a.min_delivery,
-            "step_duration_s": a.step_duration,
-            "max_sustained_deliveries_per_s": best.map(|b| b.0),
-            "max_sustained_rate": best.map(|b| round3(b.1)),
-            "stop_reason": stop_reason,
-            "steps": steps,
-        }),
-    );
-    merge(&mut out, counters(&fin));
-    merge(&mut out, errors_json(&fin, &extra_errors));
+    v.delivery(rep.unique, expected, a.min_delivery);
+    v.write(&mut out);
     Ok(out)
 }
 
@@ -295,14 +213,14 @@ pub async fn connections(ctx: &Ctx) -> Result<Value, String> {
     ctx.status.phase("holding");
     tokio::time::sleep(secs(a.duration)).await;
     let s2 = ctx.server_stat();
-    let alive = pools.progress().0;
+    let alive = pools.progress().ready;
     ctx.status.phase("closing");
     let fin = pools.stop().await?;
     let mut out = header(ctx);
     merge(&mut out, connect_json(&fin));
     out["hold_s"] = json!(a.duration);
     out["still_open_after_hold"] = json!(alive.saturating_sub(fin.closed_early).min(connected));
-    let mut server = server_json(a.server_pid, s0, s1);
+    let mut server = server_json(&a.server_pid, s0, s1);
     if let (Some(x), Some(y)) = (s0, s1) {
         if connected > 0 {
             server["rss_bytes_per_connection"] =
@@ -316,11 +234,17 @@ pub async fn connections(ctx: &Ctx) -> Result<Value, String> {
     out["server_stats"] = server;
     merge(&mut out, counters(&fin));
     merge(&mut out, errors_json(&fin, &[]));
+    let mut v = Verdict::default();
+    v.connections(&fin, a.subscribers);
+    if !a.server_pid.is_empty() && s0.is_none() {
+        v.other("cannot read the server's /proc entries (--server-pid)");
+    }
+    v.write(&mut out);
     Ok(out)
 }
 
 /// Connect → subscribe → close loops; returns (cycles, errors, histogram).
-async fn churn_loops(
+pub async fn churn_loops(
     ctx: &Ctx,
     concurrency: u64,
     channel: &str,
@@ -406,210 +330,22 @@ pub async fn churn(ctx: &Ctx) -> Result<Value, String> {
             "cycles": cycles,
             "connections_per_s": if elapsed > 0.0 { (cycles as f64 / elapsed).round() } else { 0.0 },
             "cycle_ms": summary_ms(&h),
-            "server_stats": server_json(a.server_pid, s0, s1),
+            "server_stats": server_json(&a.server_pid, s0, s1),
             "error_count": n_err,
             "errors": errs,
         }),
     );
-    Ok(out)
-}
-
-/// Users that leave and come back, resuming with recovery from the last
-/// position they saw (wavecast only). Checks that `seq` stays continuous.
-async fn recovery_users(ctx: &Ctx, users: u64, channel: &str, duration: Duration) -> Value {
-    let deadline = Instant::now() + duration;
-    let tasks: Vec<_> = (0..users)
-        .map(|_| {
-            let server = ctx.args.client.server.clone();
-            let cfg_auth = (ctx.args.client.api_key.clone(), ctx.args.client.token.clone());
-            let channel = channel.to_string();
-            tokio::spawn(async move {
-                let (mut sessions, mut recovered, mut failed, mut gaps, mut received) =
-                    (0u64, 0u64, 0u64, 0u64, 0u64);
-                let mut errors = Vec::new();
-                let mut pos: Option<Position> = None;
-                let mut last_seq: Option<u64> = None;
-                while Instant::now() < deadline {
-                    let mut cfg = ClientConfig::new(&server).reconnect(false);
-                    if let Some(k) = &cfg_auth.0 {
-                        cfg = cfg.api_key(k.clone());
-                    }
-                    if let Some(t) = &cfg_auth.1 {
-                        cfg = cfg.token(t.clone());
-                    }
-                    let client = match Client::connect(cfg).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            errors.push(e.to_string());
-                            break;
-                        }
-                    };
-                    sessions += 1;
-                    let opts = SubscribeOptions {
-                        recover_from: pos.clone(),
-                        ..Default::default()
-                    };
-                    let mut sub = match client.subscribe_with(&channel, opts).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            errors.push(e.to_string());
-                            break;
-                        }
-                    };
-                    let mut resumed = true;
-                    if let Some(s) = sub.confirmed() {
-                        match &s.recovery {
-                            Recovery::Recovered { .. } => recovered += 1,
-                            Recovery::Failed { .. } | Recovery::NoHistory => {
-                                failed += 1;
-                                resumed = false;
-                            }
-                            Recovery::NotRequested => resumed = false,
-                        }
-                        if pos.is_none() || !resumed {
-                            pos = s.position.clone();
-                        }
-                    }
-                    // Stay about a second, then leave.
-                    let stay = tokio::time::sleep(Duration::from_millis(700 + fastrand::u64(0..600)));
-                    tokio::pin!(stay);
-                    loop {
-                        tokio::select! {
-                            _ = &mut stay => break,
-                            ev = sub.next() => match ev {
-                                Some(SubEvent::Publication(p)) => {
-                                    received += 1;
-                                    let seq = super::payload::field_u64(p.data.to_string().as_bytes(), b"\"seq\":");
-                                    if let (Some(s), Some(l)) = (seq, last_seq) {
-                                        if resumed && s > l + 1 {
-                                            gaps += s - l - 1;
-                                        }
-                                    }
-                                    resumed = true;
-                                    if seq.is_some() {
-                                        last_seq = seq;
-                                    }
-                                    if let (Some(o), Some(ps)) = (p.offset, pos.as_mut()) {
-                                        ps.offset = o;
-                                    }
-                                }
-                                Some(_) => {}
-                                None => break,
-                            },
-                        }
-                    }
-                    let _ = client.close().await;
-                }
-                (sessions, recovered, failed, gaps, received, errors)
-            })
-        })
-        .collect();
-    let (mut s, mut r, mut f, mut g, mut n) = (0, 0, 0, 0, 0);
-    let mut errors = Vec::new();
-    for t in tasks {
-        if let Ok((a, b, c, d, e, errs)) = t.await {
-            s += a;
-            r += b;
-            f += c;
-            g += d;
-            n += e;
-            errors.extend(errs);
-        }
+    let mut v = Verdict::default();
+    if cycles == 0 {
+        v.other(format!(
+            "no connect-subscribe-close cycle completed{}",
+            errs.first()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        ));
+    } else if n_err > 0 {
+        v.other(format!("{n_err} churn cycles failed"));
     }
-    json!({
-        "users": users,
-        "sessions": s,
-        "recovered": r,
-        "recovery_failed": f,
-        "gaps_after_recovery": g,
-        "received": n,
-        "error_count": errors.len(),
-        "errors": errors.into_iter().take(10).collect::<Vec<_>>(),
-    })
-}
-
-pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
-    let a = &ctx.args;
-    let channels = channels_of(a);
-    let mut pools = ctx.start_pools(a.subscribers, channels.clone())?;
-    ctx.status.phase("connecting");
-    let connected = pools.wait_ready(ctx.ready_bound(a.subscribers)).await?;
-    warmup(ctx, &pools, connected, &channels).await?;
-    let s0 = ctx.server_stat();
-    ctx.status.phase("mixed");
-    let publishers: Vec<_> = channels
-        .iter()
-        .map(|c| ctx.publisher(c))
-        .collect::<Result<_, _>>()?;
-    let duration = secs(a.duration);
-    let pub_tasks: Vec<_> = publishers
-        .into_iter()
-        .map(|p| {
-            let (rate, progress) = (a.rate, ctx.status.published.clone());
-            tokio::spawn(async move { p.run(rate, duration, 1, progress).await })
-        })
-        .collect();
-    let churners = (a.subscribers / 20).clamp(1, 50);
-    let churn = churn_loops(ctx, churners, &channels[0], duration);
-    let users = (a.subscribers / 50).clamp(1, 20);
-    let recovery = async {
-        if ctx.generic() {
-            json!({"not_run": "recovery needs the wavecast protocol"})
-        } else {
-            recovery_users(ctx, users, &channels[0], duration).await
-        }
-    };
-    let ((cycles, churn_errs, churn_n_err, churn_h, churn_elapsed), recovery) =
-        tokio::join!(churn, recovery);
-    let mut published = 0u64;
-    let mut pub_errors = 0u64;
-    let mut pub_seconds = 0f64;
-    let mut extra = Vec::new();
-    for t in pub_tasks {
-        let r = t.await.map_err(|e| format!("publisher task: {e}"))?;
-        published += r.ok;
-        pub_errors += r.errors;
-        pub_seconds = pub_seconds.max(r.seconds);
-        extra.extend(r.first_error);
-    }
-    // Every subscriber gets its own channel's publications (equal rates).
-    let per_channel = published / channels.len().max(1) as u64;
-    ctx.status.phase("draining");
-    let rep = pools.report(per_channel, secs(a.drain)).await?;
-    let s1 = ctx.server_stat();
-    let fin = pools.stop().await?;
-    let expected = rep.connected * per_channel;
-    let mut feed = json!({
-        "channels": channels.len(),
-        "rate_per_channel": a.rate,
-        "published": published,
-        "publish_errors": pub_errors,
-    });
-    merge(&mut feed, connect_json(&fin));
-    merge(&mut feed, deliveries(&rep, 0, expected, pub_seconds));
-    merge(&mut feed, counters(&fin));
-    let mut out = header(ctx);
-    merge(
-        &mut out,
-        json!({
-            "duration_s": a.duration,
-            "feed_users": feed,
-            "churn_users": {
-                "concurrency": churners,
-                "cycles": cycles,
-                "connections_per_s": if churn_elapsed > 0.0 { (cycles as f64 / churn_elapsed).round() } else { 0.0 },
-                "cycle_ms": summary_ms(&churn_h),
-                "error_count": churn_n_err,
-                "errors": churn_errs,
-            },
-            "recovery_users": recovery,
-            "not_run": {
-                "feature_streaming": "this server has no feature-streaming endpoint yet",
-                "simulation_streaming": "this server has no simulation-streaming endpoint yet",
-            },
-            "server_stats": server_json(a.server_pid, s0, s1),
-        }),
-    );
-    merge(&mut out, errors_json(&fin, &extra));
+    v.write(&mut out);
     Ok(out)
 }

@@ -1,11 +1,14 @@
 //! Measurements: hdrhistograms (µs) that can be dumped to JSON and merged
-//! across worker processes, and the counters a subscriber pool reports.
+//! across worker processes, the counters a subscriber pool reports, and
+//! the server readings of a result (`server_json`).
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use super::procfs::ProcStat;
 
 /// The largest recorded value: one hour in µs (larger ones saturate).
 const MAX_US: u64 = 3_600_000_000;
@@ -41,11 +44,6 @@ impl HistDump {
     }
 }
 
-/// Rounds to 3 decimals for the report.
-pub fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 /// `{count, p50, p90, p99, p999, max, mean}` in milliseconds.
 pub fn summary_ms(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
@@ -75,9 +73,13 @@ pub struct PoolReport {
     pub latency_us: HistDump,
     /// Bench publications received, duplicates included.
     pub received: u64,
+    /// Bytes of every frame received after subscribing.
+    #[serde(default)]
+    pub received_bytes: u64,
     /// Distinct bench publications received.
     pub unique: u64,
-    /// Publications skipped in the `seq` order (lost in the middle).
+    /// Publications missing below later ones, counted once the reorder
+    /// window (4,096 `seq`s) has passed them.
     pub seq_gaps: u64,
     pub duplicates: u64,
     /// Offsets skipped (servers that send offsets).
@@ -117,6 +119,7 @@ impl PoolReport {
             *dst = HistDump::of(&h);
         }
         self.received += o.received;
+        self.received_bytes += o.received_bytes;
         self.unique += o.unique;
         self.seq_gaps += o.seq_gaps;
         self.duplicates += o.duplicates;
@@ -139,6 +142,25 @@ impl PoolReport {
         let mut h = histogram();
         d.add_to(&mut h);
         h
+    }
+}
+
+/// Rounds to 3 decimals for the report.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// `{"pids","rss_kb_before","rss_kb_after","cpu_s"}` between two readings.
+pub fn server_json(pids: &[u32], a: Option<ProcStat>, b: Option<ProcStat>) -> Value {
+    match (pids, a, b) {
+        ([], _, _) => Value::Null,
+        (_, Some(a), Some(b)) => json!({
+            "pids": pids,
+            "rss_kb_before": a.rss_kb,
+            "rss_kb_after": b.rss_kb,
+            "cpu_s": round3(b.cpu_s - a.cpu_s),
+        }),
+        _ => json!({"pids": pids, "error": "cannot read /proc for these pids"}),
     }
 }
 

@@ -38,8 +38,31 @@ use tokio_websockets::Message;
 use wavecast_client::config::http_base;
 
 use super::conn::{Target, Ws};
-use super::procfs::{self, server_json};
-use super::stats::{histogram, record, round3, summary_ms};
+use super::procfs;
+use super::stats::{histogram, record, round3, server_json, summary_ms};
+
+/// The scenario's own options (`wavecast bench streams …`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct StreamArgs {
+    /// Streams: the grid side of each stream.
+    #[arg(long, default_value_t = 64)]
+    pub grid_size: u64,
+    /// Streams: `update_interval_ms` of each stream.
+    #[arg(long, default_value_t = 100)]
+    pub interval_ms: u64,
+    /// Streams: `steps_per_update` of each stream.
+    #[arg(long, default_value_t = 1)]
+    pub steps_per_update: u64,
+    /// Streams: streams per connection (--subscribers counts streams).
+    #[arg(long, default_value_t = 1)]
+    pub streams_per_connection: u64,
+    /// Streams: seconds between the last stream starting and measuring.
+    #[arg(long, default_value_t = 3.0)]
+    pub warmup: f64,
+    /// Streams: the p99 lag bound in ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub lag_bound_ms: f64,
+}
 
 /// The scenario's options.
 pub struct Opts {
@@ -48,17 +71,12 @@ pub struct Opts {
     /// How to connect and authenticate; its URL is replaced.
     pub target: Target,
     pub streams: u64,
-    pub per_connection: u64,
-    pub grid_size: u64,
-    pub interval_ms: u64,
-    pub steps_per_update: u64,
-    pub warmup: Duration,
+    pub args: StreamArgs,
     pub duration: Duration,
-    pub lag_bound_ms: f64,
     pub connect_concurrency: usize,
     /// How long connecting and subscribing may take.
     pub ready_bound: Duration,
-    pub server_pid: Option<u32>,
+    pub server_pids: Vec<u32>,
 }
 
 /// The arrivals of one stream: (sequence, arrival).
@@ -290,18 +308,19 @@ fn cadence(results: &[ConnResult], t0: Instant, t1: Instant, interval: Duration)
 
 /// Runs the scenario; `phase` names what it is doing (progress line).
 pub async fn streams(o: Opts, phase: impl Fn(&'static str)) -> Result<Value, String> {
-    let conns = o.streams.div_ceil(o.per_connection);
+    let per_connection = o.args.streams_per_connection.max(1);
+    let conns = o.streams.div_ceil(per_connection);
     let mut target = o.target.clone();
     target.url_template = stream_url(&o.server);
     target.sub_message = None;
     let run = Arc::new(Run {
         target,
         params: json!({
-            "grid_size": o.grid_size,
-            "update_interval_ms": o.interval_ms,
-            "steps_per_update": o.steps_per_update,
+            "grid_size": o.args.grid_size,
+            "update_interval_ms": o.args.interval_ms,
+            "steps_per_update": o.args.steps_per_update,
         }),
-        per_conn: o.per_connection,
+        per_conn: per_connection,
         ready: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         connect: Semaphore::new(o.connect_concurrency),
@@ -319,8 +338,8 @@ pub async fn streams(o: Opts, phase: impl Fn(&'static str)) -> Result<Value, Str
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     phase("warmup");
-    tokio::time::sleep(o.warmup).await;
-    let server_stat = || o.server_pid.and_then(|p| procfs::read(&p.to_string()));
+    tokio::time::sleep(Duration::from_secs_f64(o.args.warmup.max(0.0))).await;
+    let server_stat = || procfs::read_all(&o.server_pids);
     let (s0, b0, t0) = (server_stat(), procfs::read("self"), Instant::now());
     phase("measuring");
     tokio::time::sleep(o.duration).await;
@@ -332,9 +351,9 @@ pub async fn streams(o: Opts, phase: impl Fn(&'static str)) -> Result<Value, Str
         results.push(t.await.map_err(|e| format!("connection task: {e}"))?);
     }
     let seconds = t1.duration_since(t0).as_secs_f64();
-    let interval = Duration::from_millis(o.interval_ms);
+    let interval = Duration::from_millis(o.args.interval_ms);
     let mut out = report(&o, &results, cadence(&results, t0, t1, interval), seconds);
-    let mut server = server_json(o.server_pid, s0, s1);
+    let mut server = server_json(&o.server_pids, s0, s1);
     if let (Some(x), Some(y)) = (s0, s1) {
         server["cpu_util"] = json!(round3((y.cpu_s - x.cpu_s) / seconds.max(1e-3)));
     }
@@ -346,7 +365,7 @@ pub async fn streams(o: Opts, phase: impl Fn(&'static str)) -> Result<Value, Str
 }
 
 fn report(o: &Opts, results: &[ConnResult], c: Cadence, seconds: f64) -> Value {
-    let target_ms = o.interval_ms as f64;
+    let target_ms = o.args.interval_ms as f64;
     let n = c.means_ms.len().max(1) as f64;
     let mean = c.means_ms.iter().sum::<f64>() / n;
     let worst = c.means_ms.iter().copied().fold(target_ms, |w, m| {
@@ -364,15 +383,15 @@ fn report(o: &Opts, results: &[ConnResult], c: Cadence, seconds: f64) -> Value {
         .filter(|r| r.streams.iter().any(|s| !s.is_empty()))
         .count();
     let mean_ok = (mean - target_ms).abs() <= 0.1 * target_ms;
-    let pass = mean_ok && p99 <= o.lag_bound_ms && c.seq_gaps == 0 && c.silent_streams == 0;
+    let pass = mean_ok && p99 <= o.args.lag_bound_ms && c.seq_gaps == 0 && c.silent_streams == 0;
     json!({
         "scenario": "streams",
         "server": o.server,
         "streams": o.streams,
-        "streams_per_connection": o.per_connection,
-        "grid_size": o.grid_size,
-        "interval_ms": o.interval_ms,
-        "steps_per_update": o.steps_per_update,
+        "streams_per_connection": o.args.streams_per_connection.max(1),
+        "grid_size": o.args.grid_size,
+        "interval_ms": o.args.interval_ms,
+        "steps_per_update": o.args.steps_per_update,
         "duration_s": round3(seconds),
         "connections_started": started,
         "frames": c.frames,
@@ -381,7 +400,7 @@ fn report(o: &Opts, results: &[ConnResult], c: Cadence, seconds: f64) -> Value {
         "worst_stream_mean_interval_ms": round3(worst),
         "interval_ms_hist": summary_ms(&c.interval_us),
         "lag_ms": lag,
-        "lag_bound_ms": o.lag_bound_ms,
+        "lag_bound_ms": o.args.lag_bound_ms,
         "schedule_lag_ms": summary_ms(&c.schedule_lag_us),
         "skipped_ticks": c.skipped_ticks,
         "seq_gaps": c.seq_gaps,

@@ -212,3 +212,115 @@ pub fn wait_metric(port: u16, series: &str, value: f64) {
 pub fn http_status(port: u16, path: &str) -> (u16, String) {
     http(port, "GET", path, "")
 }
+
+/// The path of `examples/<name>.toml`.
+pub fn example(name: &str) -> String {
+    format!("{}/../../examples/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `wavecast serve --config examples/<name>.toml` on a free port, with
+/// extra environment variables.
+pub fn start_example(name: &str, envs: &[(&str, &str)]) -> ServerProcess {
+    let config = example(name);
+    let mut all: Vec<(&str, &str)> = vec![("WAVECAST_CONFIG", config.as_str())];
+    all.extend_from_slice(envs);
+    start(&all)
+}
+
+/// An HS256 JWT for `sub`, valid for an hour.
+pub fn hs256(secret: &str, sub: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": sub, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("jwt")
+}
+
+/// A WebSocket upgrade that the server is expected to refuse: its HTTP
+/// status and JSON body.
+pub fn refused_upgrade(port: u16, path: &str, headers: &[&str]) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, body_start) = loop {
+        let n = s.read(&mut chunk).expect("read");
+        assert!(n > 0, "closed before the response head");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&buf[..end]).into_owned(), end + 4);
+        }
+    };
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < body_start + len {
+        let n = s.read(&mut chunk).expect("read body");
+        assert!(n > 0, "closed before the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = serde_json::from_slice(&buf[body_start..body_start + len]).unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// A WebSocket client of `path` on the server, with extra headers.
+pub async fn ws(port: u16, path: &str) -> wavecast_testkit::WsClient {
+    wavecast_testkit::WsClient::connect(&format!("ws://127.0.0.1:{port}{path}")).await
+}
+
+/// The next JSON frame whose `type` is `kind`, skipping others (bounded
+/// by `WAIT` per frame and 200 frames).
+pub async fn next_of(c: &mut wavecast_testkit::WsClient, kind: &str) -> Value {
+    use wavecast_testkit::Event;
+    for _ in 0..200 {
+        match c.next_event().await {
+            Event::Json(v) if v["type"] == kind => return v,
+            Event::Json(_) => continue,
+            other => panic!("waiting for {kind}, got {other:?}"),
+        }
+    }
+    panic!("no {kind} within 200 frames")
+}
+
+/// Polls the server's log (bounded) until it has a line with every one
+/// of `parts`; returns it parsed.
+pub fn log_line(srv: &ServerProcess, parts: &[&str]) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = srv.log_text();
+        if let Some(l) = text.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return serde_json::from_str(l).unwrap_or(Value::Null);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {parts:?} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

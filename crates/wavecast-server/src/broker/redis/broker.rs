@@ -73,17 +73,18 @@ impl RedisBroker {
         let (ts, idem_ttl) = (now_millis().to_string(), IDEMPOTENCY_TTL_MS.to_string());
         let Some(r) = p.retention() else {
             return inner
-                .cmd(&[
-                    b"EVAL",
-                    scripts::PUBLISH_LIVE.as_bytes(),
-                    b"1",
-                    idem.as_bytes(),
-                    ps.as_bytes(),
-                    p.event.as_bytes(),
-                    &p.data,
-                    ts.as_bytes(),
-                    idem_ttl.as_bytes(),
-                ])
+                .eval(
+                    p.channel,
+                    &scripts::PUBLISH_LIVE,
+                    &[idem.as_bytes()],
+                    &[
+                        ps.as_bytes(),
+                        p.event.as_bytes(),
+                        &p.data,
+                        ts.as_bytes(),
+                        idem_ttl.as_bytes(),
+                    ],
+                )
                 .await;
         };
         let (meta, stream) = (inner.key("meta", p.channel), inner.key("stream", p.channel));
@@ -93,22 +94,21 @@ impl RedisBroker {
             crate::ids::new_epoch(),
         );
         inner
-            .cmd(&[
-                b"EVAL",
-                scripts::PUBLISH.as_bytes(),
-                b"3",
-                meta.as_bytes(),
-                stream.as_bytes(),
-                idem.as_bytes(),
-                ps.as_bytes(),
-                p.event.as_bytes(),
-                &p.data,
-                ts.as_bytes(),
-                size.as_bytes(),
-                ttl.as_bytes(),
-                epoch.as_bytes(),
-                idem_ttl.as_bytes(),
-            ])
+            .eval(
+                p.channel,
+                &scripts::PUBLISH,
+                &[meta.as_bytes(), stream.as_bytes(), idem.as_bytes()],
+                &[
+                    ps.as_bytes(),
+                    p.event.as_bytes(),
+                    &p.data,
+                    ts.as_bytes(),
+                    size.as_bytes(),
+                    ttl.as_bytes(),
+                    epoch.as_bytes(),
+                    idem_ttl.as_bytes(),
+                ],
+            )
             .await
     }
 
@@ -185,15 +185,12 @@ impl Broker for RedisBroker {
         let gen = format!("{}:gen", inner.prefix);
         let epoch = crate::ids::new_epoch();
         let reply = inner
-            .cmd(&[
-                b"EVAL",
-                scripts::TOP.as_bytes(),
-                b"3",
-                meta.as_bytes(),
-                stream.as_bytes(),
-                gen.as_bytes(),
-                epoch.as_bytes(),
-            ])
+            .eval(
+                channel,
+                &scripts::TOP,
+                &[meta.as_bytes(), stream.as_bytes(), gen.as_bytes()],
+                &[epoch.as_bytes()],
+            )
             .await?
             .into_array();
         let text = |i: usize| reply.get(i).and_then(Value::as_str).unwrap_or("");
@@ -228,14 +225,17 @@ impl Broker for RedisBroker {
         let count = limit.min(1_000_000).to_string();
         let v = self
             .inner
-            .cmd(&[
-                b"XRANGE",
-                stream.as_bytes(),
-                start.as_bytes(),
-                b"+",
-                b"COUNT",
-                count.as_bytes(),
-            ])
+            .channel_cmd(
+                channel,
+                &[
+                    b"XRANGE",
+                    stream.as_bytes(),
+                    start.as_bytes(),
+                    b"+",
+                    b"COUNT",
+                    count.as_bytes(),
+                ],
+            )
             .await?;
         let mut rows = Self::entries(v, channel, retention, now_millis());
         let mut bytes = 0;
@@ -259,7 +259,10 @@ impl Broker for RedisBroker {
         let stream = self.inner.key("stream", channel);
         let v = self
             .inner
-            .cmd(&[b"XREVRANGE", stream.as_bytes(), b"+", b"-", b"COUNT", b"1"])
+            .channel_cmd(
+                channel,
+                &[b"XREVRANGE", stream.as_bytes(), b"+", b"-", b"COUNT", b"1"],
+            )
             .await?;
         Ok(Self::entries(v, channel, retention, now_millis()).pop())
     }

@@ -3,6 +3,14 @@
 //! to callers in order (Redis answers in order). Many publishes in flight
 //! share round trips instead of holding a pooled connection each.
 //!
+//! Commands queued on one pipeline run in the order they were queued (one
+//! connection, one writer), so callers that need an order (a channel's
+//! publishes) keep to one pipeline. Each connection loads the scripts when
+//! it opens, and scripts go as `EVALSHA`; a `NOSCRIPT` answer (someone ran
+//! `SCRIPT FLUSH`: nothing ran) is retried once as `EVAL`, which loads the
+//! script again (publishes in flight at that moment may then take their
+//! offsets out of order).
+//!
 //! The connection reconnects with backoff; while it is down, commands fail
 //! at once (`unavailable`). A command whose connection broke after it was
 //! sent has an unknown outcome: the caller gets an error, and publishes
@@ -18,6 +26,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::resp::{encode, parse, Conn, RespError, Value};
+use super::scripts::{self, Script};
 use crate::config::RedisUrl;
 
 /// Bytes written per batch at most.
@@ -52,13 +61,50 @@ impl Pipeline {
 
     /// Runs one command; an error reply is a [`RespError::Server`].
     pub async fn cmd(&self, args: &[&[u8]], timeout: Duration) -> Result<Value, RespError> {
-        let mut cmd = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode(&mut cmd, args);
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.send(&[], args, deadline).await
+    }
+
+    /// Runs `script` with `keys` and `args` by `EVALSHA`, and by `EVAL`
+    /// when Redis does not know the script; `timeout` bounds both.
+    pub async fn eval(
+        &self,
+        script: &Script,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        timeout: Duration,
+    ) -> Result<Value, RespError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let nkeys = keys.len().to_string();
+        let mut head: Vec<&[u8]> = Vec::with_capacity(3 + keys.len());
+        head.extend_from_slice(&[b"EVALSHA", script.sha().as_bytes(), nkeys.as_bytes()]);
+        head.extend_from_slice(keys);
+        match self.send(&head, args, deadline).await {
+            Err(RespError::Server(e)) if e.starts_with("NOSCRIPT") => {
+                head[0] = b"EVAL";
+                head[1] = script.body.as_bytes();
+                self.send(&head, args, deadline).await
+            }
+            r => r,
+        }
+    }
+
+    /// Queues `head` followed by `args` as one command and waits for its
+    /// reply until `deadline`.
+    async fn send(
+        &self,
+        head: &[&[u8]],
+        args: &[&[u8]],
+        deadline: tokio::time::Instant,
+    ) -> Result<Value, RespError> {
+        let size: usize = head.iter().chain(args).map(|a| a.len() + 16).sum();
+        let mut cmd = Vec::with_capacity(16 + size);
+        encode(&mut cmd, head, args);
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request { cmd, reply })
             .map_err(|_| RespError::Io("the redis connection task stopped".into()))?;
-        match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(Value::Error(e)))) => Err(RespError::Server(e)),
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(RespError::Io("redis connection lost".into())),
@@ -67,11 +113,23 @@ impl Pipeline {
     }
 }
 
+/// Connects and loads the scripts, so that `EVALSHA` finds them (a
+/// restarted Redis has none) and a channel's publishes are not reordered
+/// by `NOSCRIPT` retries.
+async fn connect(addr: &RedisUrl) -> Result<Conn, RespError> {
+    let mut conn = Conn::connect(addr).await?;
+    for script in scripts::ALL {
+        conn.cmd(&[b"SCRIPT", b"LOAD", script.body.as_bytes()])
+            .await?;
+    }
+    Ok(conn)
+}
+
 /// Owns the connection: connects, runs writer and reader, reconnects.
 async fn supervise(addr: RedisUrl, mut rx: mpsc::UnboundedReceiver<Request>, up: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let conn = match Conn::connect(&addr).await {
+        let conn = match connect(&addr).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(redis = %addr, error = %e, "redis connect failed; retrying");

@@ -241,7 +241,7 @@ async fn check_generation(conn: &mut Conn, prefix: &str) -> Result<u64, RespErro
     let v = conn
         .cmd(&[
             b"EVAL",
-            scripts::CHECK_GENERATION.as_bytes(),
+            scripts::CHECK_GENERATION.body.as_bytes(),
             b"2",
             gen.as_bytes(),
             gen_run.as_bytes(),

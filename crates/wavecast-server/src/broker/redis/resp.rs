@@ -71,14 +71,33 @@ impl std::fmt::Display for RespError {
     }
 }
 
-/// Appends a command (an array of bulk strings) to `out`.
-pub fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+/// Appends a command (an array of bulk strings: `head` then `args`) to
+/// `out`.
+pub fn encode(out: &mut Vec<u8>, head: &[&[u8]], args: &[&[u8]]) {
+    header(out, b'*', head.len() + args.len());
+    for a in head.iter().chain(args) {
+        header(out, b'$', a.len());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends `{kind}{n}\r\n` without allocating.
+fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(kind);
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Largest bulk string or array accepted from the server.
@@ -205,7 +224,7 @@ impl Conn {
     /// Sends a command without reading the reply.
     pub async fn send(&mut self, args: &[&[u8]]) -> Result<(), RespError> {
         self.out.clear();
-        encode(&mut self.out, args);
+        encode(&mut self.out, &[], args);
         self.stream
             .write_all(&self.out)
             .await
@@ -275,7 +294,10 @@ mod tests {
     #[test]
     fn encodes_commands() {
         let mut out = Vec::new();
-        encode(&mut out, &[b"GET", b"k"]);
+        encode(&mut out, &[b"GET"], &[b"k"]);
         assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        out.clear();
+        encode(&mut out, &[], &[b"", &[b'x'; 1234]]);
+        assert!(out.starts_with(b"*2\r\n$0\r\n\r\n$1234\r\nxx"));
     }
 }

@@ -14,6 +14,7 @@ fn append(e: &EmbeddedStore, ch: &str, data: &str, ts: u64, r: &Retention) -> u6
         event: "p",
         data: data.as_bytes(),
         ts_ms: ts,
+        idempotency_key: None,
     };
     e.append(p, r).unwrap().0
 }
