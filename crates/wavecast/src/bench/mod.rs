@@ -97,7 +97,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Scenario::Connections => scenarios::connections(&ctx).await,
         Scenario::Churn => scenarios::churn(&ctx).await,
         Scenario::Mixed => mixed::mixed(&ctx).await,
-        Scenario::Streams => streams::streams(streams_opts(&ctx), |p| ctx.phase(p)).await,
+        Scenario::Streams => streams::streams(streams_opts(&ctx), |p| ctx.status.phase(p)).await,
         preset => Err(format!("internal: preset {preset:?} was not resolved")),
     };
     ticker.abort();
