@@ -1,5 +1,6 @@
 //! The MFN simulation streams over real sockets: nothing before `init`,
-//! feature cadence, live simulation frames, invalid params, limits,
+//! feature cadence (alone and beside a free-running simulation), live
+//! simulation frames, invalid params, limits,
 //! cancellation freeing the CPU, `/ws/heartbeat`, and published rooms.
 
 use wavecast_testkit as common;
@@ -79,6 +80,46 @@ async fn feature_cadence_matches_the_interval() {
 }
 
 #[tokio::test]
+async fn feature_ticks_keep_their_cadence_beside_a_free_running_simulation() {
+    // One simulation thread: a live simulation that never waits runs in
+    // 2 ms slices, and the feature stream's ticks, due earlier, go first.
+    let srv = TestServer::start("[streams]\nworkers = 1\nworker_nice = 0\n").await;
+    let mut live = stream_client(&srv, "/ws/simulation_live").await;
+    let r = live
+        .call(
+            json!({"type":"subscribe","stream_type":"simulation_live","stream_id":"busy",
+                     "params":{"grid_size":256,"steps":1000000,"update_every":100000}}),
+        )
+        .await;
+    assert_eq!(r["type"], "subscribe_success", "{r}");
+    let mut c = stream_client(&srv, "/ws/stream_features").await;
+    let r = c
+        .call(
+            json!({"type":"subscribe","stream_type":"stream_features","stream_id":"f",
+                     "params":{"grid_size":32,"update_interval_ms":50}}),
+        )
+        .await;
+    assert_eq!(r["type"], "subscribe_success", "{r}");
+    let mut arrivals = Vec::new();
+    for seq in 0..21u64 {
+        let v = c.recv().await;
+        assert_eq!(
+            (v["type"].clone(), v["sequence"].clone()),
+            (json!("feature_update"), json!(seq)),
+            "{v}"
+        );
+        arrivals.push(Instant::now());
+    }
+    let mean = arrivals[20].duration_since(arrivals[0]).as_secs_f64() / 20.0;
+    assert!(
+        (0.040..=0.060).contains(&mean),
+        "mean interval {mean:.4} s for 50 ms"
+    );
+    // The simulation was running all along.
+    assert_eq!(srv.streams.running(), 2);
+}
+
+#[tokio::test]
 async fn simulation_live_states_field_and_completion() {
     let srv = TestServer::start("").await;
     let mut c = stream_client(&srv, "/ws/simulation_live").await;
@@ -155,7 +196,9 @@ async fn invalid_params_and_limits_are_refused() {
 
 #[tokio::test]
 async fn cancelling_frees_the_cpu_and_disconnect_cancels() {
-    let srv = TestServer::start("").await;
+    // CPU use is measured here, not priority: on a busy machine a worker
+    // at nice 10 could get too little of it.
+    let srv = TestServer::start("[streams]\nworker_nice = 0\n").await;
     let mut c = stream_client(&srv, "/ws/simulation_live").await;
     let r = c
         .call(
@@ -182,7 +225,9 @@ async fn cancelling_frees_the_cpu_and_disconnect_cancels() {
     tokio::time::sleep(window).await;
     let idle = cpu_seconds() - before;
     eprintln!("cpu while running: {busy:.2} s per {window:?}; after cancel: {idle:.2} s");
-    assert!(busy > 0.3, "the simulation was not computing ({busy:.2} s)");
+    // One simulation thread (streams step serially): on a loaded machine
+    // it may get well under a whole core.
+    assert!(busy > 0.1, "the simulation was not computing ({busy:.2} s)");
     assert!(idle < 0.15, "CPU still busy after cancel ({idle:.2} s)");
 
     // A disconnect cancels every stream of the connection.

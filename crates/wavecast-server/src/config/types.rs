@@ -284,12 +284,16 @@ impl PublishedSimulation {
 pub struct StreamsConfig {
     /// Streams one connection may run at once.
     pub max_per_connection: usize,
-    /// Streams the process runs at once.
+    /// Streams the process runs at once (default sized in docs/mfn.md).
     pub max_running: usize,
     /// Largest grid side a client may ask for.
     pub max_grid_size: usize,
     /// Most steps of one `simulation_live` run.
     pub max_steps: u64,
+    /// Threads that compute the streams (0: one per core).
+    pub workers: usize,
+    /// Nice value of those threads (0 to 19; higher yields more to fan-out).
+    pub worker_nice: i32,
     /// Simulations published into channels.
     pub rooms: Vec<PublishedSimulation>,
 }
@@ -298,9 +302,11 @@ impl Default for StreamsConfig {
     fn default() -> Self {
         StreamsConfig {
             max_per_connection: 4,
-            max_running: 16,
+            max_running: 1000,
             max_grid_size: 512,
             max_steps: 1_000_000,
+            workers: 0,
+            worker_nice: 10,
             rooms: Vec::new(),
         }
     }

@@ -216,6 +216,15 @@ fn auth(c: &Config) -> Result<(), Invalid> {
 }
 
 fn streams(c: &Config) -> Result<(), Invalid> {
+    if !(0..=19).contains(&c.streams.worker_nice) {
+        return bad(&["streams", "worker_nice"], "must be from 0 to 19");
+    }
+    if c.streams.workers > 256 {
+        return bad(
+            &["streams", "workers"],
+            "must be at most 256 (0: one per core)",
+        );
+    }
     let mut channels = BTreeSet::new();
     for (i, room) in c.streams.rooms.iter().enumerate() {
         let at = format!("[{i}]");
@@ -428,6 +437,14 @@ mod tests {
         assert_eq!(
             error(|c| c.agents.max_running = 0),
             "agents.max_running = 0: must be at least 1"
+        );
+        assert_eq!(
+            error(|c| c.streams.worker_nice = 20),
+            "streams.worker_nice = 20: must be from 0 to 19"
+        );
+        assert_eq!(
+            error(|c| c.streams.workers = 1000),
+            "streams.workers = 1000: must be at most 256 (0: one per core)"
         );
         for url in [
             "",

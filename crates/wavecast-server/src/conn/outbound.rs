@@ -173,14 +173,21 @@ impl Outbound {
         Some(stats)
     }
 
-    /// Removes a subscription that ended by itself (a stream that
-    /// completed): what it already queued is still written, in order.
-    pub fn end_sub(&self, channel: &str) -> Option<SubStats> {
+    /// Removes a subscription but leaves its queued publications to be
+    /// written (a stream that ended by itself: its last frames still go
+    /// out). Their count is included in the returned `sent`.
+    pub fn remove_sub_keep_queued(&self, channel: &str) -> Option<SubStats> {
         let mut st = self.state.lock();
-        let stats = st.subs.remove(channel)?;
+        let mut stats = st.subs.remove(channel)?;
         if stats.pending_dropped > 0 {
             st.pending_notices -= 1;
         }
+        let queued = st
+            .frames
+            .iter()
+            .filter(|f| f.channel.as_deref() == Some(channel))
+            .count();
+        stats.sent += queued as u64;
         Some(stats)
     }
 
@@ -264,6 +271,26 @@ impl Outbound {
         published_at: Instant,
         policy: &NamespaceConfig,
     ) -> PushOutcome {
+        let out = self.push_publication_quiet(channel, bytes, offset, published_at, policy);
+        // While the writer holds writes (coalescing), it wakes itself.
+        if out.disconnected || (out.queued && !self.holding.load(Ordering::Relaxed)) {
+            self.waker.wake();
+        }
+        out
+    }
+
+    /// Like [`Outbound::push_publication`], but leaves waking the writer
+    /// to the caller, who takes its waker with [`Outbound::take_waker`]:
+    /// a thread that queues frames for many connections wakes their
+    /// writers once, after the batch.
+    pub fn push_publication_quiet(
+        &self,
+        channel: &Arc<str>,
+        bytes: &Bytes,
+        offset: u64,
+        published_at: Instant,
+        policy: &NamespaceConfig,
+    ) -> PushOutcome {
         let mut out = PushOutcome::default();
         {
             let mut st = self.state.lock();
@@ -274,8 +301,6 @@ impl Outbound {
                 return out;
             }
             if out.disconnected {
-                drop(st);
-                self.waker.wake();
                 return out;
             }
             st.bytes += bytes.len();
@@ -289,10 +314,13 @@ impl Outbound {
             });
             out.queued = true;
         }
-        if !self.holding.load(Ordering::Relaxed) {
-            self.waker.wake();
-        }
         out
+    }
+
+    /// Takes the writer's waker (`None` when the writer is running or
+    /// already woken): wake it once the frames are queued.
+    pub fn take_waker(&self) -> Option<std::task::Waker> {
+        self.waker.take()
     }
 
     /// Applies the strategy until `len` more bytes fit. False when the new

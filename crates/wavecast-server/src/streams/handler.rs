@@ -246,7 +246,7 @@ impl StreamsHandler {
             cancel,
             _slot: slot,
         };
-        run::spawn(ctx, plan);
+        run::spawn(self.counter.pool(&s.state.config.streams), ctx, plan);
     }
 
     /// `unsubscribe` {stream_id}.

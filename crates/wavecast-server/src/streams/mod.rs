@@ -9,16 +9,20 @@
 //!
 //! - `errors`: the error fields of stream replies (help points to mfn.md).
 //! - [`params`]: validation of stream parameters.
-//! - `run`: the computations (feature ticker, live simulation).
+//! - `run`: the computations (feature ticker, live simulation) as jobs.
+//! - [`pool`]: the simulation threads (lower priority, earliest deadline
+//!   first) that run them.
 //! - [`rooms`]: simulations published into channels through the hub.
 //!
-//! Computation runs off the async workers: each feature tick and each
-//! simulation run executes on the blocking pool (and rayon for large
-//! grids), checking a cancel flag between steps.
+//! Computation runs off the async workers, on the simulation pool: a
+//! feature stream's job runs one tick per slice, a live simulation a few
+//! milliseconds of steps, checking a cancel flag between steps. The pool's
+//! threads run at a lower priority, so simulations cannot starve fan-out.
 
 mod errors;
 pub mod handler;
 pub mod params;
+pub mod pool;
 pub mod rooms;
 mod run;
 pub mod slots;

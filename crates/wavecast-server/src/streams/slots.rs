@@ -1,16 +1,19 @@
 //! The bookkeeping of running streams: each connection's streams with
 //! their cancel flags ([`ConnStreams`]), the per-process count
-//! ([`StreamCounter`], [`StreamSlot`]), and the audit record of a stream
-//! that ended.
+//! ([`StreamCounter`], [`StreamSlot`]) beside the process's simulation
+//! pool, and the audit record of a stream that ended.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use super::pool::SimPool;
 use crate::audit;
+use crate::config::StreamsConfig;
+use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 
 /// The channel-like key under which a stream's frames are queued.
@@ -36,17 +39,21 @@ impl ConnStreams {
         self.running.lock().len()
     }
 
-    /// Forgets a stream that ended by itself, with its audit record.
+    /// Forgets a stream that ended by itself, with its audit record. Its
+    /// frames still queued are written (they may wait for the simulation
+    /// pool's batched wake-up).
     pub fn finished(&self, conn: &Connection, id: &str, reason: &str) {
         if let Some(h) = self.running.lock().remove(id) {
-            end_record(conn, id, &h, reason);
+            let stats = conn.outbound.remove_sub_keep_queued(&queue_key(id));
+            audit_end(conn, id, &h, reason, stats);
         }
     }
 }
 
-/// Streams running in this process, for the per-server limit.
+/// Streams running in this process, for the per-server limit, and the
+/// pool that runs them (started with the first stream).
 #[derive(Default)]
-pub struct StreamCounter(Arc<AtomicUsize>);
+pub struct StreamCounter(Arc<AtomicUsize>, OnceLock<SimPool>);
 
 /// Holds one slot of the per-server limit.
 pub struct StreamSlot(Arc<AtomicUsize>);
@@ -77,19 +84,29 @@ impl StreamCounter {
     pub fn running(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
+
+    /// The simulation pool, started on first use with `cfg`'s `workers`
+    /// and `worker_nice`.
+    pub fn pool(&self, cfg: &StreamsConfig) -> &SimPool {
+        self.1
+            .get_or_init(|| SimPool::start(cfg.workers, cfg.worker_nice))
+    }
 }
 
-/// The audit record of a stream that ended.
+/// The audit record of a stream that was stopped (unsubscribe,
+/// disconnect): its queued frames are discarded.
 pub(super) fn end_record(conn: &Connection, stream_id: &str, h: &StreamHandle, reason: &str) {
-    let key = queue_key(stream_id);
-    // An unsubscribe discards what is queued (nothing of the stream after
-    // unsubscribe_success); a stream that ended by itself keeps its last
-    // frames, which were queued before its final one.
-    let stats = if reason == "unsubscribe" {
-        conn.outbound.remove_sub(&key)
-    } else {
-        conn.outbound.end_sub(&key)
-    };
+    let stats = conn.outbound.remove_sub(&queue_key(stream_id));
+    audit_end(conn, stream_id, h, reason, stats);
+}
+
+fn audit_end(
+    conn: &Connection,
+    stream_id: &str,
+    h: &StreamHandle,
+    reason: &str,
+    stats: Option<SubStats>,
+) {
     audit::stream_ended(&audit::StreamEnded {
         connection_id: &conn.id,
         stream_id,

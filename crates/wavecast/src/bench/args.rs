@@ -5,6 +5,7 @@
 //! tests A, B and C) under whatever the user gave explicitly. Worker
 //! processes get the same command line and resolve the same settings.
 
+use super::streams::StreamArgs;
 use crate::ClientOpts;
 
 /// The bench scenarios and the presets built on them.
@@ -15,6 +16,9 @@ pub enum Scenario {
     Connections,
     Churn,
     Mixed,
+    /// N concurrent `/ws/stream_features` streams: does the server hold
+    /// their cadence (see the `--grid-size` … `--lag-bound-ms` options)?
+    Streams,
     /// Preset A: `connections` — RSS per idle, authenticated, subscribed
     /// connection at 15,000 connections (needs --server-pid).
     A,
@@ -43,6 +47,7 @@ impl Scenario {
             Scenario::Throughput => "throughput",
             Scenario::Connections => "connections",
             Scenario::Churn => "churn",
+            Scenario::Streams => "streams",
             _ => "mixed",
         }
     }
@@ -155,6 +160,8 @@ pub struct BenchArgs {
     /// The publish body, e.g. {"channel":"{channel}","data":{data}} or {data}.
     #[arg(long)]
     pub pub_body_template: Option<String>,
+    #[command(flatten)]
+    pub streams: StreamArgs,
     /// Internal: run as worker I of --workers.
     #[arg(long, hide = true)]
     pub worker_index: Option<u64>,
@@ -192,6 +199,7 @@ pub struct Settings {
     pub sub_message_template: Option<String>,
     pub pub_url_template: Option<String>,
     pub pub_body_template: Option<String>,
+    pub streams: StreamArgs,
     pub worker_index: Option<u64>,
 }
 
@@ -273,6 +281,7 @@ impl BenchArgs {
             sub_message_template: self.sub_message_template,
             pub_url_template: self.pub_url_template,
             pub_body_template: self.pub_body_template,
+            streams: self.streams,
             worker_index: self.worker_index,
         }
     }

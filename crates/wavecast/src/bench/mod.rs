@@ -9,6 +9,8 @@
 //! - `connections`: N idle, authenticated, subscribed connections held for
 //!   T s; the server's RSS per connection.
 //! - `churn`: connect, subscribe, disconnect in a loop; connections/s.
+//! - `streams`: N concurrent `/ws/stream_features` streams and whether the
+//!   server holds their cadence (`streams`).
 //! - `mixed`: feed subscribers over several channels, churning users and
 //!   users that leave and come back with recovery, at once.
 //! - presets `a`, `b`, `c`: issue 9's tests A (connections), B (fanout)
@@ -35,6 +37,7 @@ mod procfs;
 mod publisher;
 mod scenarios;
 mod stats;
+mod streams;
 mod throughput;
 mod verdict;
 
@@ -94,6 +97,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Scenario::Connections => scenarios::connections(&ctx).await,
         Scenario::Churn => scenarios::churn(&ctx).await,
         Scenario::Mixed => mixed::mixed(&ctx).await,
+        Scenario::Streams => streams::streams(streams_opts(&ctx), |p| ctx.status.phase(p)).await,
         preset => Err(format!("internal: preset {preset:?} was not resolved")),
     };
     ticker.abort();
@@ -116,5 +120,20 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     match verdict::failed(&out) {
         Some(msg) => Err(msg),
         None => Ok(()),
+    }
+}
+
+/// What the `streams` scenario takes from the settings.
+fn streams_opts(ctx: &ctx::Ctx) -> streams::Opts {
+    let a = &ctx.args;
+    streams::Opts {
+        server: a.client.server.clone(),
+        target: (*ctx.target).clone(),
+        streams: a.subscribers,
+        args: a.streams.clone(),
+        duration: Duration::from_secs_f64(a.duration.max(0.0)),
+        connect_concurrency: a.connect_concurrency.max(1),
+        ready_bound: ctx.ready_bound(a.subscribers),
+        server_pids: a.server_pid.clone(),
     }
 }
