@@ -213,10 +213,17 @@ async fn publish_all(cfg: &RunCfg, ports: &[u16]) -> Vec<Sent> {
         let body = json!({
             "channel": cfg.channel,
             "data": {"scaleout_seq": seq, "scaleout_t": now_micros(), "pad": pad},
+            "idempotency_key": format!("scaleout-{}-{seq}", std::process::id()),
         })
         .to_string();
         let t = Instant::now();
-        let r = conns[node].post("/api/publish", body.as_bytes()).await;
+        let mut r = conns[node].post("/api/publish", body.as_bytes()).await;
+        if r.is_err() {
+            // The node may have closed the idle keep-alive connection:
+            // retry once on a new one (the key keeps it from publishing
+            // twice).
+            r = conns[node].post("/api/publish", body.as_bytes()).await;
+        }
         let http_ms = t.elapsed().as_secs_f64() * 1000.0;
         let (ok, error) = match r {
             Ok((200, _)) => (true, None),
