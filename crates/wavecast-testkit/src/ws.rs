@@ -9,6 +9,8 @@ use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
 use crate::WAIT;
 
 /// The client's socket.
+// Test clients are few; boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum Ws {
     Tls(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
     Plain(Box<WebSocketStream<TcpStream>>),
