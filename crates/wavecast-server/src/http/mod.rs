@@ -4,6 +4,8 @@
 //!   (the channel protocol, or a stream endpoint).
 //! - [`api`]: the server-side API (publish, broadcast, send, subscribe…).
 //! - [`status`]: stats, channels, metrics, health, readiness, discovery.
+//! - [`mod@monitoring`]: the metrics and tasks routes of the monitoring
+//!   subsystem.
 //! - [`access`]: who may use the server API.
 //! - [`errors`]: JSON errors in the protocol's error shape.
 //! - [`assets`]: static files (the dashboard) given by the binary.
@@ -14,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod assets;
 pub mod errors;
+pub mod monitoring;
 pub mod negotiate;
 pub mod router;
 pub mod status;

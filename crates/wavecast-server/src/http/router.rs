@@ -13,7 +13,7 @@ use wavecast_protocol::ErrorCode;
 
 use super::app::App;
 use super::errors::error_response;
-use super::{api, assets, status, upgrade};
+use super::{api, assets, monitoring, status, upgrade};
 use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
@@ -43,6 +43,14 @@ pub fn router(app: App) -> Router {
         .route("/api/history/{*channel}", get(api::history))
         .route("/api/ws/stats", get(status::stats))
         .route("/api/ws/streams", get(status::channels))
+        .route(
+            "/api/ws/metrics",
+            get(monitoring::list).post(monitoring::ingest),
+        )
+        .route("/api/ws/metrics/history", get(monitoring::history))
+        .route("/api/ws/metrics/statistics", get(monitoring::statistics))
+        .route("/api/ws/metrics/summary", get(monitoring::summary))
+        .route("/api/ws/tasks", post(monitoring::tasks))
         .route("/metrics", get(status::metrics))
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))

@@ -19,7 +19,11 @@ use crate::config::EndpointHandler;
 use crate::state::AppState;
 
 /// `GET /api/ws/stats`.
-pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn stats(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    State(monitoring): State<Arc<crate::monitoring::Monitoring>>,
+) -> Json<Value> {
     let m = &state.metrics;
     let rooms: Map<String, Value> = state
         .hub
@@ -48,6 +52,8 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         "dropped_frames": m.buffer_overflow_total.get(),
         "subscriptions": m.subscriptions.get(),
         "rooms": rooms,
+        "rooms_created": available_rooms(&state.config).len(),
+        "publishers_active": monitoring.publishers_active(),
     }))
 }
 
@@ -66,9 +72,14 @@ pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<
     Json(json!({"total": list.len(), "streams": list, "available": available}))
 }
 
-/// The rooms the server itself publishes into.
+/// The rooms the server itself publishes into: published simulations and,
+/// when monitoring is on, its rooms and the alerts room.
 pub fn available_rooms(c: &crate::config::Config) -> Vec<String> {
     let mut rooms: Vec<String> = c.streams.rooms.iter().map(|r| r.channel.clone()).collect();
+    if c.monitoring.enabled {
+        rooms.extend(c.monitoring.publishers.iter().map(|p| p.room.clone()));
+        rooms.push(c.monitoring.alerts_room.clone());
+    }
     rooms.sort();
     rooms.dedup();
     rooms
