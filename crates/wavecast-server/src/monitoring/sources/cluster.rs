@@ -11,7 +11,9 @@
 //! `topology` (`topology`, `topology_update`): `{nodes: [{id, address,
 //! role}], edges: [{from, to, kind}]}`: the wavecast nodes, and with
 //! Redis the broker and an edge from each node to it. Published only
-//! when it differs from the last one published.
+//! when it differs from the last one published — or when the room has
+//! more subscribers on this node than at the previous tick, so a
+//! dashboard that just joined gets the current map within one interval.
 
 use std::time::Instant;
 
@@ -98,10 +100,24 @@ impl ClusterSource {
 #[derive(Default)]
 pub struct TopologySource {
     last: Option<Value>,
+    subscribers: usize,
 }
 
 impl TopologySource {
-    pub async fn collect(&mut self, ctx: &Ctx<'_>) -> Result<Option<Value>, String> {
+    pub async fn collect(
+        &mut self,
+        ctx: &Ctx<'_>,
+        room: &str,
+    ) -> Result<Option<Value>, String> {
+        let subscribers = ctx
+            .state
+            .hub
+            .channel_counts()
+            .into_iter()
+            .find(|(c, _)| c == room)
+            .map_or(0, |(_, n)| n);
+        let joined = subscribers > self.subscribers;
+        self.subscribers = subscribers;
         let list = nodes(ctx).await?;
         let mut ids: Vec<(&str, &str)> = list
             .iter()
@@ -122,7 +138,7 @@ impl TopologySource {
                 .collect();
         }
         let topology = json!({"nodes": nodes, "edges": edges});
-        if self.last.as_ref() == Some(&topology) {
+        if self.last.as_ref() == Some(&topology) && !joined {
             return Ok(None);
         }
         self.last = Some(topology.clone());

@@ -36,7 +36,7 @@ pub struct Ctx<'a> {
 pub enum Source {
     System(system::SystemSource),
     Cluster(cluster::ClusterSource),
-    Topology(cluster::TopologySource),
+    Topology(cluster::TopologySource, String),
     Server(server::ServerSource),
     Tasks,
     Alerts,
@@ -48,7 +48,9 @@ impl Source {
         match p.source {
             MonitorSource::System => Source::System(system::SystemSource::new()),
             MonitorSource::Cluster => Source::Cluster(cluster::ClusterSource::default()),
-            MonitorSource::Topology => Source::Topology(cluster::TopologySource::default()),
+            MonitorSource::Topology => {
+                Source::Topology(cluster::TopologySource::default(), p.room.clone())
+            }
             MonitorSource::Server => Source::Server(server::ServerSource::new()),
             MonitorSource::Tasks => Source::Tasks,
             MonitorSource::Alerts => Source::Alerts,
@@ -61,7 +63,7 @@ impl Source {
         match self {
             Source::System(s) => s.collect().await.map(Some),
             Source::Cluster(s) => s.collect(ctx).await.map(Some),
-            Source::Topology(s) => s.collect(ctx).await,
+            Source::Topology(s, room) => s.collect(ctx, room).await,
             Source::Server(s) => s.collect(ctx).await.map(Some),
             Source::Tasks => Ok(Some(tasks::collect(ctx))),
             Source::Alerts => Ok(Some(alerts::collect(ctx))),
