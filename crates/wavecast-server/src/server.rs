@@ -96,7 +96,7 @@ impl Server {
         let router = crate::http::router(self.app.clone());
         crate::streams::rooms::spawn_rooms(&state);
         let monitoring = self.app.monitoring.clone();
-        monitoring.start(&state);
+        crate::monitoring::publisher::start(&monitoring, &state);
         spawn_sweeper(&state);
         let watcher = spawn_shutdown_watcher(&state, shutdown);
         let http_conns = TaskTracker::new();

@@ -55,9 +55,7 @@ pub use self::duration::{format_duration, parse_duration, Fsync, MAX_DURATION};
 pub use self::env::EnvVars;
 pub use self::error::{ConfigError, ConfigWarning};
 pub use self::load::Loaded;
-pub use self::monitoring::{
-    MonitorPublisher, MonitorSource, MonitorThreshold, MonitoringConfig,
-};
+pub use self::monitoring::{MonitorPublisher, MonitorSource, MonitorThreshold, MonitoringConfig};
 pub use self::redis_url::{redact_url, RedisUrl};
 pub use self::retention::Retention;
 pub use self::types::{

@@ -199,10 +199,12 @@ impl MonitoringConfig {
             return top("max_tasks", "must be at least 1");
         }
         for (i, p) in self.publishers.iter().enumerate() {
-            p.check().map_err(|(key, why)| at("publishers", i, key, why))?;
+            p.check()
+                .map_err(|(key, why)| at("publishers", i, key, why))?;
         }
         for (i, t) in self.thresholds.iter().enumerate() {
-            t.rule().map_err(|(key, why)| at("thresholds", i, key, why))?;
+            t.rule()
+                .map_err(|(key, why)| at("thresholds", i, key, why))?;
         }
         Ok(())
     }
@@ -228,7 +230,8 @@ impl MonitorPublisher {
         if wavecast_protocol::to_server::validate_event_type(&self.event).is_err() {
             return Err(("type", "not a valid event type".into()));
         }
-        if self.interval < Duration::from_millis(10) || self.interval > Duration::from_secs(86_400) {
+        if self.interval < Duration::from_millis(10) || self.interval > Duration::from_secs(86_400)
+        {
             return Err(("interval", "must be between 10ms and 1d".into()));
         }
         if self.source == MonitorSource::Http {
@@ -249,10 +252,12 @@ impl MonitorPublisher {
 impl MonitorThreshold {
     /// The aggregator's rule.
     pub fn rule(&self) -> Result<wavecast_monitor::ThresholdRule, (&'static str, String)> {
-        let severity = self
-            .severity
-            .parse()
-            .map_err(|_| ("severity", "use info, low, warning, medium, high or critical".into()))?;
+        let severity = self.severity.parse().map_err(|_| {
+            (
+                "severity",
+                "use info, low, warning, medium, high or critical".into(),
+            )
+        })?;
         let rule = wavecast_monitor::ThresholdRule {
             metric: self.metric.clone(),
             above: self.above,

@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use super::suggest::closest;
 use super::monitoring::{MonitorPublisher, MonitorSource, MonitorThreshold};
+use super::suggest::closest;
 use super::types::{Config, NamespaceConfig, PublishedSimulation};
 
 /// What a key path names.

@@ -139,10 +139,8 @@ fn history_query(p: &BTreeMap<String, String>, now: i64) -> Result<HistoryQuery,
             let to = to.map_or(now, timestamp_ms);
             HistoryQuery::new(timestamp_ms(from), to, step).map_err(|e| range(e, "from"))
         }
-        (None, None, to) => {
-            HistoryQuery::last_hours(1.0, to.map_or(now, timestamp_ms), step)
-                .map_err(|e| range(e, "to"))
-        }
+        (None, None, to) => HistoryQuery::last_hours(1.0, to.map_or(now, timestamp_ms), step)
+            .map_err(|e| range(e, "to")),
     }
 }
 
@@ -157,11 +155,7 @@ pub async fn list(_: ApiAccess, State(mon): State<Arc<Monitoring>>) -> Json<Valu
 }
 
 /// `GET /api/ws/metrics/statistics?metric=&window=`.
-pub async fn statistics(
-    _: ApiAccess,
-    State(mon): State<Arc<Monitoring>>,
-    q: Params,
-) -> Reply {
+pub async fn statistics(_: ApiAccess, State(mon): State<Arc<Monitoring>>, q: Params) -> Reply {
     let p = params(q)?;
     let metric = metric_param(&p)?;
     let window: Window = p
@@ -285,14 +279,16 @@ pub async fn ingest(
             Ok(p) => p,
             Err(e) if single => return Err(bad_param("body", "invalid_point", &e.to_string())),
             Err(e) => {
-                rejected.push(json!({"index": i, "reason": "invalid_point", "error": e.to_string()}));
+                rejected
+                    .push(json!({"index": i, "reason": "invalid_point", "error": e.to_string()}));
                 continue;
             }
         };
-        match mon
-            .core
-            .ingest(&point.metric, point.value, point.timestamp.map(timestamp_ms))
-        {
+        match mon.core.ingest(
+            &point.metric,
+            point.value,
+            point.timestamp.map(timestamp_ms),
+        ) {
             Ok(a) => {
                 accepted += 1;
                 alerts.extend(a);
@@ -336,7 +332,11 @@ pub async fn tasks(
         v => vec![v],
     };
     if list.len() > MAX_BATCH {
-        return Err(bad_param("tasks", "invalid_batch", "too many tasks in one request"));
+        return Err(bad_param(
+            "tasks",
+            "invalid_batch",
+            "too many tasks in one request",
+        ));
     }
     let mut accepted = 0;
     for item in list {

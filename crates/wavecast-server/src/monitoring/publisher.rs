@@ -22,11 +22,24 @@ use tokio_util::sync::CancellationToken;
 use wavecast_monitor::{Alert, AlertKind};
 use wavecast_protocol::time::now_rfc3339;
 
-use super::sources::{Ctx, Source};
-use super::Monitoring;
+use super::service::Monitoring;
+use super::sources::ctx::Ctx;
+use super::sources::source::Source;
 use crate::config::{MonitorPublisher, MonitorSource};
 use crate::metrics::{SourceLabel, TypeLabel};
 use crate::state::AppState;
+
+/// Starts the publishers (when enabled) and the flusher.
+pub fn start(mon: &Arc<Monitoring>, state: &Arc<AppState>) {
+    if mon.config.enabled {
+        for p in mon.config.publishers.clone() {
+            mon.tracker
+                .spawn(run(mon.clone(), Arc::downgrade(state), p));
+        }
+    }
+    mon.tracker
+        .spawn(flusher(mon.clone(), state.shutdown.clone()));
+}
 
 /// Counts a running loop while alive.
 struct Active<'a>(&'a Monitoring);
@@ -129,7 +142,13 @@ pub async fn publish_alerts(state: &AppState, mon: &Monitoring, alerts: &[Alert]
     }
 }
 
-async fn publish_envelope(state: &AppState, mon: &Monitoring, data: Value, priority: &str, kind: &str) {
+async fn publish_envelope(
+    state: &AppState,
+    mon: &Monitoring,
+    data: Value,
+    priority: &str,
+    kind: &str,
+) {
     mon.alert_counts.total.fetch_add(1, Ordering::Relaxed);
     state
         .metrics
@@ -175,7 +194,10 @@ pub async fn flush(mon: &Arc<Monitoring>) {
     let done = tokio::task::spawn_blocking(move || m.core.flush()).await;
     match done {
         Ok(Ok(f)) if f.blocks_deleted > 0 => {
-            tracing::debug!(deleted = f.blocks_deleted, "monitoring: rollups past retention deleted");
+            tracing::debug!(
+                deleted = f.blocks_deleted,
+                "monitoring: rollups past retention deleted"
+            );
         }
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "monitoring: rollups not written"),

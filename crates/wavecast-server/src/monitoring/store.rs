@@ -13,6 +13,9 @@ use fjall::Keyspace;
 use parking_lot::Mutex;
 use wavecast_monitor::{parse_block_key, BlockWrite};
 
+/// Stored `(key, value)` pairs.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The rollup store.
 pub enum MetricStore {
     Memory(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>),
@@ -76,7 +79,7 @@ impl MetricStore {
     }
 
     /// Every stored block, in key order (at start).
-    pub fn all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn all(&self) -> Result<Entries, String> {
         match self {
             MetricStore::Memory(m) => Ok(m
                 .lock()

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
 
-use super::Ctx;
+use super::ctx::Ctx;
 
 pub fn collect(ctx: &Ctx<'_>) -> Value {
     let a = &ctx.monitoring.alert_counts;

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::broker::NodeInfo;
 
 /// The nodes, this one first; an error when the registry cannot be read.
@@ -104,11 +104,7 @@ pub struct TopologySource {
 }
 
 impl TopologySource {
-    pub async fn collect(
-        &mut self,
-        ctx: &Ctx<'_>,
-        room: &str,
-    ) -> Result<Option<Value>, String> {
+    pub async fn collect(&mut self, ctx: &Ctx<'_>, room: &str) -> Result<Option<Value>, String> {
         let subscribers = ctx
             .state
             .hub

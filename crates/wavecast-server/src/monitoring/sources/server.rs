@@ -16,8 +16,8 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use super::ctx::Ctx;
 use super::system::{read_host, HostProbe};
-use super::Ctx;
 use crate::broker::Broker;
 use crate::metrics::LATENCY_BUCKETS;
 
@@ -54,6 +54,12 @@ pub fn bucket_quantile(counts: &[u64], q: f64) -> Option<f64> {
     None
 }
 
+impl Default for ServerSource {
+    fn default() -> Self {
+        ServerSource::new()
+    }
+}
+
 impl ServerSource {
     pub fn new() -> ServerSource {
         ServerSource {
@@ -77,7 +83,10 @@ impl ServerSource {
         let host = read_host(&self.probe).await?;
         let now = (Instant::now(), Self::counters(ctx));
         // The first tick has no previous counts: its rates are 0.
-        let (then, before) = self.last.replace(now.clone()).unwrap_or_else(|| now.clone());
+        let (then, before) = self
+            .last
+            .replace(now.clone())
+            .unwrap_or_else(|| now.clone());
         let (at, c) = now;
         let secs = at.duration_since(then).as_secs_f64().max(0.001);
         let rate = |a: u64, b: u64| ((a.saturating_sub(b)) as f64 / secs * 100.0).round() / 100.0;

@@ -120,6 +120,12 @@ pub struct SystemSource {
     probe: Arc<Mutex<HostProbe>>,
 }
 
+impl Default for SystemSource {
+    fn default() -> Self {
+        SystemSource::new()
+    }
+}
+
 impl SystemSource {
     pub fn new() -> SystemSource {
         SystemSource {

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::Ctx;
+use super::ctx::Ctx;
 
 pub fn collect(ctx: &Ctx<'_>) -> Value {
     let (list, mut queue) = ctx.monitoring.tasks.snapshot();
