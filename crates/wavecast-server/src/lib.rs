@@ -11,6 +11,8 @@
 //!     - [`agents`]: the agent relay (`user_message`, `agent_request`);
 //!   - [`streams`]: the MFN simulation streams;
 //!   - [`echo`]: the conformance echo endpoint.
+//! - Domain parts beside the endpoints: [`monitoring`] (FOG publishers
+//!   and the metrics aggregator), publishing through the hub.
 //! - [`session`]: one task per connection: socket I/O, heartbeats, the
 //!   messages every endpoint shares (`init`, `auth`, `ping`, `close`), the
 //!   admission checks.
@@ -49,6 +51,7 @@ pub mod ids;
 pub mod limits;
 pub mod load;
 pub mod metrics;
+pub mod monitoring;
 pub mod recovery;
 pub mod server;
 pub mod session;

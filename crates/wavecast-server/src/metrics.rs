@@ -67,8 +67,18 @@ pub struct Metrics {
     /// Publication frames built, by wire format (one per format in use on
     /// the channel per publication, whatever the subscriber count).
     pub publication_frames_encoded_total: Family<FormatLabel, Counter>,
+    /// Monitoring source failures, by source.
+    pub monitoring_source_errors_total: Family<SourceLabel, Counter>,
+    /// Monitoring alerts published, by kind.
+    pub monitoring_alerts_total: Family<TypeLabel, Counter>,
     /// NeuroGraph's names and meanings (`metrics_profile = "neurograph"`).
     neurograph: Option<Registry>,
+}
+
+/// Label set of `monitoring_source_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
 }
 
 /// Label set of `agent_requests_total`.
@@ -126,6 +136,8 @@ impl Metrics {
             connection_duration: Histogram::new(exponential_buckets(0.1, 3.0, 12)),
             publications_delivered_total: Counter::default(),
             publication_frames_encoded_total: Family::default(),
+            monitoring_source_errors_total: Family::default(),
+            monitoring_alerts_total: Family::default(),
             neurograph: None,
             registry: Registry::default(),
         };
@@ -246,6 +258,16 @@ impl Metrics {
             "agent_events",
             "Agent events relayed to clients, by type",
             m.agent_events_total.clone(),
+        );
+        registry.register(
+            "monitoring_source_errors",
+            "Monitoring publisher ticks whose source failed, by source",
+            m.monitoring_source_errors_total.clone(),
+        );
+        registry.register(
+            "monitoring_alerts",
+            "Monitoring alerts published, by type (anomaly_detected, threshold_exceeded, source_failed)",
+            m.monitoring_alerts_total.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -443,6 +465,12 @@ impl LatencyHistogram {
 
     pub fn count(&self) -> u64 {
         self.0.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Each bucket's count ([`LATENCY_BUCKETS`] order), then the count
+    /// above every bound.
+    pub fn bucket_counts(&self) -> Vec<u64> {
+        self.0.counts.iter().map(|c| c.load(Relaxed)).collect()
     }
 }
 

@@ -17,7 +17,7 @@ use wavecast_protocol::ErrorCode;
 
 use super::app::App;
 use super::errors::error_response;
-use super::{api, assets, openapi, status, upgrade};
+use super::{api, assets, monitoring, openapi, status, upgrade};
 use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
@@ -68,6 +68,11 @@ fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(api::history))
         .routes(routes!(status::stats))
         .routes(routes!(status::channels))
+        .routes(routes!(monitoring::list, monitoring::ingest))
+        .routes(routes!(monitoring::history))
+        .routes(routes!(monitoring::statistics))
+        .routes(routes!(monitoring::summary))
+        .routes(routes!(monitoring::tasks))
         .routes(routes!(status::metrics))
         .routes(routes!(status::health))
         .routes(routes!(status::ready))
