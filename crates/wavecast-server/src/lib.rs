@@ -13,6 +13,8 @@
 //!   - [`echo`]: the conformance echo endpoint.
 //! - [`sse`]: the Server-Sent Events transport (`GET /api/sse`), beside
 //!   the session: a read-only stream of one connection's deliveries.
+//! - Domain parts beside the endpoints: [`monitoring`] (FOG publishers
+//!   and the metrics aggregator), publishing through the hub.
 //! - [`session`]: one task per connection: socket I/O, heartbeats, the
 //!   messages every endpoint shares (`init`, `auth`, `ping`, `close`), the
 //!   admission checks.
@@ -52,6 +54,7 @@ pub mod ids;
 pub mod limits;
 pub mod load;
 pub mod metrics;
+pub mod monitoring;
 pub mod recovery;
 pub mod server;
 pub mod session;

@@ -75,8 +75,18 @@ pub struct Metrics {
     pub tls_handshake_failures_total: Counter,
     /// Certificate reloads, by result (`success`, `failure`).
     pub tls_reloads_total: Family<ResultLabel, Counter>,
+    /// Monitoring source failures, by source.
+    pub monitoring_source_errors_total: Family<SourceLabel, Counter>,
+    /// Monitoring alerts published, by kind.
+    pub monitoring_alerts_total: Family<TypeLabel, Counter>,
     /// NeuroGraph's names and meanings (`metrics_profile = "neurograph"`).
     neurograph: Option<Registry>,
+}
+
+/// Label set of `monitoring_source_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
 }
 
 /// Label set of `agent_requests_total`.
@@ -138,6 +148,8 @@ impl Metrics {
             sse_connections_total: Counter::default(),
             tls_handshake_failures_total: Counter::default(),
             tls_reloads_total: Family::default(),
+            monitoring_source_errors_total: Family::default(),
+            monitoring_alerts_total: Family::default(),
             neurograph: None,
             registry: Registry::default(),
         };
@@ -260,6 +272,16 @@ impl Metrics {
             m.agent_events_total.clone(),
         );
         m.register_transports(&mut registry);
+        registry.register(
+            "monitoring_source_errors",
+            "Monitoring publisher ticks whose source failed, by source",
+            m.monitoring_source_errors_total.clone(),
+        );
+        registry.register(
+            "monitoring_alerts",
+            "Monitoring alerts published, by type (anomaly_detected, threshold_exceeded, source_failed)",
+            m.monitoring_alerts_total.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -489,6 +511,12 @@ impl LatencyHistogram {
 
     pub fn count(&self) -> u64 {
         self.0.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Each bucket's count ([`LATENCY_BUCKETS`] order), then the count
+    /// above every bound.
+    pub fn bucket_counts(&self) -> Vec<u64> {
+        self.0.counts.iter().map(|c| c.load(Relaxed)).collect()
     }
 }
 

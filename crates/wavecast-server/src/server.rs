@@ -1,5 +1,6 @@
 //! Running a server: bind the listener, serve HTTP and WebSocket upgrades,
-//! run the background chores (history sweep, published simulations), and
+//! run the background chores (history sweep, published simulations,
+//! monitoring publishers), and
 //! shut down gracefully: stop accepting, flush every queue, close every
 //! client with 1001, and return within `shutdown_timeout`.
 //!
@@ -58,11 +59,14 @@ impl Server {
         } else {
             state.config.advertise_address.clone()
         };
+        let streams: Arc<crate::streams::StreamCounter> = Arc::default();
+        let monitoring = Arc::new(crate::monitoring::Monitoring::new(&state, streams.clone()));
         let app = App {
             core: state,
-            streams: Arc::default(),
+            streams,
             agents: Arc::default(),
             assets: Arc::default(),
+            monitoring,
         };
         Ok(Server { app, listener, tls })
     }
@@ -91,6 +95,11 @@ impl Server {
         self.app.streams.clone()
     }
 
+    /// The monitoring subsystem (publishers, aggregator).
+    pub fn monitoring(&self) -> Arc<crate::monitoring::Monitoring> {
+        self.app.monitoring.clone()
+    }
+
     /// The agent relay's shared part (running conversations).
     pub fn agents(&self) -> Arc<crate::agents::AgentService> {
         self.app.agents.clone()
@@ -105,6 +114,8 @@ impl Server {
         let state = self.app.core.clone();
         let router = crate::http::router(self.app.clone());
         crate::streams::rooms::spawn_rooms(&state);
+        let monitoring = self.app.monitoring.clone();
+        crate::monitoring::publisher::start(&monitoring, &state);
         spawn_sweeper(&state);
         let watcher = spawn_shutdown_watcher(&state, shutdown);
         if let Some(tls) = &self.tls {
@@ -149,6 +160,9 @@ impl Server {
                 "shutdown_timeout reached with connections still closing"
             );
         }
+        monitoring
+            .stopped(crate::monitoring::publisher::STOP_BOUND)
+            .await;
         Ok(())
     }
 }

@@ -37,6 +37,9 @@ pub struct AppState {
     pub started: Instant,
     /// This process, as the node registry shows it.
     pub node: NodeSelf,
+    /// The embedded engine's store (`engine = "embedded"`), whose database
+    /// domain parts may keep their own keyspaces in.
+    pub embedded: Option<Arc<EmbeddedStore>>,
 }
 
 impl AppState {
@@ -52,7 +55,7 @@ impl AppState {
             id: crate::ids::new_connection_id(),
             address: Arc::new(parking_lot::Mutex::new(String::new())),
         };
-        let broker = broker(&config, &node)?;
+        let (broker, embedded) = broker(&config, &node)?;
         Ok(Arc::new(AppState {
             hub: Hub::new(config.clone(), metrics.clone(), broker),
             auth: Authenticator::new(&config.auth)?,
@@ -65,25 +68,31 @@ impl AppState {
             sessions: TaskTracker::new(),
             started: Instant::now(),
             node,
+            embedded,
         }))
     }
 }
 
 /// The broker the configuration asks for.
-fn broker(config: &Config, node: &NodeSelf) -> Result<Brokers, ConfigError> {
+fn broker(
+    config: &Config,
+    node: &NodeSelf,
+) -> Result<(Brokers, Option<Arc<EmbeddedStore>>), ConfigError> {
     let max_channels = match config.history.max_channels {
         0 => usize::MAX,
         n => n,
     };
     Ok(match config.engine {
-        EngineKind::Memory => {
-            Brokers::Local(LocalBroker::new(Arc::new(MemoryStore::new(max_channels))))
-        }
+        EngineKind::Memory => (
+            Brokers::Local(LocalBroker::new(Arc::new(MemoryStore::new(max_channels)))),
+            None,
+        ),
         EngineKind::Embedded => {
-            let store =
+            let store = Arc::new(
                 EmbeddedStore::open(&config.data_dir, config.fsync_interval(), max_channels)
-                    .map_err(|e| ConfigError(e.to_string()))?;
-            Brokers::Local(LocalBroker::new(Arc::new(store)))
+                    .map_err(|e| ConfigError(e.to_string()))?,
+            );
+            (Brokers::Local(LocalBroker::new(store.clone())), Some(store))
         }
         EngineKind::Redis => {
             if tokio::runtime::Handle::try_current().is_err() {
@@ -93,7 +102,10 @@ fn broker(config: &Config, node: &NodeSelf) -> Result<Brokers, ConfigError> {
                 .redis_url
                 .parse()
                 .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
-            Brokers::Redis(RedisBroker::start(addr, &config.redis_prefix, node.clone()))
+            (
+                Brokers::Redis(RedisBroker::start(addr, &config.redis_prefix, node.clone())),
+                None,
+            )
         }
     })
 }

@@ -33,7 +33,9 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server with the defaults plus `toml` on 127.0.0.1:0, with
-    /// in-memory history unless the TOML picks an engine.
+    /// in-memory history unless the TOML picks an engine, and without the
+    /// monitoring publishers (which publish in the background) unless the
+    /// TOML mentions `monitoring`.
     pub async fn start(toml: &str) -> TestServer {
         Self::start_with(toml, None).await
     }
@@ -50,6 +52,9 @@ impl TestServer {
                 cfg.engine = wavecast_server::config::EngineKind::Memory;
             }
             None => {}
+        }
+        if !toml.contains("monitoring") {
+            cfg.monitoring.enabled = false;
         }
         cfg.port = 0;
         cfg.bind = [127, 0, 0, 1].into();

@@ -12,6 +12,7 @@
 //!   `backpressure`, `log.level`, …).
 //! - `duration`: duration syntax, and `fsync` (`always` or a duration).
 //! - `retention`: how much history a namespace keeps.
+//! - `monitoring`: `[monitoring]`, its publishers and threshold rules.
 //! - `redis_url`: `redis_url` parsed into its parts.
 //! - `schema`: which keys exist, and renamed keys.
 //! - `tree`: the sources merged, with the origin of every value.
@@ -33,6 +34,7 @@ mod env;
 mod error;
 mod humanize;
 mod load;
+mod monitoring;
 mod redact;
 mod redis_url;
 mod retention;
@@ -53,6 +55,7 @@ pub use self::duration::{format_duration, parse_duration, Fsync, MAX_DURATION};
 pub use self::env::EnvVars;
 pub use self::error::{ConfigError, ConfigWarning};
 pub use self::load::Loaded;
+pub use self::monitoring::{MonitorPublisher, MonitorSource, MonitorThreshold, MonitoringConfig};
 pub use self::redis_url::{redact_url, RedisUrl};
 pub use self::retention::Retention;
 pub use self::types::{

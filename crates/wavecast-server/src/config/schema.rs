@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
+use super::monitoring::{MonitorPublisher, MonitorSource, MonitorThreshold};
 use super::suggest::closest;
 use super::types::{Config, NamespaceConfig, PublishedSimulation};
 
@@ -37,13 +38,35 @@ struct Templates {
     root: Value,
     namespace: Value,
     room: Value,
+    /// Other lists of tables: (path, template of one table).
+    lists: Vec<([&'static str; 2], Value)>,
 }
 
 static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| Templates {
     root: serde_json::to_value(Config::default()).unwrap_or_default(),
     namespace: serde_json::to_value(NamespaceConfig::default()).unwrap_or_default(),
     room: serde_json::to_value(PublishedSimulation::on("")).unwrap_or_default(),
+    lists: vec![
+        (
+            ["monitoring", "publishers"],
+            serde_json::to_value(MonitorPublisher::new("", "", 1, MonitorSource::Http))
+                .unwrap_or_default(),
+        ),
+        (
+            ["monitoring", "thresholds"],
+            serde_json::to_value(MonitorThreshold::default()).unwrap_or_default(),
+        ),
+    ],
 });
+
+/// The template of one table of the list of tables at `path`, if any.
+fn list_template(path: &[String]) -> Option<&'static Value> {
+    TEMPLATES
+        .lists
+        .iter()
+        .find(|(p, _)| is(path, p))
+        .map(|(_, t)| t)
+}
 
 /// Whether `path` matches `pattern`, where `*` matches any one segment.
 fn is(path: &[String], pattern: &[&str]) -> bool {
@@ -72,6 +95,11 @@ pub(crate) fn slot(path: &[String]) -> Option<Slot> {
             node = &t.room;
         } else if is(parent, &["streams", "rooms", "*", "params"]) {
             return Some(Slot::Free);
+        } else if let Some(template) = list_template(parent) {
+            if !is_index(key) {
+                return None;
+            }
+            node = template;
         } else {
             node = node.as_object()?.get(key)?;
         }
@@ -79,7 +107,7 @@ pub(crate) fn slot(path: &[String]) -> Option<Slot> {
     Some(
         if is(path, &["namespaces"]) || is(path, &["auth", "keys"]) {
             Slot::Names
-        } else if is(path, &["streams", "rooms"]) {
+        } else if is(path, &["streams", "rooms"]) || list_template(path).is_some() {
             Slot::Tables
         } else if is(path, &["streams", "rooms", "*", "params"]) {
             Slot::Free

@@ -580,6 +580,8 @@ pub struct Config {
     /// Which metric names `/metrics` exports.
     pub metrics_profile: MetricsProfile,
     pub agents: AgentsConfig,
+    /// The monitoring publishers and metrics aggregator (docs/monitoring.md).
+    pub monitoring: super::monitoring::MonitoringConfig,
     /// Per-namespace options; `default` applies to channels with no
     /// namespace of their own.
     pub namespaces: BTreeMap<String, NamespaceConfig>,
@@ -617,6 +619,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             metrics_profile: MetricsProfile::default(),
             agents: AgentsConfig::default(),
+            monitoring: Default::default(),
             namespaces,
         }
     }

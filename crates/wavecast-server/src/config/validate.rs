@@ -57,6 +57,9 @@ pub(crate) fn check(c: &Config) -> Result<(), Invalid> {
     streams(c)?;
     endpoints(c)?;
     agents(c)?;
+    c.monitoring
+        .check()
+        .map_err(|(path, message)| Invalid { path, message })?;
     namespaces(c)
 }
 

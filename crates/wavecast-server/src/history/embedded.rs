@@ -156,6 +156,15 @@ impl EmbeddedStore {
         StoreError::Unavailable(super::STORE_STOPPED.into())
     }
 
+    /// Another keyspace of the same database, for a domain part's own data
+    /// (the monitoring rollups): it shares the journal, the group commit
+    /// and the clean close of the history.
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace, StoreError> {
+        self.db
+            .keyspace(name, KeyspaceCreateOptions::default)
+            .map_err(io)
+    }
+
     /// Whether this run started after an unclean stop (for tests and logs).
     pub fn incarnation(&self) -> u64 {
         self.epochs.incarnation()

@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 
 use super::assets::Assets;
 use crate::agents::AgentService;
+use crate::monitoring::Monitoring;
 use crate::state::AppState;
 use crate::streams::StreamCounter;
 
@@ -23,6 +24,7 @@ pub struct App {
     pub streams: Arc<StreamCounter>,
     pub agents: Arc<AgentService>,
     pub assets: Arc<Assets>,
+    pub monitoring: Arc<Monitoring>,
 }
 
 impl FromRef<App> for Arc<AppState> {
@@ -34,5 +36,11 @@ impl FromRef<App> for Arc<AppState> {
 impl FromRef<App> for Arc<Assets> {
     fn from_ref(app: &App) -> Arc<Assets> {
         app.assets.clone()
+    }
+}
+
+impl FromRef<App> for Arc<Monitoring> {
+    fn from_ref(app: &App) -> Arc<Monitoring> {
+        app.monitoring.clone()
     }
 }

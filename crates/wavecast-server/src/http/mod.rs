@@ -5,6 +5,9 @@
 //! - [`api`]: the server-side API (publish, broadcast, send, subscribe…).
 //! - [`status`]: stats, channels, metrics, health, readiness, discovery.
 //! - [`mod@sse`]: `GET /api/sse`, the HTTP side of the SSE transport.
+//! - [`mod@monitoring`]: the metrics and tasks routes of the monitoring
+//!   subsystem; [`monitoring_schema`]: their shapes, for the OpenAPI
+//!   document.
 //! - [`access`]: who may use the server API.
 //! - [`errors`]: JSON errors in the protocol's error shape.
 //! - [`assets`]: static files (the dashboard) given by the binary.
@@ -17,6 +20,8 @@ pub mod api;
 pub mod app;
 pub mod assets;
 pub mod errors;
+pub mod monitoring;
+pub mod monitoring_schema;
 pub mod negotiate;
 pub mod openapi;
 pub mod router;

@@ -37,6 +37,7 @@ use crate::config::{EndpointConfig, EndpointHandler};
         (name = "connections", description = "Server-side subscriptions and disconnects (server API key)"),
         (name = "history", description = "Channel history (server API key)"),
         (name = "status", description = "Stats, health, readiness, metrics and discovery"),
+        (name = "monitoring", description = "Monitoring metrics, their history and statistics, and task reports (server API key; docs/monitoring.md)"),
         (name = "websocket", description = "WebSocket endpoints (GET with Upgrade: websocket)"),
     ),
 )]

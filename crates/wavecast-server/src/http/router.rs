@@ -17,7 +17,7 @@ use wavecast_protocol::ErrorCode;
 
 use super::app::App;
 use super::errors::error_response;
-use super::{api, assets, openapi, sse, status, upgrade};
+use super::{api, assets, monitoring, openapi, sse, status, upgrade};
 use crate::config::{Config, EndpointConfig, EndpointHandler};
 use crate::state::AppState;
 
@@ -69,6 +69,11 @@ fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(sse::sse))
         .routes(routes!(status::stats))
         .routes(routes!(status::channels))
+        .routes(routes!(monitoring::list, monitoring::ingest))
+        .routes(routes!(monitoring::history))
+        .routes(routes!(monitoring::statistics))
+        .routes(routes!(monitoring::summary))
+        .routes(routes!(monitoring::tasks))
         .routes(routes!(status::metrics))
         .routes(routes!(status::health))
         .routes(routes!(status::ready))

@@ -160,11 +160,13 @@ pub struct Stats {
     pub publications: u64,
     pub dropped_frames: u64,
     pub subscriptions: i64,
-    /// FOG's name: the rooms that exist here (channels with subscribers).
+    /// FOG's name: the rooms that exist here (channels with subscribers
+    /// and the rooms the server publishes into).
     pub rooms_created: u64,
     /// Subscribers per channel on this node.
     pub rooms: BTreeMap<String, u64>,
-    /// FOG's name: the publishers the server itself runs.
+    /// FOG's name: the publishers the server itself runs (published
+    /// simulations and monitoring publisher loops).
     pub publishers_active: u64,
 }
 

@@ -32,7 +32,11 @@ use crate::state::AppState;
         (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
     ),
 )]
-pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn stats(
+    _: ApiAccess,
+    State(state): State<Arc<AppState>>,
+    State(monitoring): State<Arc<crate::monitoring::Monitoring>>,
+) -> Json<Value> {
     let m = &state.metrics;
     let rooms: Map<String, Value> = state
         .hub
@@ -40,6 +44,10 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         .into_iter()
         .map(|(k, v)| (k, v.into()))
         .collect();
+    let mut created: std::collections::BTreeSet<&str> = rooms.keys().map(String::as_str).collect();
+    let available = available_rooms(&state.config);
+    created.extend(available.iter().map(String::as_str));
+    let rooms_created = created.len();
     let sent = m.messages_sent_total.get();
     let received = m.messages_received_total.get();
     let nodes = match state.hub.nodes().await {
@@ -60,11 +68,12 @@ pub async fn stats(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Val
         "publications": m.publications_total.get(),
         "dropped_frames": m.buffer_overflow_total.get(),
         "subscriptions": m.subscriptions.get(),
-        // FOG's names: the rooms that exist (have subscribers) and the
-        // publishers the server itself runs (its published rooms).
-        "rooms_created": rooms.len(),
+        // FOG's names: the rooms that exist (those with subscribers and
+        // those the server publishes into) and the publishers the server
+        // itself runs (its published rooms and the monitoring loops).
+        "rooms_created": rooms_created,
         "rooms": rooms,
-        "publishers_active": state.config.streams.rooms.len(),
+        "publishers_active": state.config.streams.rooms.len() + monitoring.publishers_active(),
     }))
 }
 
@@ -93,9 +102,14 @@ pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<
     Json(json!({"total": list.len(), "streams": list, "available": available}))
 }
 
-/// The rooms the server itself publishes into.
+/// The rooms the server itself publishes into: published simulations and,
+/// when monitoring is on, its rooms and the alerts room.
 pub fn available_rooms(c: &crate::config::Config) -> Vec<String> {
     let mut rooms: Vec<String> = c.streams.rooms.iter().map(|r| r.channel.clone()).collect();
+    if c.monitoring.enabled {
+        rooms.extend(c.monitoring.publishers.iter().map(|p| p.room.clone()));
+        rooms.push(c.monitoring.alerts_room.clone());
+    }
     rooms.sort();
     rooms.dedup();
     rooms
