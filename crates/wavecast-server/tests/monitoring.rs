@@ -262,6 +262,12 @@ async fn api_errors_name_the_parameter() {
         assert_eq!(r["parameter"], parameter, "{path}: {r}");
         assert_eq!(r["reason"], reason, "{path}: {r}");
     }
+    unknown_metrics_and_bad_bodies(&srv).await;
+}
+
+/// 404 for unknown metrics, 400 naming the field for bad bodies, 403 for
+/// another site's browser, and the list and summary of what was recorded.
+async fn unknown_metrics_and_bad_bodies(srv: &TestServer) {
     for path in [
         "/api/ws/metrics/statistics?metric=nope&window=5m",
         "/api/ws/metrics/history?metric=nope&hours=1",
@@ -450,6 +456,12 @@ url = "http://127.0.0.1:{bad_json}/"
             "{room}: mean interval {mean:.1} ms, configured {ms} ms"
         );
     }
+    failing_sources_raise_one_alert_each(&srv).await;
+}
+
+/// Topology published once; one alert per failing source; the back end's
+/// figures recorded as metrics.
+async fn failing_sources_raise_one_alert_each(srv: &TestServer) {
     // Topology: the first tick published, nothing since.
     let (_, h) = srv.get("/api/history/topology").await;
     assert_eq!(h["publications"].as_array().map(Vec::len), Some(1), "{h}");
