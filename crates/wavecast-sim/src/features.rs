@@ -1,7 +1,7 @@
 //! The per-step feature vector streamed to clients: statistics of the
 //! potential `v`, the active mask's size and fractal dimension, and energies.
 //!
-//! One SIMD pass over `v` ([`crate::scan`]) gives the sums, extremes,
+//! One SIMD pass over `v` (`crate::scan`) gives the sums, extremes,
 //! gradient terms and the bit-packed active mask; the box counting then
 //! works on the packed mask. The values are the same on every kernel.
 

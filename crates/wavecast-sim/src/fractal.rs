@@ -7,7 +7,7 @@
 //! `ln N(s)` against `ln(1/s)`, and `r_squared` is that fit's R².
 //!
 //! **Speed.** Powers of two are counted on a bit-packed mask
-//! ([`BitMask`], 64 cells to a word) as a pyramid: the occupancy at size
+//! (`BitMask`, 64 cells to a word) as a pyramid: the occupancy at size
 //! `2s` is the OR of 2×2 occupancies at size `s`, formed with word-wide ORs
 //! and shifts, so all default sizes together cost about two passes over
 //! `N²/64` words. Other sizes use the direct count on `bool`s. Both give the

@@ -281,7 +281,7 @@ async fn refusal(response: hyper::Response<Incoming>, fallback: String, wait: Du
 }
 
 /// `text` on one line (control characters become spaces), trimmed and
-/// cut to [`MAX_MESSAGE_CHARS`].
+/// cut to `MAX_MESSAGE_CHARS`.
 pub fn clean(text: &str) -> String {
     let one_line: String = text
         .chars()
