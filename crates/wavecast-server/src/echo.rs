@@ -25,7 +25,7 @@ impl Handler for Echo {
         None
     }
 
-    fn on_close(&mut self, _s: &Session) {}
+    fn on_close(&mut self, _s: &Session, _reason: &'static str) {}
 
     fn on_raw(&mut self, s: &mut Session, m: &Message) -> bool {
         let frame = match m {

@@ -139,7 +139,7 @@ impl ChannelExtension for AgentExtension {
         Offer::Taken
     }
 
-    fn on_close(&mut self, _s: &Session) {
+    fn on_close(&mut self, _s: &Session, _reason: &'static str) {
         if let Some(c) = &self.closed {
             c.cancel();
         }

@@ -55,8 +55,8 @@ pub trait ChannelExtension: Send + 'static {
     /// Takes `env` if its type is one of the extension's.
     fn offer(&mut self, s: &Session, env: Envelope) -> Offer;
 
-    /// The connection is closing: stop whatever runs for it.
-    fn on_close(&mut self, s: &Session);
+    /// The connection is closing for `reason`: stop whatever runs for it.
+    fn on_close(&mut self, s: &Session, reason: &'static str);
 }
 
 /// The handler of the channel protocol.
@@ -158,9 +158,9 @@ impl Handler for ChannelProtocol {
         Some(s.conn.keepalive_frame())
     }
 
-    fn on_close(&mut self, s: &Session) {
+    fn on_close(&mut self, s: &Session, reason: &'static str) {
         for ext in &mut self.extensions {
-            ext.on_close(s);
+            ext.on_close(s, reason);
         }
     }
 }

@@ -406,7 +406,7 @@ where
     H: Handler,
 {
     let (state, conn) = (&s.state, &s.conn);
-    h.on_close(s);
+    h.on_close(s, cause.label());
     // New deliveries stop; what is queued stays for a flushing close.
     for ch in conn.outbound.channels() {
         state.hub.detach(conn, &ch);

@@ -58,8 +58,9 @@ pub trait Handler: Send + 'static {
     /// to the WebSocket Ping (`None`: the Ping alone).
     fn keepalive(&self, s: &Session) -> Option<Bytes>;
 
-    /// The connection is closing: stop whatever runs for it.
-    fn on_close(&mut self, s: &Session);
+    /// The connection is closing for `reason` (the end cause's label, as
+    /// in the audit log): stop whatever runs for it.
+    fn on_close(&mut self, s: &Session, reason: &'static str);
 
     /// An endpoint that takes text and binary messages as they arrive (the
     /// echo endpoint) handles them here and returns true; the core then

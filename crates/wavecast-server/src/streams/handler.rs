@@ -100,10 +100,10 @@ impl Handler for StreamsHandler {
         Some(s.conn.keepalive_frame())
     }
 
-    fn on_close(&mut self, s: &Session) {
+    fn on_close(&mut self, s: &Session, reason: &'static str) {
         for (id, h) in self.streams.running.lock().drain() {
             h.cancel.store(true, Ordering::Release);
-            end_record(&s.conn, &id, &h, "disconnect");
+            end_record(&s.conn, &id, &h, reason);
         }
     }
 }
