@@ -54,6 +54,10 @@ pub struct Metrics {
     pub write_holds_total: Counter,
     /// Channel logs held by the local history store.
     pub history_channels: Gauge,
+    /// Embedded engine: bytes in memtables (bounded by `history.memtable_bytes` per keyspace).
+    pub history_memtable_bytes: Gauge,
+    /// Embedded engine: bytes in the block cache (bounded by `history.cache_bytes`).
+    pub history_cache_bytes: Gauge,
     /// Agent conversations, by how they ended.
     pub agent_requests_total: Family<OutcomeLabel, Counter>,
     /// Length of agent conversations.
@@ -138,6 +142,8 @@ impl Metrics {
             socket_writes_total: Counter::default(),
             write_holds_total: Counter::default(),
             history_channels: Gauge::default(),
+            history_memtable_bytes: Gauge::default(),
+            history_cache_bytes: Gauge::default(),
             agent_requests_total: Family::default(),
             agent_duration: agent_duration_histogram(),
             agent_events_total: Family::default(),
@@ -238,6 +244,18 @@ impl Metrics {
             "history_channels",
             "Channel logs held by the local history store (bounded by history.max_channels)",
             m.history_channels.clone(),
+        );
+        registry.register_with_unit(
+            "history_memtable",
+            "Embedded engine: recent writes held in memory before they go to a table file (at most history.memtable_bytes per keyspace, plus tables being written)",
+            Unit::Bytes,
+            m.history_memtable_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "history_cache",
+            "Embedded engine: table blocks cached in memory (at most history.cache_bytes)",
+            Unit::Bytes,
+            m.history_cache_bytes.clone(),
         );
         registry.register_with_unit(
             "connection_duration",

@@ -269,6 +269,7 @@ fn spawn_shutdown_watcher(
 /// Drops idle history logs whose publications expired, until shutdown.
 fn spawn_sweeper(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);
+    record_store_gauges(state);
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(SWEEP_EVERY).await;
@@ -280,13 +281,21 @@ fn spawn_sweeper(state: &Arc<AppState>) {
             let gone = tokio::task::spawn_blocking(move || hub.sweep_history())
                 .await
                 .unwrap_or(0);
-            state
-                .metrics
-                .history_channels
-                .set(state.hub.history_channels() as i64);
+            record_store_gauges(&state);
             if gone > 0 {
                 tracing::debug!(gone, "idle history logs dropped");
             }
         }
     });
+}
+
+/// The history store's gauges: logs held and the engine's memory.
+fn record_store_gauges(state: &AppState) {
+    let m = &state.metrics;
+    m.history_channels.set(state.hub.history_channels() as i64);
+    if let Some(store) = &state.embedded {
+        let (memtables, cache) = store.engine_memory();
+        m.history_memtable_bytes.set(memtables as i64);
+        m.history_cache_bytes.set(cache as i64);
+    }
 }

@@ -16,7 +16,7 @@ use crate::broker::local::LocalBroker;
 use crate::broker::redis::{NodeSelf, RedisBroker};
 use crate::broker::Brokers;
 use crate::config::{Config, ConfigError, EngineKind, RedisUrl};
-use crate::history::embedded::EmbeddedStore;
+use crate::history::embedded::{EmbeddedStore, MemoryBudget};
 use crate::history::memory::MemoryStore;
 use crate::hub::Hub;
 use crate::limits::Limits;
@@ -89,8 +89,16 @@ fn broker(
         ),
         EngineKind::Embedded => {
             let store = Arc::new(
-                EmbeddedStore::open(&config.data_dir, config.fsync_interval(), max_channels)
-                    .map_err(|e| ConfigError(e.to_string()))?,
+                EmbeddedStore::open_with(
+                    &config.data_dir,
+                    config.fsync_interval(),
+                    max_channels,
+                    MemoryBudget {
+                        memtable_bytes: config.history.memtable_bytes,
+                        cache_bytes: config.history.cache_bytes,
+                    },
+                )
+                .map_err(|e| ConfigError(e.to_string()))?,
             );
             (Brokers::Local(LocalBroker::new(store.clone())), Some(store))
         }

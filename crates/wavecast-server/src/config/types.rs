@@ -319,12 +319,22 @@ impl Default for StreamsConfig {
 pub struct HistoryConfig {
     /// Channel logs the server keeps at once (0: no limit).
     pub max_channels: usize,
+    /// Embedded engine: bytes of recent writes each of its keyspaces keeps
+    /// in memory (its memtable) before writing them to a table file.
+    pub memtable_bytes: u64,
+    /// Embedded engine: bytes of table blocks kept in memory for reads.
+    pub cache_bytes: u64,
 }
+
+/// One mebibyte, the least `memtable_bytes` and `cache_bytes` take.
+pub const MIB: u64 = 1 << 20;
 
 impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig {
             max_channels: 100_000,
+            memtable_bytes: 8 * MIB,
+            cache_bytes: 16 * MIB,
         }
     }
 }

@@ -177,6 +177,15 @@ fn storage(c: &Config) -> Result<(), Invalid> {
             "must not be empty (use . for the working directory)",
         );
     }
+    let h = &c.history;
+    for (key, v) in [
+        ("memtable_bytes", h.memtable_bytes),
+        ("cache_bytes", h.cache_bytes),
+    ] {
+        if v < super::types::MIB {
+            return bad(&["history", key], "must be at least 1048576 (1 MiB)");
+        }
+    }
     Ok(())
 }
 
@@ -487,6 +496,18 @@ mod tests {
         assert!(Config::default().metrics_prefix.len() > 1);
         c.metrics_prefix = String::new();
         assert_eq!(c.validate(), Ok(()), "an empty metrics prefix means none");
+    }
+
+    #[test]
+    fn engine_memory_rules() {
+        assert_eq!(
+            error(|c| c.history.memtable_bytes = 4096),
+            "history.memtable_bytes = 4096: must be at least 1048576 (1 MiB)"
+        );
+        assert_eq!(
+            error(|c| c.history.cache_bytes = 0),
+            "history.cache_bytes = 0: must be at least 1048576 (1 MiB)"
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub struct EmbeddedStore {
     max_channels: usize,
     clock: AtomicU64,
     sync: Arc<SyncState>,
+    budget: MemoryBudget,
 }
 
 /// Group-commit bookkeeping shared with the sync thread.
@@ -89,6 +90,27 @@ struct SyncState {
     failed: AtomicBool,
 }
 
+/// How much memory the store's engine may hold besides the channel
+/// index: each keyspace's memtable (recent writes, flushed to a table file
+/// when full) and the shared block cache (`[history]` `memtable_bytes`,
+/// `cache_bytes`). Without these bounds fjall keeps 64 MiB per keyspace and
+/// a 32 MiB cache, which a long run fills (docs/reliability.md, "Soak").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    pub memtable_bytes: u64,
+    pub cache_bytes: u64,
+}
+
+impl Default for MemoryBudget {
+    fn default() -> Self {
+        let h = crate::config::HistoryConfig::default();
+        MemoryBudget {
+            memtable_bytes: h.memtable_bytes,
+            cache_bytes: h.cache_bytes,
+        }
+    }
+}
+
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`. `fsync_interval` of `None`
     /// syncs every write before it is acknowledged.
@@ -97,25 +119,34 @@ impl EmbeddedStore {
         fsync_interval: Option<Duration>,
         max_channels: usize,
     ) -> Result<EmbeddedStore, StoreError> {
-        Self::open_at_boot(dir, fsync_interval, max_channels, start::boot_id())
+        Self::open_with(dir, fsync_interval, max_channels, MemoryBudget::default())
     }
 
-    /// [`EmbeddedStore::open`], as if the machine's boot id were `boot`.
+    /// [`EmbeddedStore::open`] with an engine memory budget.
+    pub fn open_with(
+        dir: &Path,
+        fsync_interval: Option<Duration>,
+        max_channels: usize,
+        budget: MemoryBudget,
+    ) -> Result<EmbeddedStore, StoreError> {
+        Self::open_at_boot(dir, fsync_interval, max_channels, budget, start::boot_id())
+    }
+
+    /// [`EmbeddedStore::open_with`], as if the machine's boot id were `boot`.
     pub fn open_at_boot(
         dir: &Path,
         fsync_interval: Option<Duration>,
         max_channels: usize,
+        budget: MemoryBudget,
         boot: String,
     ) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| io(format!("cannot create data_dir {}: {e}", dir.display())))?;
         let db = Database::builder(dir)
+            .cache_size(budget.cache_bytes)
             .open()
             .map_err(|e| io(format!("cannot open {}: {e}", dir.display())))?;
-        let ks = |name| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(io)
-        };
+        let ks = |name| open_keyspace(&db, name, budget).map_err(io);
         let (pubs, meta, sys, idem) = (ks("pubs")?, ks("meta")?, ks("sys")?, ks("idem")?);
         idem::sweep(&idem, wavecast_protocol::time::now_millis()).map_err(io)?;
         let epochs = open_epochs(&db, &sys, dir, boot)?;
@@ -143,6 +174,7 @@ impl EmbeddedStore {
             max_channels: max_channels.max(1),
             clock: AtomicU64::new(0),
             sync,
+            budget,
         })
     }
 
@@ -160,9 +192,13 @@ impl EmbeddedStore {
     /// (the monitoring rollups): it shares the journal, the group commit
     /// and the clean close of the history.
     pub fn keyspace(&self, name: &str) -> Result<Keyspace, StoreError> {
-        self.db
-            .keyspace(name, KeyspaceCreateOptions::default)
-            .map_err(io)
+        open_keyspace(&self.db, name, self.budget).map_err(io)
+    }
+
+    /// Bytes the engine holds in memtables (written, not yet in a table
+    /// file) and in its block cache: the `history_store_*_bytes` gauges.
+    pub fn engine_memory(&self) -> (u64, u64) {
+        (self.db.write_buffer_size(), self.db.cache_size())
     }
 
     /// Whether this run started after an unclean stop (for tests and logs).
@@ -370,6 +406,12 @@ fn load_logs(meta: &Keyspace) -> Result<HashMap<Box<str>, ChanState>, StoreError
         logs.insert(channel.into(), st);
     }
     Ok(logs)
+}
+
+fn open_keyspace(db: &Database, name: &str, budget: MemoryBudget) -> fjall::Result<Keyspace> {
+    db.keyspace(name, || {
+        KeyspaceCreateOptions::default().max_memtable_size(budget.memtable_bytes)
+    })
 }
 
 fn spawn_sync_thread(

@@ -68,7 +68,9 @@ fn a_killed_process_keeps_its_epochs_and_a_machine_crash_changes_them() {
         size: 10,
         ttl: Duration::ZERO,
     };
-    let open = |boot: &str| EmbeddedStore::open_at_boot(&dir, None, 100, boot.into()).unwrap();
+    let open = |boot: &str| {
+        EmbeddedStore::open_at_boot(&dir, None, 100, Default::default(), boot.into()).unwrap()
+    };
     let e = open("boot-1");
     append(&e, "ch", "1", 1, &r);
     let before = e.top("ch", &r, 1).unwrap();
@@ -205,6 +207,47 @@ fn deep_data_comes_back_byte_for_byte() {
     append(&e, "d", &deep, 1, &r);
     let got = e.read("d", 0, 10, usize::MAX, &r, 1).unwrap();
     assert_eq!(&got[0].data[..], deep.as_bytes());
+    drop(e);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With the default budget, fjall would keep 64 MiB of writes per keyspace
+/// in memory; `memtable_bytes` makes it write them out to table files.
+#[test]
+fn the_memtable_budget_bounds_the_engine_memory() {
+    let dir = tmp("budget");
+    let budget = MemoryBudget {
+        memtable_bytes: 1 << 20,
+        cache_bytes: 1 << 20,
+    };
+    let e = EmbeddedStore::open_with(&dir, Some(Duration::from_millis(5)), 100, budget).unwrap();
+    let r = Retention {
+        size: 100,
+        ttl: Duration::ZERO,
+    };
+    let data = format!("\"{}\"", "x".repeat(4000));
+    let mut peak = 0;
+    for i in 0..2000u64 {
+        append(&e, "ch", &data, i, &r);
+        peak = peak.max(e.engine_memory().0);
+    }
+    // 8 MB were written (and all but the last 100 trimmed again).
+    // Written out by fjall's background flush: poll, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while e.engine_memory().0 > 2 << 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (memtables, cache) = e.engine_memory();
+    assert!(
+        memtables <= 2 << 20,
+        "memtables {memtables} B after 8 MB written"
+    );
+    assert!(peak < 6 << 20, "memtables peaked at {peak} B");
+    assert!(cache <= 1 << 20, "cache {cache} B");
+    assert_eq!(
+        e.read("ch", 1990, 10, usize::MAX, &r, 2000).unwrap().len(),
+        10
+    );
     drop(e);
     let _ = std::fs::remove_dir_all(&dir);
 }
