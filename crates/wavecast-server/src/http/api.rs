@@ -31,8 +31,8 @@ use wavecast_protocol::{CloseCode, ErrorCode};
 use super::access::ApiAccess;
 use super::errors::{bad_request, error_response};
 use super::schema::{
-    BroadcastReply, DisconnectReply, ErrorBody, HistoryPage, PartialBroadcast, PublishReply,
-    RoomsReply, SendReply,
+    AccessRefused, BodyRefused, BroadcastReply, DisconnectReply, ErrorBody, HistoryPage,
+    PartialBroadcast, PublishReply, RoomsReply, SendReply, StorageFailed,
 };
 use crate::channels::{check_depth, publish_reply, storage_error_message};
 use crate::history::StoreError;
@@ -120,12 +120,9 @@ pub struct PublishBody {
     responses(
         (status = 200, description = "Published", body = PublishReply),
         (status = 400, description = "invalid_json, invalid_field (a bad type, data nested too deep) or invalid_channel", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
-        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
-        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+        AccessRefused,
+        BodyRefused,
+        StorageFailed,
     ),
 )]
 pub async fn publish(
@@ -171,10 +168,8 @@ pub struct BroadcastBody {
     responses(
         (status = 200, description = "Published to every channel", body = BroadcastReply),
         (status = 400, description = "invalid_json, invalid_field (empty channels, a bad type, data nested too deep) or invalid_channel", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        AccessRefused,
+        BodyRefused,
         (status = 503, description = "unavailable: storage failed part-way; the answer names what was published and what not", body = PartialBroadcast),
         (status = 504, description = "unavailable: storage timed out part-way; the answer names what was published and what not", body = PartialBroadcast),
     ),
@@ -288,11 +283,9 @@ pub struct SendBody {
     responses(
         (status = 200, description = "Queued for the connection, or for every connection of the user", body = SendReply),
         (status = 400, description = "invalid_json, or invalid_field (not exactly one of connection_id and user_id, a bad type)", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        BodyRefused,
     ),
 )]
 pub async fn send(
@@ -381,14 +374,11 @@ fn rooms_info(state: &AppState, rooms: &[String], kind: &str) -> Response {
     responses(
         (status = 200, description = "The rooms the connection joins, or without connection_id the info answer", body = RoomsReply),
         (status = 400, description = "invalid_json, invalid_field (no rooms) or invalid_channel", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
         (status = 409, description = "too_many_subscriptions: the connection is at limits.max_subscriptions", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
-        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
-        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+        BodyRefused,
+        StorageFailed,
     ),
 )]
 pub async fn subscribe(
@@ -434,14 +424,10 @@ pub async fn subscribe(
     responses(
         (status = 200, description = "The rooms the connection leaves, or without connection_id the info answer", body = RoomsReply),
         (status = 400, description = "invalid_json, invalid_field (no rooms) or invalid_channel", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
-        (status = 409, description = "too_many_subscriptions: the connection is at limits.max_subscriptions", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
-        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
-        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+        BodyRefused,
+        StorageFailed,
     ),
 )]
 pub async fn unsubscribe(
@@ -486,11 +472,9 @@ pub struct DisconnectBody {
     responses(
         (status = 200, description = "The connection is flushed and closed with 4009", body = DisconnectReply),
         (status = 400, description = "invalid_json or invalid_field", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "connection_not_found: no such connection on this node", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        BodyRefused,
     ),
 )]
 pub async fn disconnect(
@@ -532,11 +516,9 @@ pub struct HistoryQuery {
     responses(
         (status = 200, description = "A page of history", body = HistoryPage),
         (status = 400, description = "invalid_channel, or invalid_field (a bad since or limit)", body = ErrorBody),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "not_found: the channel's namespace keeps no history", body = ErrorBody),
-        (status = 503, description = "unavailable: the history store or broker failed", body = ErrorBody),
-        (status = 504, description = "unavailable: the history store or broker timed out", body = ErrorBody),
+        StorageFailed,
     ),
 )]
 pub async fn history(

@@ -35,7 +35,7 @@ use super::monitoring_schema::{
     IngestReply, MetricHistory, MetricNames, MetricPoints, MetricStatistics, MetricsSummary,
     ParameterError, TaskReports, TasksReply,
 };
-use super::schema::ErrorBody;
+use super::schema::{AccessRefused, BodyRefused, ErrorBody};
 use crate::config::parse_duration;
 use crate::monitoring::core::HistoryError;
 use crate::monitoring::publisher::publish_alerts;
@@ -156,8 +156,7 @@ fn history_query(p: &BTreeMap<String, String>, now: i64) -> Result<HistoryQuery,
     tag = "monitoring",
     responses(
         (status = 200, description = "The names of the metrics known", body = MetricNames),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
     ),
 )]
 pub async fn list(_: ApiAccess, State(mon): State<Arc<Monitoring>>) -> Json<Value> {
@@ -181,8 +180,7 @@ pub async fn list(_: ApiAccess, State(mon): State<Arc<Monitoring>>) -> Json<Valu
     responses(
         (status = 200, description = "Statistics of the metric's window (null when it holds no point)", body = MetricStatistics),
         (status = 400, description = "invalid_field: a missing metric or a bad window (parameter and reason name it)", body = ParameterError),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "not_found: no such metric", body = ErrorBody),
     ),
 )]
@@ -222,8 +220,7 @@ pub async fn statistics(_: ApiAccess, State(mon): State<Arc<Monitoring>>, q: Par
     responses(
         (status = 200, description = "Raw points or rollup buckets of the range", body = MetricHistory),
         (status = 400, description = "invalid_field: a missing metric, or a bad hours, from, to or step (parameter and reason name it)", body = ParameterError),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
         (status = 404, description = "not_found: no such metric", body = ErrorBody),
         (status = 503, description = "unavailable: the metrics storage failed", body = ErrorBody),
     ),
@@ -263,8 +260,7 @@ pub async fn history(_: ApiAccess, State(mon): State<Arc<Monitoring>>, q: Params
     tag = "monitoring",
     responses(
         (status = 200, description = "Every metric's newest point and 5-minute statistics", body = MetricsSummary),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
     ),
 )]
 pub async fn summary(_: ApiAccess, State(mon): State<Arc<Monitoring>>) -> Json<Value> {
@@ -343,10 +339,8 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Response> {
     responses(
         (status = 200, description = "Points recorded; a batch names the points refused, by index", body = IngestReply),
         (status = 400, description = "invalid_json, or invalid_field: a bad single point or an empty or oversized batch (parameter and reason name it)", body = ParameterError),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        AccessRefused,
+        BodyRefused,
     ),
 )]
 pub async fn ingest(
@@ -411,10 +405,8 @@ fn param_of(e: &MonitorError) -> &'static str {
     responses(
         (status = 200, description = "Reports recorded (published to the tasks room)", body = TasksReply),
         (status = 400, description = "invalid_json, or invalid_field: a bad report or too many (parameter and reason name it)", body = ParameterError),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within http.body_timeout", body = ErrorBody),
-        (status = 413, description = "payload_too_large: the body is over http.max_body_bytes", body = ErrorBody),
+        AccessRefused,
+        BodyRefused,
     ),
 )]
 pub async fn tasks(

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 use wavecast_protocol::ErrorCode;
 
 /// Every error answer: the protocol's error shape
@@ -34,6 +34,53 @@ pub struct ErrorBody {
     pub help: String,
     /// When the server answered (RFC 3339, milliseconds, UTC).
     pub timestamp: String,
+}
+
+/// The refusals of the server API's key check (`ApiAccess`), shared by
+/// every `/api/*` route that takes the key.
+#[derive(IntoResponses)]
+pub enum AccessRefused {
+    #[response(
+        status = 401,
+        description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback"
+    )]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "forbidden: without http.api_key, a browser request from another site or a non-local Host"
+    )]
+    Forbidden(ErrorBody),
+}
+
+/// The refusals of reading a request body, shared by every route that
+/// takes one.
+#[derive(IntoResponses)]
+pub enum BodyRefused {
+    #[response(
+        status = 408,
+        description = "request_timeout: the body did not arrive within http.body_timeout"
+    )]
+    Timeout(ErrorBody),
+    #[response(
+        status = 413,
+        description = "payload_too_large: the body is over http.max_body_bytes"
+    )]
+    TooLarge(ErrorBody),
+}
+
+/// The failures of routes that go to the history store or the broker.
+#[derive(IntoResponses)]
+pub enum StorageFailed {
+    #[response(
+        status = 503,
+        description = "unavailable: the history store or broker failed"
+    )]
+    Failed(ErrorBody),
+    #[response(
+        status = 504,
+        description = "unavailable: the history store or broker timed out"
+    )]
+    TimedOut(ErrorBody),
 }
 
 /// The `code` of [`ErrorBody`]: one of the protocol's error codes.

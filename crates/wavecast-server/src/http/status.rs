@@ -14,7 +14,7 @@ use wavecast_protocol::PROTOCOL_VERSION;
 use wavecast_protocol::dialect::{Dialect, RateUnit};
 
 use super::access::ApiAccess;
-use super::schema::{ErrorBody, Health, Ready, Stats, Streams, WsConfig};
+use super::schema::{AccessRefused, Health, Ready, Stats, Streams, WsConfig};
 use crate::broker::Broker;
 use crate::config::EndpointHandler;
 use crate::state::AppState;
@@ -28,8 +28,7 @@ use crate::state::AppState;
     tag = "status",
     responses(
         (status = 200, description = "Counters of this node", body = Stats),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
     ),
 )]
 pub async fn stats(
@@ -87,8 +86,7 @@ pub async fn stats(
     tag = "status",
     responses(
         (status = 200, description = "The rooms the server publishes into, and the channels with subscribers here", body = Streams),
-        (status = 401, description = "unauthorized: a missing or wrong server API key (http.api_key), or no key configured and the client is not on loopback", body = ErrorBody),
-        (status = 403, description = "forbidden: without http.api_key, a browser request from another site or a non-local Host", body = ErrorBody),
+        AccessRefused,
     ),
 )]
 pub async fn channels(_: ApiAccess, State(state): State<Arc<AppState>>) -> Json<Value> {
