@@ -5,19 +5,11 @@
 #[path = "../fuzz/common/checks.rs"]
 mod checks;
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
-        let path = entry.expect("dir entry").path();
-        let data = std::fs::read(&path).expect("corpus file");
-        let outcome = std::panic::catch_unwind(|| check(&data));
-        assert!(outcome.is_ok(), "{} fails its check", path.display());
-        n += 1;
-    }
-    assert!(n >= 10, "only {n} corpus files in {}", dir.display());
+    corpus::replay(env!("CARGO_MANIFEST_DIR"), target, check);
 }
 
 #[test]
