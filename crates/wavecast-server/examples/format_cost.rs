@@ -10,7 +10,8 @@
 //! permessage-deflate (`deflate = true`) for the deflate runs.
 //!
 //! ```sh
-//! cargo build --release -p wavecast --example format_cost   # (-p wavecast-server)
+//! cargo build --release -p wavecast
+//! cargo build --release -p wavecast-server --example format_cost
 //! taskset -c 0 wavecast serve --config deflate.toml &      # [[endpoints]] path="/ws" … deflate=true
 //! taskset -c 1 target/release/examples/format_cost --port 8000 --server-pid $PID \
 //!     --format deflate --subscribers 10000 --rate 5 --duration 20 [--size 80]
