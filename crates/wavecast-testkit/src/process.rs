@@ -52,10 +52,14 @@ impl ServerProcess {
         for (k, v) in &envs {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn wavecast serve");
+        let mut child = cmd.spawn().expect("spawn wavecast serve");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start listening");
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() >= deadline {
+                let log = std::fs::read_to_string(log_path(&data)).unwrap_or_default();
+                panic!("server did not start listening (exit: {exited:?}); its log:\n{log}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         ServerProcess {
