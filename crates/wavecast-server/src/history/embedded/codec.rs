@@ -91,8 +91,10 @@ pub fn encode_meta(base: u64, last: u64) -> [u8; 16] {
 
 /// Decodes a meta record, or a JSON one (`{"epoch": hex, "last"}`) of an
 /// earlier version (its epoch becomes the base, so it stays the same).
+/// A record of exactly 16 bytes is always binary: a base whose first byte
+/// happens to be `{` (one channel in 256) must not be read as JSON.
 pub fn decode_meta(v: &[u8]) -> Option<(u64, u64)> {
-    if v.first() == Some(&b'{') {
+    if v.len() != 16 && v.first() == Some(&b'{') {
         #[derive(serde::Deserialize)]
         struct Legacy {
             epoch: String,
@@ -124,6 +126,12 @@ mod tests {
         );
         assert!(decode_entry(b"\x00\x01").is_none());
         assert_eq!(decode_meta(&encode_meta(5, 9)), Some((5, 9)));
+        // A base whose first byte is `{` (one channel in 256) is still the
+        // binary record, not a broken legacy JSON one: that made a restart
+        // refuse to start with "history corrupt: meta of …".
+        let brace = 0x7b00_0000_0000_0001;
+        assert_eq!(encode_meta(brace, 3)[0], b'{');
+        assert_eq!(decode_meta(&encode_meta(brace, 3)), Some((brace, 3)));
         assert_eq!(
             decode_meta(br#"{"epoch":"00000000000000ff","last":3}"#),
             Some((255, 3))
