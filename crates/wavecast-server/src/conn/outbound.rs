@@ -146,6 +146,14 @@ impl Outbound {
         self.state.lock().subs.contains(channel)
     }
 
+    /// Publications of `channel` at or below `offset` are covered by the
+    /// subscription's start (see [`SubStats::floor`]).
+    pub fn set_floor(&self, channel: &str, offset: u64) {
+        if let Some(sub) = self.state.lock().subs.get_mut(channel) {
+            sub.floor = sub.floor.max(offset);
+        }
+    }
+
     pub fn subscription_count(&self) -> usize {
         self.state.lock().subs.len()
     }
@@ -294,7 +302,11 @@ impl Outbound {
         let mut out = PushOutcome::default();
         {
             let mut st = self.state.lock();
-            if st.close.is_some() || !st.subs.contains(channel) {
+            let covered = match st.subs.get(channel) {
+                None => true,
+                Some(sub) => offset > 0 && offset <= sub.floor,
+            };
+            if st.close.is_some() || covered {
                 return out;
             }
             if !self.make_room(&mut st, channel, bytes.len(), policy, &mut out) {
@@ -578,6 +590,25 @@ mod tests {
         assert_eq!(got[0], "dropped a 2");
         assert_eq!(&got[1..], ["m2", "m3", "m4"]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn offsets_the_subscription_start_covered_are_not_queued_again() {
+        let q = Outbound::default();
+        let ch: Arc<str> = "a".into();
+        q.add_sub(ch.clone());
+        q.set_floor(&ch, 5);
+        let p = policy(Backpressure::DropOldest, 10);
+        let push = |o: u64| {
+            let frame = Bytes::from(format!("m{o}"));
+            q.push_publication(&ch, &frame, o, Instant::now(), &p)
+                .queued
+        };
+        assert!(!push(4), "below the floor");
+        assert!(!push(5), "at the floor: the reply's position covered it");
+        assert!(push(6));
+        assert!(push(0), "no offset (no history): always queued");
+        assert_eq!(drain(&q), ["m6", "m0"]);
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub struct SubStats {
     pub dropped: u64,
     /// Drops not yet announced to the client.
     pub pending_dropped: u64,
+    /// Offsets at or below this were covered when the subscription began
+    /// (its reply's position, or its replay): a delivery of one of them
+    /// arriving later (a broker's pub/sub message still in flight) is not
+    /// queued again.
+    pub floor: u64,
 }
 
 impl SubStats {
@@ -28,6 +33,7 @@ impl SubStats {
             sent: 0,
             dropped: 0,
             pending_dropped: 0,
+            floor: 0,
         }
     }
 }
@@ -85,6 +91,13 @@ impl SubTable {
             }
         }
         true
+    }
+
+    pub fn get(&self, channel: &str) -> Option<&SubStats> {
+        match self {
+            SubTable::Few(v) => v.iter().find(|(k, _)| &**k == channel).map(|(_, s)| s),
+            SubTable::Many(m) => m.get(channel),
+        }
     }
 
     pub fn get_mut(&mut self, channel: &str) -> Option<&mut SubStats> {

@@ -220,8 +220,15 @@ impl Hub {
             }
             self.metrics.subscriptions.inc();
             crate::audit::subscription_started(&conn.id, c, plan.joined.recovered);
+            let history = plan.history;
             let items = recovery::merge(plan.replay, plan.seen, buffered);
             self.push_replay(conn, c, &filter, &items);
+            if history {
+                // A delivery still in flight (Redis pub/sub) of an offset
+                // the reply or the replay covered must not follow.
+                let last = items.iter().map(|p| p.offset).max().unwrap_or(0);
+                conn.outbound.set_floor(c, last.max(plan.seen));
+            }
         }
         joined
     }
