@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 
@@ -71,21 +73,33 @@ def test_urls() -> None:
         ws_url("ftp://h")
 
 
+CODES_RS = Path(__file__).resolve().parents[3] / "crates" / "wavecast-protocol" / "src" / "codes.rs"
+
+
+def server_codes() -> dict[str, bool]:
+    """The server's error codes and whether each is recoverable, read from
+    its source of truth (``ErrorCode::as_str`` and ``ErrorCode::recoverable``
+    in codes.rs), so this client cannot drift from it unnoticed."""
+    src = CODES_RS.read_text()
+    as_str = src[src.index("pub fn as_str(self)"):src.index("pub fn recoverable(self)")]
+    recoverable = src[src.index("pub fn recoverable(self)"):src.index("pub fn help(self)")]
+    spelled = dict(re.findall(r'ErrorCode::(\w+) => "(\w+)"', as_str))
+    fatal = set(re.findall(r"ErrorCode::(\w+)", recoverable))
+    assert len(spelled) >= 30 and fatal and fatal <= set(spelled), "codes.rs changed shape"
+    return {code: variant not in fatal for variant, code in spelled.items()}
+
+
 def test_every_code_has_its_class() -> None:
-    codes = [
-        "invalid_json", "missing_type", "unknown_type", "invalid_field", "invalid_channel",
-        "not_subscribed", "unsupported_version", "too_many_subscriptions", "forbidden",
-        "unsupported_frame", "unauthorized", "connection_not_found", "payload_too_large",
-        "not_found", "auth_required", "invalid_credentials", "token_expired", "invalid_signature",
-        "stale_timestamp", "replay", "rate_limited", "too_many_connections", "origin_not_allowed",
-        "unavailable", "too_many_streams", "agent_unavailable", "agent_rejected",
-        "agent_protocol_error", "agent_timeout", "too_many_requests",
-    ]
-    for code in codes:
+    codes = server_codes()
+    assert {c for c, ok in codes.items() if not ok} == {
+        "origin_not_allowed", "agent_rejected", "agent_protocol_error",
+    }, "update the doc of WavecastError.recoverable"
+    assert set(codes) == set(errors._BY_CODE), "the client's codes differ from codes.rs"
+    for code, recoverable in codes.items():
         err = errors.error_from_frame(
-            {"type": "error", "code": code, "error": "e", "help": "h", "recoverable": code != "origin_not_allowed"}
+            {"type": "error", "code": code, "error": "e", "help": "h", "recoverable": recoverable}
         )
-        assert type(err).CODE == code and err.code == code
+        assert type(err).CODE == code and err.code == code and err.recoverable is recoverable
         assert isinstance(err, wavecast.ServerError) and isinstance(err, wavecast.WavecastError)
         assert type(err).__name__ in wavecast.__all__
     assert errors.error_from_frame({"code": "origin_not_allowed"}).recoverable is True  # field missing

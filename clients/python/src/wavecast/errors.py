@@ -44,6 +44,7 @@ __all__ = [
     "OriginNotAllowedError",
     "UnavailableError",
     "TooManyStreamsError",
+    "RequestTimeoutError",
     "AgentUnavailableError",
     "AgentRejectedError",
     "AgentProtocolError",
@@ -75,7 +76,8 @@ class WavecastError(Exception):
         self.message = message
         #: The stable protocol code (``invalid_credentials``, ...).
         self.code: str = code if code is not None else type(self).CODE
-        #: ``False`` only for errors retrying cannot fix (``origin_not_allowed``).
+        #: As the server sent it: ``False`` for errors retrying cannot fix
+        #: (``origin_not_allowed``, ``agent_rejected``, ``agent_protocol_error``).
         self.recoverable = recoverable
         #: The server's fixed hint for the client author.
         self.help = help
@@ -275,6 +277,12 @@ class TooManyStreamsError(ServerError):
     CODE = "too_many_streams"
 
 
+class RequestTimeoutError(ServerError):
+    """HTTP: the request body did not arrive within ``http.body_timeout``."""
+
+    CODE = "request_timeout"
+
+
 class AgentUnavailableError(ServerError):
     """The agent back end cannot be reached; retry later."""
 
@@ -333,6 +341,7 @@ _BY_CODE: dict[str, type[WavecastError]] = {
         OriginNotAllowedError,
         UnavailableError,
         TooManyStreamsError,
+        RequestTimeoutError,
         AgentUnavailableError,
         AgentRejectedError,
         AgentProtocolError,
