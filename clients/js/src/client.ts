@@ -15,9 +15,10 @@
  * - Only the current socket's events count; events of an abandoned socket
  *   are ignored.
  * - With `format: 'msgpack'` every frame, both ways, is MessagePack in a
- *   binary frame; the messages are the same as in JSON.
+ *   binary frame; the messages are the same as in JSON. The codec is the
+ *   caller's (`options.msgpack`, e.g. `@msgpack/msgpack`): the package has no
+ *   runtime dependencies.
  */
-import { decode as decodeMsgpack, encode as encodeMsgpack } from '@msgpack/msgpack';
 import { backoffDelay } from './backoff.js';
 import { DEFAULT_SERVICE_CONFIG, discover, type ServiceConfig } from './discovery.js';
 import { Emitter, type Handler } from './emitter.js';
@@ -95,13 +96,24 @@ export interface WebSocketClientOptions {
   refreshToken?: () => string | Promise<string>;
   /**
    * `'msgpack'`: MessagePack binary frames both ways (asked for with `?format=msgpack`), the same
-   * messages in fewer bytes. Default `'json'` (text frames).
+   * messages in fewer bytes; needs `msgpack`. Default `'json'` (text frames).
    */
   format?: 'json' | 'msgpack';
+  /**
+   * The MessagePack codec for `format: 'msgpack'`, e.g. `import * as msgpack from '@msgpack/msgpack'`.
+   * Without it, `connect()` fails with an `invalid_argument` error.
+   */
+  msgpack?: MessagePackCodec;
   WebSocket?: WebSocketConstructor;
   fetch?: typeof fetch;
   /** Random source for the backoff jitter, in [0, 1). */
   random?: () => number;
+}
+
+/** Encodes and decodes MessagePack; `@msgpack/msgpack`'s module fits. */
+export interface MessagePackCodec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
 }
 
 /** What happened to a channel on a resubscription with `recover`. */
@@ -171,9 +183,11 @@ export class WebSocketClient {
 
   /** MessagePack binary frames instead of JSON text frames. */
   private readonly msgpack: boolean;
+  private readonly codec: MessagePackCodec | undefined;
 
   constructor(private readonly options: WebSocketClientOptions) {
     this.msgpack = options.format === 'msgpack';
+    this.codec = options.msgpack;
     this.opts = {
       autoReconnect: options.autoReconnect ?? true,
       maxReconnectAttempts: options.maxReconnectAttempts ?? 10,
@@ -506,7 +520,7 @@ export class WebSocketClient {
     if (!socket || socket.readyState !== OPEN) return false;
     let text: string | Uint8Array;
     try {
-      text = this.msgpack ? encodeMsgpack(item.message) : JSON.stringify(item.message);
+      text = this.codec && this.msgpack ? this.codec.encode(item.message) : JSON.stringify(item.message);
     } catch (error) {
       const err = clientError('invalid_argument', `the message cannot be encoded as ${this.msgpack ? 'MessagePack' : 'JSON'}`, { cause: error });
       if (item.pending) this.pending.rollback(item.pending.id, err);
@@ -542,8 +556,12 @@ export class WebSocketClient {
       return undefined;
     }
     this.stats.bytes_received += bytes.byteLength;
+    if (!this.codec) {
+      this.emitError(clientError('unknown_frame', 'the server sent a binary frame, and no MessagePack codec was given (options.msgpack)'));
+      return undefined;
+    }
     try {
-      return decodeMsgpack(bytes);
+      return this.codec.decode(bytes);
     } catch (error) {
       this.emitError(clientError('invalid_json', 'the server sent invalid MessagePack', { cause: error }));
       return undefined;
@@ -596,6 +614,17 @@ export class WebSocketClient {
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (typeof Ctor !== 'function') {
       this.emitError(clientError('connection_error', 'no WebSocket implementation: pass one as options.WebSocket', { recoverable: false }));
+      this.stopped = true;
+      this.setState('failed');
+      return;
+    }
+    if (this.msgpack && !this.codec) {
+      this.emitError(
+        clientError('invalid_argument', "format: 'msgpack' needs a MessagePack codec", {
+          recoverable: false,
+          help: "pass options.msgpack, e.g. import * as msgpack from '@msgpack/msgpack'",
+        }),
+      );
       this.stopped = true;
       this.setState('failed');
       return;

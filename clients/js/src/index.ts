@@ -5,6 +5,7 @@
 export {
   WebSocketClient,
   type ConnectionState,
+  type MessagePackCodec,
   type RecoveryInfo,
   type WebSocketClientOptions,
   type WebSocketConstructor,

@@ -14,6 +14,7 @@ import {
   type WebSocketConstructor,
   type WebSocketLike,
 } from '../../src/index.js';
+import * as msgpack from '@msgpack/msgpack';
 import { waitFor, WavecastServer } from '../server.js';
 
 const clients: WebSocketClient[] = [];
@@ -93,7 +94,7 @@ describe('against a running server', () => {
   });
 
   it('speaks MessagePack with format: msgpack, publications and heartbeats included', async () => {
-    const c = client({ url: server.http, format: 'msgpack', heartbeatInterval: 60000 });
+    const c = client({ url: server.http, format: 'msgpack', msgpack, heartbeatInterval: 60000 });
     const got = collect(c, 'packed');
     c.subscribe(['packed']);
     const subscribed = waitFor((cb) => c.on('subscribe_success', cb));

@@ -1,7 +1,8 @@
 // The seed's frontend test list (FOG §Frontend Tests), case by case, against a fake WebSocket.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketClient, type WavecastError, type WebSocketClientOptions } from '../../src/index.js';
-import { encode } from '@msgpack/msgpack';
+import * as msgpack from '@msgpack/msgpack';
+const { encode } = msgpack;
 import { FakeWebSocket } from '../fake-websocket.js';
 
 function makeClient(options: Partial<WebSocketClientOptions> = {}): WebSocketClient {
@@ -380,7 +381,7 @@ describe('performance', () => {
 
 describe('MessagePack', () => {
   it('asks for format=msgpack, sends binary frames and reads binary ones', () => {
-    const client = makeClient({ format: 'msgpack' });
+    const client = makeClient({ format: 'msgpack', msgpack });
     const got: unknown[] = [];
     client.on('publication', (p: unknown) => got.push(p));
     client.subscribe(['news']);
@@ -402,13 +403,32 @@ describe('MessagePack', () => {
   });
 
   it('reports bad MessagePack as an error and keeps going', () => {
-    const client = makeClient({ format: 'msgpack' });
+    const client = makeClient({ format: 'msgpack', msgpack });
     const errors = errorsOf(client);
     client.connect();
     const socket = FakeWebSocket.last().open();
     socket.receive(new Uint8Array([0xc1]));
     expect(errors.map((e) => e.code)).toEqual(['invalid_json']);
     socket.receive(encode({ type: 'connection_established', connection_id: 'c1', user_id: null }));
+    expect(client.getState()).toBe('connected');
+  });
+
+  it('fails without a codec instead of throwing, and opens nothing', () => {
+    const client = makeClient({ format: 'msgpack' });
+    const errors = errorsOf(client);
+    expect(() => client.connect()).not.toThrow();
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(client.getState()).toBe('failed');
+    expect(errors.map((e) => [e.code, e.recoverable])).toEqual([['invalid_argument', false]]);
+  });
+
+  it('reports a binary frame on a JSON connection without a codec as an unknown frame', () => {
+    const client = makeClient();
+    const errors = errorsOf(client);
+    client.connect();
+    const socket = FakeWebSocket.last().admit();
+    socket.receive(encode({ type: 'heartbeat' }));
+    expect(errors.map((e) => e.code)).toEqual(['unknown_frame']);
     expect(client.getState()).toBe('connected');
   });
 });
