@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x /usr/bin/chromium ]; then
+# The browser tests run $CHROMIUM_BIN, else /usr/bin/chromium (test/browser/browser.ts).
+if [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
     apt-get update -qq && apt-get install -y -qq chromium
 fi
 
