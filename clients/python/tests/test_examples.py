@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from wavecast.testing import ServerProcess
 
 from .conftest import API_KEY, HTTP_KEY, KEY_ID, KEY_SECRET
@@ -50,6 +52,22 @@ def test_stream_features(server: ServerProcess) -> None:
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == ["seq=0", "seq=1", "seq=2"]
     assert all("fractal_dimension=" in line for line in lines)
+
+
+@pytest.mark.agents
+def test_ask_agent(server: ServerProcess) -> None:
+    # The shared server has no [agents] section: env = "dev" answers with
+    # the demo agent by default, as docs/agents.md tells readers.
+    out = run("ask_agent.py", "--url", server.url, "--api-key", API_KEY, "--thread", "t1",
+              "What is a fractal?")
+    lines = out.splitlines()
+    kinds = [line.split()[1].rstrip(":") for line in lines]
+    assert kinds[:4] == ["agent_started", "agent_thinking", "agent_thinking", "tool_executing"]
+    assert kinds[-1] == "agent_completed" and set(kinds[4:-1]) == {"partial_result"}
+    seqs = [int(line.split()[0].strip("[]")) for line in lines]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert "'thread_id': 't1'" in lines[0]
+    assert 'You said "What is a fractal?": 4 words, 18 characters.' in lines[-1]
 
 
 def test_subscribe(server: ServerProcess, channel: str) -> None:
