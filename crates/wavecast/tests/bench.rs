@@ -32,7 +32,7 @@ fn bench_failing(args: &[&str], envs: &[(&str, &str)]) -> (Value, String) {
     all.extend_from_slice(args);
     let out: Output = common::run_env(&all, envs, BOUND);
     let err = common::stderr(&out);
-    assert!(!out.status.success(), "bench {args:?} passed: {err}");
+    assert_eq!(out.status.code(), Some(1), "bench {args:?}: {err}");
     let v: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {err}"));
     assert_eq!(v["ok"], false, "{v:#}");
@@ -376,5 +376,40 @@ fn mixed_runs_what_exists_and_says_what_does_not() {
     assert!(rec["sessions"].as_u64().unwrap_or(0) >= 1);
     assert_eq!(rec["gaps_after_recovery"], 0);
     assert_eq!(rec["recovery_failed"], 0);
-    assert!(v["not_run"]["simulation_streaming"].is_string());
+    for part in ["feature_streaming", "simulation_streaming"] {
+        let why = v["not_run"][part].as_str().unwrap_or_default();
+        assert!(why.contains("wavecast bench streams"), "{part}: {why:?}");
+    }
+}
+
+#[test]
+fn minted_tokens_carry_the_audience_and_issuer_the_server_requires() {
+    let env = [
+        ("WAVECAST_JWT_SECRET", "bench-secret"),
+        ("WAVECAST_AUTH__JWT_AUDIENCE", "wavecast"),
+        ("WAVECAST_AUTH__JWT_ISSUER", "https://id.example"),
+    ];
+    let srv = common::start(&env);
+    let base = [
+        "connections",
+        "--subscribers",
+        "4",
+        "--duration",
+        "0.3",
+        "--settle",
+        "0.1",
+        "--jwt-secret",
+        "bench-secret",
+    ];
+    let mut with = base.to_vec();
+    with.extend_from_slice(&["--jwt-aud", "wavecast", "--jwt-iss", "https://id.example"]);
+    let v = bench(&srv, &with);
+    no_errors(&v);
+    assert_eq!(v["connected"], 4);
+    // Without them the server refuses every connection, and the run fails.
+    let url = srv.url();
+    let mut without = base.to_vec();
+    without.extend_from_slice(&["--server", &url]);
+    let (v, _) = bench_failing(&without, &[]);
+    assert_eq!(v["connected"], 0, "{v:#}");
 }

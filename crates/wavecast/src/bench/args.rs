@@ -105,6 +105,14 @@ pub struct BenchArgs {
     /// `bench-<n>`), instead of --api-key / --token.
     #[arg(long)]
     pub jwt_secret: Option<String>,
+    /// With --jwt-secret: the tokens' audience (`aud`), for a server with
+    /// `auth.jwt_audience` (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', requires = "jwt_secret")]
+    pub jwt_aud: Vec<String>,
+    /// With --jwt-secret: the tokens' issuer (`iss`), for a server with
+    /// `auth.jwt_issuer`.
+    #[arg(long, requires = "jwt_secret")]
+    pub jwt_iss: Option<String>,
     /// Connection attempts in flight at once.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
@@ -184,6 +192,8 @@ pub struct Settings {
     pub workers: u64,
     pub server_pid: Vec<u32>,
     pub jwt_secret: Option<String>,
+    pub jwt_aud: Vec<String>,
+    pub jwt_iss: Option<String>,
     pub connect_concurrency: usize,
     pub offer_deflate: bool,
     pub pub_concurrency: usize,
@@ -260,6 +270,8 @@ impl BenchArgs {
             workers: self.workers,
             server_pid: self.server_pid,
             jwt_secret: self.jwt_secret,
+            jwt_aud: self.jwt_aud,
+            jwt_iss: self.jwt_iss,
             connect_concurrency: self.connect_concurrency,
             offer_deflate: self.offer_deflate,
             pub_concurrency: self.pub_concurrency.max(1),

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cli_token::{mint, TokenSpec};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_websockets::{ClientBuilder, Message, WebSocketStream};
-use wavecast_client::auth::{mint_token, TokenClaims};
 use wavecast_client::config::encode_query;
 
 use super::payload::{now_micros, scan};
@@ -29,8 +29,13 @@ pub enum Auth {
     ApiKey(String),
     /// One token for every connection (`Authorization: Bearer`).
     Token(String),
-    /// A distinct HS256 token per connection, `sub` = `bench-<index>`.
-    JwtSecret(String),
+    /// A distinct HS256 token per connection, `sub` = `bench-<index>`,
+    /// with the audience and issuer the server may require.
+    JwtSecret {
+        secret: String,
+        aud: Vec<String>,
+        iss: Option<String>,
+    },
 }
 
 /// Where and how subscribers connect.
@@ -84,16 +89,15 @@ impl Target {
                 Auth::None => {}
                 Auth::ApiKey(k) => headers.push(("x-api-key", k.clone())),
                 Auth::Token(t) => headers.push(("authorization", format!("Bearer {t}"))),
-                Auth::JwtSecret(s) => {
-                    let t = mint_token(
-                        s,
-                        &TokenClaims {
-                            sub: Some(format!("bench-{index}")),
-                            channels: vec![],
-                            ttl: Duration::from_secs(24 * 3600),
-                        },
-                    )
-                    .map_err(|e| e.to_string())?;
+                Auth::JwtSecret { secret, aud, iss } => {
+                    let spec = TokenSpec {
+                        sub: Some(format!("bench-{index}")),
+                        ttl: "1d".into(),
+                        aud: aud.clone(),
+                        iss: iss.clone(),
+                        ..TokenSpec::default()
+                    };
+                    let t = mint(secret, &spec)?;
                     // In the query: the cheapest path for the server.
                     let sep = if url.contains('?') { '&' } else { '?' };
                     url = format!("{url}{sep}token={}", encode_query(&t));

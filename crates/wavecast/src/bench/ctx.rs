@@ -158,7 +158,11 @@ pub async fn context(args: Settings, raw_args: Vec<String>) -> Result<Ctx, Strin
                 }))
             };
         let auth = match (&args.jwt_secret, &args.client.token, &args.client.api_key) {
-            (Some(s), _, _) => Auth::JwtSecret(s.clone()),
+            (Some(s), _, _) => Auth::JwtSecret {
+                secret: s.clone(),
+                aud: args.jwt_aud.clone(),
+                iss: args.jwt_iss.clone(),
+            },
             (None, Some(t), _) => Auth::Token(t.clone()),
             (None, None, Some(k)) => Auth::ApiKey(k.clone()),
             _ => Auth::None,

@@ -271,8 +271,8 @@ pub async fn mixed(ctx: &Ctx) -> Result<Value, String> {
             "churn_users": churn_json(churners, churned),
             "recovery_users": recovery,
             "not_run": {
-                "feature_streaming": "this server has no feature-streaming endpoint yet",
-                "simulation_streaming": "this server has no simulation-streaming endpoint yet",
+                "feature_streaming": "not part of mixed: measure the stream endpoints with `wavecast bench streams`",
+                "simulation_streaming": "not part of mixed: measure the stream endpoints with `wavecast bench streams`",
             },
             "server_stats": server_json(&a.server_pid, s0, s1),
         }),
