@@ -142,6 +142,18 @@ pub fn origin_refused(remote: SocketAddr, origin: Option<&str>) {
     );
 }
 
+/// The connect hook (`auth.connect_url`) could not be asked or answered
+/// badly; `reason` never holds credentials.
+pub fn connect_hook_failed(remote: SocketAddr, reason: &str, fail_open: bool) {
+    tracing::warn!(
+        target: TARGET,
+        event = "connect_hook_failed",
+        remote_addr = %remote,
+        reason = reason,
+        admitted = fail_open,
+    );
+}
+
 /// A subscription took effect.
 pub fn subscription_started(connection_id: &str, channel: &str, recovered: Option<bool>) {
     tracing::info!(

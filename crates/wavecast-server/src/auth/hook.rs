@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use wavecast_protocol::ErrorCode;
 
 use super::principal::{AuthError, Principal};
+use crate::audit;
 use crate::config::AuthConfig;
 
 /// An HTTP client for the hook.
@@ -40,7 +41,7 @@ pub async fn check(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())));
     let failed = |why: String| {
-        tracing::warn!(target: "wavecast::audit", event = "connect_hook_failed", reason = %why);
+        audit::connect_hook_failed(remote, &why, cfg.connect_fail_open);
         if cfg.connect_fail_open {
             Ok(Vec::new())
         } else {
