@@ -144,10 +144,12 @@ impl Limits {
 
     /// A fresh message-rate bucket for one connection, if limited.
     pub fn message_bucket(&self, now: Instant) -> Option<TokenBucket> {
-        (self.cfg.max_message_rate > 0).then(|| {
+        let per_minute = self.cfg.messages_per_minute();
+        (per_minute > 0).then(|| {
+            let burst = u64::from(self.cfg.message_burst).max(per_minute.div_ceil(60));
             TokenBucket::new(
-                self.cfg.message_burst.max(self.cfg.max_message_rate),
-                self.cfg.max_message_rate as f64,
+                u32::try_from(burst).unwrap_or(u32::MAX),
+                per_minute as f64 / 60.0,
                 now,
             )
         })

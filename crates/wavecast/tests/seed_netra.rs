@@ -212,3 +212,68 @@ async fn sixty_messages_a_minute() {
     assert!((60..=61).contains(&pongs), "{pongs} pongs");
     assert_eq!(pongs + limited, n);
 }
+
+#[tokio::test]
+async fn a_rate_that_is_not_a_whole_number_per_second_stays_exact() {
+    // 90 a minute is 1.5 a second: reported and enforced as 90, not 120.
+    let srv = start_example("netra", &[("WEBSOCKET_MAX_MESSAGE_RATE", "90")]);
+    let v: Value = serde_json::from_str(&http_get(srv.port, "/ws/config")).expect("json");
+    assert_eq!(
+        v["websocket_config"]["connection_limits"]["max_message_rate"],
+        90
+    );
+    let v: Value =
+        serde_json::from_str(&http_get(srv.port, "/ws/config?dialect=wavecast")).expect("json");
+    assert_eq!(
+        v["websocket_config"]["connection_limits"]["max_message_rate"],
+        1.5
+    );
+    let mut c = connect(srv.port, "dora").await;
+    let n = 100;
+    for i in 0..n {
+        c.send(json!({"type": "ping", "payload": {}, "correlation_id": i.to_string()}))
+            .await;
+    }
+    let (mut pongs, mut limited) = (0, 0);
+    for _ in 0..n {
+        let m = c.recv().await;
+        match m["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") => {
+                let text = m["payload"]["error"].as_str().unwrap_or_default();
+                assert!(text.contains("90 messages per minute"), "{m}");
+                limited += 1;
+            }
+            _ => panic!("unexpected {m}"),
+        }
+    }
+    // 90 at once (one or two more if a second passed while sending).
+    assert!((90..=92).contains(&pongs), "{pongs} pongs");
+    assert_eq!(pongs + limited, n);
+}
+
+#[test]
+fn the_server_wide_token_at_upgrade_rule_covers_native_endpoints() {
+    // auth.require_token_at_upgrade: every endpoint's default, here the
+    // native /ws, which would otherwise wait for an `auth` message.
+    let srv = start(&[
+        ("WAVECAST_AUTH__REQUIRE_AUTH", "true"),
+        ("WAVECAST_JWT_SECRET", SECRET),
+        ("WAVECAST_AUTH__REQUIRE_TOKEN_AT_UPGRADE", "true"),
+    ]);
+    let (status, body) = refused_upgrade(srv.port, "/ws", &[]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "auth_required", "{body}");
+}
+
+#[test]
+fn refusals_before_the_upgrade_use_netras_error_format() {
+    // An origin refused (403) before any credential is looked at: still
+    // Netra's {type: "error", payload: {code, error, ...}}.
+    let srv = start_example("netra", &[]);
+    let path = format!("/ws?token={}", hs256(SECRET, "olga"));
+    let (status, body) = refused_upgrade(srv.port, &path, &["Origin: https://evil.example.net"]);
+    assert_eq!(status, 403);
+    assert_error_format(&body);
+    assert_eq!(body["payload"]["code"], "origin_not_allowed", "{body}");
+}

@@ -206,7 +206,7 @@ fn usable(name: &str, path: &[String]) -> Result<Slot, ConfigWarning> {
     }
     let shown = schema::display(path);
     match schema::slot(path) {
-        Some(s @ (Slot::Number | Slot::Bool | Slot::Text | Slot::List)) => Ok(s),
+        Some(s @ (Slot::Number | Slot::Bool | Slot::Text | Slot::Unset | Slot::List)) => Ok(s),
         Some(Slot::Tables | Slot::Free) => {
             Err(ignored(format!("{shown} can only be set in a config file")))
         }
@@ -249,6 +249,13 @@ fn typed(slot: &Slot, raw: &str) -> Value {
         Slot::Number => number(raw).unwrap_or_else(|| Value::from(raw)),
         Slot::Bool => boolean(raw).map_or_else(|| Value::from(raw), Value::from),
         Slot::List => list(raw),
+        // Unset by default: empty leaves it unset; else a switch, a number
+        // or text, whichever the value reads as.
+        Slot::Unset if raw.trim().is_empty() => Value::Null,
+        Slot::Unset => boolean(raw)
+            .map(Value::from)
+            .or_else(|| number(raw))
+            .unwrap_or_else(|| Value::from(raw)),
         _ => Value::from(raw),
     }
 }
@@ -420,13 +427,18 @@ fn netra_units(
                 "{RATE}: limits.max_message_rate = {v:?}: expected a whole number of messages per minute"
             ))
         })?;
-        // Per second, rounded up so that a low rate never means "no limit".
-        push(
-            &["limits", "max_message_rate"],
-            per_minute.div_ceil(60).into(),
-            RATE,
-        );
-        push(&["limits", "message_burst"], per_minute.into(), RATE);
+        if per_minute == 0 {
+            push(&["limits", "max_message_rate"], 0.into(), RATE);
+        } else {
+            // Exactly per minute (90 a minute is 1.5 a second), with Netra's
+            // one-minute window as the burst.
+            push(
+                &["limits", "max_message_rate_per_minute"],
+                per_minute.into(),
+                RATE,
+            );
+            push(&["limits", "message_burst"], per_minute.into(), RATE);
+        }
     }
     const HEARTBEAT: &str = "WEBSOCKET_HEARTBEAT_INTERVAL";
     if let Some(v) = env.get(HEARTBEAT) {
@@ -573,12 +585,27 @@ mod tests {
                 ("auth.require_auth".into(), json!(true)),
                 ("origins.allowed".into(), json!(["https://app.example.com"])),
                 ("limits.max_connections_per_user".into(), json!(3)),
-                ("limits.max_message_rate".into(), json!(2)),
+                ("limits.max_message_rate_per_minute".into(), json!(90)),
                 ("limits.message_burst".into(), json!(90)),
                 ("heartbeat_interval".into(), json!("30000ms")),
             ]
         );
         assert_eq!(e.seed[1].var, "MFN_API_KEY and MFN_API_KEYS");
+    }
+
+    #[test]
+    fn settings_unset_by_default_read_as_switches() {
+        let e = env(&[("WAVECAST_AUTH__REQUIRE_TOKEN_AT_UPGRADE", "yes")]);
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        assert_eq!(
+            set(&e.wavecast),
+            [("auth.require_token_at_upgrade".to_string(), json!(true))]
+        );
+        let e = env(&[("WAVECAST_AUTH__REQUIRE_TOKEN_AT_UPGRADE", "")]);
+        assert_eq!(
+            set(&e.wavecast),
+            [("auth.require_token_at_upgrade".to_string(), Value::Null)]
+        );
     }
 
     #[test]

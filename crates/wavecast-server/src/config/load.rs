@@ -479,7 +479,11 @@ mod tests {
         assert_eq!(c.env, Environment::Staging);
         assert_eq!(c.origins.allowed.len(), 2);
         assert_eq!(c.limits.max_connections_per_user, 5);
-        assert_eq!((c.limits.max_message_rate, c.limits.message_burst), (1, 60));
+        assert_eq!(
+            (c.limits.max_message_rate_per_minute, c.limits.message_burst),
+            (60, 60)
+        );
+        assert_eq!(c.limits.messages_per_minute(), 60);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
         assert!(c.auth.require_auth);
     }

@@ -22,6 +22,8 @@ pub(crate) enum Slot {
     Number,
     Bool,
     Text,
+    /// An optional setting, unset by default (`null`): a switch or a value.
+    Unset,
     /// A list of strings.
     List,
     /// A table with these keys.
@@ -117,7 +119,8 @@ pub(crate) fn slot(path: &[String]) -> Option<Slot> {
                 Value::Array(_) => Slot::List,
                 Value::Bool(_) => Slot::Bool,
                 Value::Number(_) => Slot::Number,
-                Value::String(_) | Value::Null => Slot::Text,
+                Value::String(_) => Slot::Text,
+                Value::Null => Slot::Unset,
             }
         },
     )
@@ -136,7 +139,9 @@ pub(crate) fn leaf_paths() -> Vec<Vec<String>> {
                     }
                 }
             }
-            Some(Slot::Number | Slot::Bool | Slot::Text | Slot::List) => out.push(path.clone()),
+            Some(Slot::Number | Slot::Bool | Slot::Text | Slot::Unset | Slot::List) => {
+                out.push(path.clone())
+            }
             _ => {}
         }
     }

@@ -131,6 +131,10 @@ pub struct AuthConfig {
     pub connect_timeout: Duration,
     /// Allow the connection when the connect hook fails or times out.
     pub connect_fail_open: bool,
+    /// Every endpoint's default for refusing a tokenless upgrade with 401
+    /// before accepting it (an endpoint's own setting wins); unset: yes
+    /// for the `fog` and `netra` dialects, no for the others.
+    pub require_token_at_upgrade: Option<bool>,
 }
 
 impl Default for AuthConfig {
@@ -152,6 +156,7 @@ impl Default for AuthConfig {
             connect_url: String::new(),
             connect_timeout: Duration::from_secs(2),
             connect_fail_open: false,
+            require_token_at_upgrade: None,
         }
     }
 }
@@ -207,6 +212,10 @@ pub struct LimitsConfig {
     pub max_message_rate: u32,
     /// Messages allowed in a burst above the rate.
     pub message_burst: u32,
+    /// Client messages per minute per connection, for rates a whole number
+    /// per second cannot say (Netra's 90 a minute); when not 0 it replaces
+    /// `max_message_rate`.
+    pub max_message_rate_per_minute: u32,
     /// Rate-limited messages in a row that close the connection with 4008.
     pub rate_limit_close_after: u32,
     /// Largest inbound WebSocket message; larger ones close with 1009.
@@ -226,6 +235,17 @@ pub struct LimitsConfig {
     pub max_connection_queue_bytes: usize,
 }
 
+impl LimitsConfig {
+    /// Client messages allowed per minute per connection (0: no limit):
+    /// `max_message_rate_per_minute` if set, else `max_message_rate` × 60.
+    pub fn messages_per_minute(&self) -> u64 {
+        match self.max_message_rate_per_minute {
+            0 => u64::from(self.max_message_rate) * 60,
+            n => u64::from(n),
+        }
+    }
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
@@ -236,6 +256,7 @@ impl Default for LimitsConfig {
             exempt_loopback: true,
             max_message_rate: 100,
             message_burst: 200,
+            max_message_rate_per_minute: 0,
             rate_limit_close_after: 50,
             max_message_size: 10 * 1024,
             max_subscriptions: 10,
@@ -441,12 +462,16 @@ impl EndpointConfig {
         }
     }
 
-    /// Whether a tokenless upgrade is refused before accepting.
-    pub fn token_at_upgrade(&self) -> bool {
-        self.require_token_at_upgrade.unwrap_or(matches!(
-            self.dialect,
-            WireDialect::Fog | WireDialect::Netra
-        ))
+    /// Whether a tokenless upgrade is refused before accepting: the
+    /// endpoint's setting, else the server-wide `auth` one, else the
+    /// dialect's default.
+    pub fn token_at_upgrade(&self, server_default: Option<bool>) -> bool {
+        self.require_token_at_upgrade
+            .or(server_default)
+            .unwrap_or(matches!(
+                self.dialect,
+                WireDialect::Fog | WireDialect::Netra
+            ))
     }
 
     /// The built-in endpoints.

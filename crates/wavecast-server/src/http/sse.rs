@@ -19,6 +19,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
+use wavecast_protocol::dialect::Dialect;
 use wavecast_protocol::ErrorCode;
 
 use super::app::{App, ConnectionKill};
@@ -86,8 +87,8 @@ pub async fn sse(
 ) -> Response {
     let state = app.core.clone();
     let bad = |m: &str| error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, m);
-    if let Err(resp) = gate(&state, remote, req.headers()) {
-        return resp;
+    if let Err(refusal) = gate(&state, remote, req.headers()) {
+        return refusal.response(Dialect::Wavecast);
     }
     let q = match query(&req) {
         Ok(q) => q,
@@ -116,7 +117,7 @@ pub async fn sse(
     }
     let slot = match take_slot(&state, remote) {
         Ok(s) => s,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.response(Dialect::Wavecast),
     };
     let (principal, extra_channels) = match credentials(&state, creds, remote).await {
         Ok(ok) => ok,

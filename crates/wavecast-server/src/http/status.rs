@@ -209,9 +209,11 @@ pub async fn ws_config(
         .and_then(|q| q.0.dialect.and_then(|d| d.parse::<Dialect>().ok()))
         .or(main.map(|e| e.dialect.dialect()))
         .unwrap_or_default();
+    let per_minute = c.limits.messages_per_minute();
     let rate = match dialect.rate_unit() {
-        RateUnit::PerSecond => u64::from(c.limits.max_message_rate),
-        RateUnit::PerMinute => u64::from(c.limits.max_message_rate) * 60,
+        RateUnit::PerSecond if per_minute.is_multiple_of(60) => json!(per_minute / 60),
+        RateUnit::PerSecond => json!(per_minute as f64 / 60.0),
+        RateUnit::PerMinute => json!(per_minute),
     };
     let sockets: Vec<Value> = c
         .endpoints

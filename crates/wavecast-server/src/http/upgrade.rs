@@ -16,11 +16,12 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
+use wavecast_protocol::dialect::Dialect;
 use wavecast_protocol::ErrorCode;
 use wavecast_ws::{accept_key, valid_key, Decoder};
 
 use super::app::App;
-use super::errors::{dialect_error_response, error_response};
+use super::errors::dialect_error_response;
 use super::negotiate::{agree, Agreed};
 use crate::agents::AgentExtension;
 use crate::audit::{self, AuthVia};
@@ -60,13 +61,18 @@ pub async fn endpoint(
     mut req: Request,
 ) -> Response {
     let state = app.core.clone();
+    let agreed = agree(&state.config, &ep.config, req.headers(), req.uri().query());
     let (accept, slot) = match handshake(&state, remote, req.headers()) {
         Ok(ok) => ok,
-        Err(resp) => return resp,
+        Err(refusal) => return refusal.response(agreed.format.dialect),
     };
-    let agreed = agree(&state.config, &ep.config, req.headers(), req.uri().query());
     let creds = upgrade_credentials(&req);
-    if creds.is_none() && state.config.auth.require_auth && ep.config.token_at_upgrade() {
+    if creds.is_none()
+        && state.config.auth.require_auth
+        && ep
+            .config
+            .token_at_upgrade(state.config.auth.require_token_at_upgrade)
+    {
         state.metrics.auth_result("missing_token");
         return dialect_error_response(
             StatusCode::UNAUTHORIZED,
@@ -244,8 +250,8 @@ fn handshake(
     state: &AppState,
     remote: SocketAddr,
     headers: &HeaderMap,
-) -> Result<(String, ConnectionSlot), Response> {
-    let refuse = |status, code, message: &str| Err(error_response(status, code, message));
+) -> Result<(String, ConnectionSlot), Refusal> {
+    let refuse = |status, code, message| Err(Refusal::new(status, code, message));
     gate(state, remote, headers)?;
     if !header_has_token(headers, header::UPGRADE, "websocket")
         || !header_has_token(headers, header::CONNECTION, "upgrade")
@@ -281,15 +287,37 @@ fn handshake(
     Ok((accept, take_slot(state, remote)?))
 }
 
+/// An upgrade refused before it was accepted, answered in the dialect
+/// the client asked for.
+pub(super) struct Refusal {
+    status: StatusCode,
+    code: ErrorCode,
+    message: &'static str,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: ErrorCode, message: &'static str) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// The HTTP answer, in `dialect`'s error shape.
+    pub(super) fn response(&self, dialect: Dialect) -> Response {
+        dialect_error_response(self.status, dialect, self.code, self.message)
+    }
+}
+
 /// The checks before any long-lived connection (WebSocket or SSE): the
 /// server is not shutting down and the origin may connect.
-#[allow(clippy::result_large_err)]
 pub(super) fn gate(
     state: &AppState,
     remote: SocketAddr,
     headers: &HeaderMap,
-) -> Result<(), Response> {
-    let refuse = |status, code, message: &str| Err(error_response(status, code, message));
+) -> Result<(), Refusal> {
+    let refuse = |status, code, message| Err(Refusal::new(status, code, message));
     if state.shutdown.is_cancelled() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -315,9 +343,8 @@ pub(super) fn gate(
 }
 
 /// The per-address connection rate, then a slot under `max_connections`.
-#[allow(clippy::result_large_err)]
-pub(super) fn take_slot(state: &AppState, remote: SocketAddr) -> Result<ConnectionSlot, Response> {
-    let refuse = |status, code, message: &str| Err(error_response(status, code, message));
+pub(super) fn take_slot(state: &AppState, remote: SocketAddr) -> Result<ConnectionSlot, Refusal> {
+    let refuse = |status, code, message| Err(Refusal::new(status, code, message));
     if !state.limits.allow_ip(remote.ip(), Instant::now()) {
         state.metrics.limit_rejections("connection_rate_ip");
         return refuse(

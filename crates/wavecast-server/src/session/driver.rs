@@ -384,15 +384,19 @@ fn take_rate(s: &Session, pace: &mut Pace) -> bool {
         s.conn.close(CloseCode::RateLimit, false);
     } else {
         // In the unit the dialect's clients know the limit by (/ws/config).
-        let rate = limits.max_message_rate;
+        let per_minute = limits.messages_per_minute();
         let message = match s.conn.format.dialect.rate_unit() {
-            RateUnit::PerSecond => {
-                format!("more than {rate} messages per second; this one was not processed")
-            }
-            RateUnit::PerMinute => format!(
-                "more than {} messages per minute; this one was not processed",
-                u64::from(rate) * 60
+            RateUnit::PerSecond if per_minute.is_multiple_of(60) => format!(
+                "more than {} messages per second; this one was not processed",
+                per_minute / 60
             ),
+            RateUnit::PerSecond => format!(
+                "more than {:.2} messages per second; this one was not processed",
+                per_minute as f64 / 60.0
+            ),
+            RateUnit::PerMinute => {
+                format!("more than {per_minute} messages per minute; this one was not processed")
+            }
         };
         s.send_error(ErrorCode::RateLimited, &message, None);
     }
