@@ -1,9 +1,17 @@
 //! Brokers: where a publication gets its offset and how it reaches every
-//! node's subscribers. One async interface ([`Broker`]) for every engine:
+//! node's subscribers. One async interface ([`Broker`]) for every engine.
 //!
-//! - [`local::LocalBroker`]: this process alone, over a history store
-//!   (memory or embedded);
-//! - [`redis::RedisBroker`]: several nodes sharing Redis.
+//! - [`api`]: the interface ([`Broker`]), the delivery callback
+//!   ([`BrokerEvents`]) and what crosses them ([`Publish`], [`Published`],
+//!   [`Delivered`], [`NodeInfo`]);
+//! - [`any`]: [`Brokers`], the broker a server runs with, chosen by
+//!   configuration;
+//! - [`local`]: [`local::LocalBroker`], this process alone, over a history
+//!   store (memory or embedded);
+//! - [`redis`]: [`redis::RedisBroker`], several nodes sharing Redis;
+//! - [`idempotency`]: the local broker's recent publish outcomes by
+//!   idempotency key, so that a retried publish is not published twice
+//!   (the Redis broker keeps its keys in Redis).
 //!
 //! Every broker hands publications to one callback, [`BrokerEvents`], which
 //! the hub implements (as centrifuge's `BrokerEventHandler`): the local
