@@ -501,6 +501,75 @@ async fn a_refused_connection_is_retried_then_unavailable() {
 }
 
 #[tokio::test]
+async fn a_502_every_time_runs_out_of_retries_then_unavailable() {
+    let up = Upstream::start(|_, _| {
+        vec![
+            Act::Head(502, "text/plain"),
+            Act::Body("bad gateway".into()),
+        ]
+    })
+    .await;
+    let srv = TestServer::start(&agents_config(&up.url, "retries = 1")).await;
+    let mut c = srv.client().await;
+    let frames = converse(&mut c, ask("c1", "hi")).await;
+    let [e] = &frames[..] else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(
+        (&e["code"], &e["recoverable"], &e["correlation_id"]),
+        (&json!("agent_unavailable"), &json!(true), &json!("c1"))
+    );
+    assert!(
+        e["error"].as_str().unwrap_or("").contains("2 attempts"),
+        "{e}"
+    );
+    assert_eq!(up.requests().len(), 2, "the request and one retry");
+    still_open(&mut c).await;
+}
+
+#[tokio::test]
+async fn the_server_wide_limit_spans_users() {
+    let up = Upstream::start(|_, _| {
+        vec![
+            Act::Head(200, "application/x-ndjson"),
+            Act::Body(line("agent_started", json!({}))),
+            Act::Hang,
+        ]
+    })
+    .await;
+    let cfg = format!(
+        "[auth]\njwt_secret = \"{SECRET}\"\n{}",
+        agents_config(&up.url, "max_running = 1")
+    );
+    let srv = TestServer::start(&cfg).await;
+    let mut alice = user_client(&srv, "alice").await;
+    let mut bob = user_client(&srv, "bob").await;
+    alice.send(ask("a1", "first")).await;
+    assert_eq!(alice.recv().await["type"], "agent_started");
+    let refused = converse(&mut bob, ask("b1", "second")).await;
+    let [e] = &refused[..] else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(
+        (&e["code"], &e["recoverable"], &e["correlation_id"]),
+        (&json!("too_many_requests"), &json!(true), &json!("b1"))
+    );
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("agents.max_running"),
+        "{e}"
+    );
+    assert_eq!(
+        srv.metric("wavecast_limit_rejections_total{limit=\"agents_running\"}")
+            .await,
+        1.0
+    );
+    still_open(&mut bob).await;
+}
+
+#[tokio::test]
 async fn a_4xx_is_rejected_with_the_upstreams_message() {
     let up = Upstream::start(|_, _| {
         vec![
