@@ -51,6 +51,7 @@ engine = "memory"
 max_subscriptions = 1000
 max_message_rate = 0
 max_message_size = 1048576
+max_connection_queue_bytes = 1073741824
 
 [namespaces.bench]
 history_size = {history}
