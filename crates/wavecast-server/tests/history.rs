@@ -286,3 +286,45 @@ async fn embedded_store_keeps_history_across_restart() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_replay_is_whole_or_not_recovered_within_the_connection_budget() {
+    // The connection's whole queue holds 24,000 bytes. A replayed frame is
+    // its data plus the envelope (here a 100-character channel name, the
+    // offset, epoch and timestamp), so a check on the data alone would
+    // answer `recovered: true` and then drop frames. Whatever the answer,
+    // it must be true to what follows.
+    let cfg = format!("[limits]\nmax_connection_queue_bytes = 24000\n{CFG}");
+    let srv = TestServer::start(&cfg).await;
+    let mut answers = BTreeSet::new();
+    for (i, n) in [60u64, 120, 140, 150, 160, 170, 400]
+        .into_iter()
+        .enumerate()
+    {
+        let channel = format!("h:{i}{}", "x".repeat(99));
+        let mut c = srv.client().await;
+        let r = subscribe_ok(&mut c, json!({"type":"subscribe","channel":channel})).await;
+        let epoch = r["epoch"].as_str().expect("epoch").to_string();
+        drop(c);
+        for k in 1..=n {
+            srv.publish(&channel, json!({"k": k})).await;
+        }
+        let mut c = srv.client().await;
+        let recover = json!({"offset": 0, "epoch": epoch});
+        let r = subscribe_ok(
+            &mut c,
+            json!({"type":"subscribe","channel":channel,"recover":recover}),
+        )
+        .await;
+        let recovered = r["recovered"].as_bool().expect("recovered");
+        if recovered {
+            assert_eq!(
+                offsets_until(&mut c, n).await,
+                (1..=n).collect::<Vec<_>>(),
+                "{n} publications: recovered, so every one must arrive"
+            );
+        }
+        answers.insert(recovered);
+    }
+    assert_eq!(answers.len(), 2, "both answers occur: {answers:?}");
+}

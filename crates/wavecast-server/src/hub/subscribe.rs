@@ -144,10 +144,12 @@ impl Hub {
             Fetch::Since(o) => {
                 // A replay that would not fit in the connection's queue
                 // budget is not sent: the client is told it was not
-                // recovered, instead of being closed as a slow consumer.
+                // recovered, instead of frames being dropped after a
+                // `recovered: true`. Measured as the frames this connection
+                // gets (the envelope, not only the data, counts).
                 let room = conn.outbound.room_left();
                 let rows = self.broker.read(channel, o, r.size, usize::MAX, &r).await?;
-                let bytes: usize = rows.iter().map(|p| p.data.len() + 128).sum();
+                let bytes: usize = rows.iter().map(|p| conn.format.publication(p).len()).sum();
                 if bytes <= room && recovery::contiguous(o, top.offset, &rows) {
                     let last = rows.last().map_or(o, |p| p.offset);
                     (rows, last)
