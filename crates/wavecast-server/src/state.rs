@@ -106,10 +106,16 @@ fn broker(
             if tokio::runtime::Handle::try_current().is_err() {
                 return Err(ConfigError("the redis engine needs a Tokio runtime".into()));
             }
-            let addr: RedisUrl = config
+            let mut addr: RedisUrl = config
                 .redis_url
                 .parse()
                 .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
+            addr.ca_file = config.redis_ca_file.clone();
+            if addr.tls {
+                // A CA file that cannot be used stops the start, not every
+                // connection attempt after it.
+                crate::broker::redis::tls::connector(&addr.ca_file).map_err(ConfigError)?;
+            }
             (
                 Brokers::Redis(RedisBroker::start(addr, &config.redis_prefix, node.clone())),
                 None,

@@ -377,3 +377,73 @@ async fn publishing_resumes_after_redis_forgets_its_scripts() {
     assert_eq!((s, v["offset"].as_u64()), (200, Some(2)), "{v}");
     assert_eq!(offsets_until(&mut c, 2).await, vec![1, 2]);
 }
+
+/// redis-server with TLS on a second port (`--tls-port`), keeping its
+/// plain port for the test kit's start check.
+fn tls_redis(cert: &common::TestCert) -> (RedisProcess, u16) {
+    let tls_port = common::free_port();
+    let (port, cert_file, key_file) = (
+        tls_port.to_string(),
+        cert.cert_file.display().to_string(),
+        cert.key_file.display().to_string(),
+    );
+    let redis = RedisProcess::start_with(
+        false,
+        &[
+            "--tls-port",
+            &port,
+            "--tls-cert-file",
+            &cert_file,
+            "--tls-key-file",
+            &key_file,
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no TLS port");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    (redis, tls_port)
+}
+
+fn tls_cfg(port: u16, ca: &common::TestCert) -> String {
+    format!(
+        "engine = \"redis\"\nredis_url = \"rediss://127.0.0.1:{port}\"\nredis_ca_file = {:?}\n",
+        ca.cert_file.display().to_string()
+    )
+}
+
+#[tokio::test]
+async fn rediss_speaks_tls_and_checks_the_certificate() {
+    let dir = common::temp_dir("rediss");
+    let cert = common::TestCert::generate(&dir, "redis");
+    let (_redis, port) = tls_redis(&cert);
+    let node = TestServer::start(&tls_cfg(port, &cert)).await;
+    let mut c = node.client().await;
+    subscribe_ok(&mut c, json!({"type":"subscribe","channel":"news"})).await;
+    for i in 0..3 {
+        let (s, v) = node
+            .post("/api/publish", json!({"channel":"news","data":{"i":i}}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_eq!(offsets_until(&mut c, 3).await, vec![1, 2, 3]);
+    // Trusting another certificate: Redis's is refused, nothing is sent.
+    let other = common::TestCert::generate(&dir, "other");
+    let wrong = TestServer::start(&tls_cfg(port, &other)).await;
+    let (s, v) = wrong
+        .post("/api/publish", json!({"channel":"news","data":{"i":9}}))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    let (s, _) = node
+        .post("/api/publish", json!({"channel":"news","data":{"i":3}}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        offsets_until(&mut c, 4).await,
+        vec![4],
+        "no publication from the refused node"
+    );
+}

@@ -25,6 +25,10 @@ pub struct RedisUrl {
     pub password: Option<String>,
     /// The database to `SELECT` (0: the default one).
     pub db: u32,
+    /// For `rediss://`: the PEM file of the CA certificates to trust (the
+    /// `redis_ca_file` setting; empty: the public web roots). Not part of
+    /// the URL.
+    pub ca_file: String,
 }
 
 impl RedisUrl {
@@ -88,6 +92,7 @@ impl FromStr for RedisUrl {
             username,
             password,
             db,
+            ca_file: String::new(),
         })
     }
 }

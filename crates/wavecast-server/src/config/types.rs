@@ -583,6 +583,9 @@ pub struct Config {
     pub fsync: Fsync,
     /// Redis for `engine = "redis"`; see `RedisUrl` for its parts.
     pub redis_url: String,
+    /// For `rediss://`: a PEM file of the CA certificates to trust (empty:
+    /// the public web roots).
+    pub redis_ca_file: String,
     /// Prefix of every Redis key and pub/sub channel.
     pub redis_prefix: String,
     /// The address other nodes and clients reach this node at, shown in
@@ -632,6 +635,7 @@ impl Default for Config {
             data_dir: "./data".into(),
             fsync: Fsync::default(),
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_ca_file: String::new(),
             redis_prefix: "wavecast".into(),
             advertise_address: String::new(),
             bind: IpAddr::from([127, 0, 0, 1]),

@@ -163,6 +163,12 @@ fn storage(c: &Config) -> Result<(), Invalid> {
     if let Err(e) = c.redis_url.parse::<RedisUrl>() {
         return bad(&["redis_url"], e);
     }
+    if !c.redis_ca_file.is_empty() && !std::path::Path::new(&c.redis_ca_file).is_file() {
+        return bad(
+            &["redis_ca_file"],
+            "no such file: give the PEM file of the CA that signed Redis's certificate",
+        );
+    }
     let p = &c.metrics_prefix;
     let name_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     if !p.bytes().all(name_char) || p.starts_with(|ch: char| ch.is_ascii_digit()) {

@@ -13,6 +13,7 @@
 //! - Epochs carry the generation, which grows when a Redis restart may
 //!   have lost data, so clients are told instead of resuming across a gap.
 //! - A node registry (`registry`) lists the live nodes.
+//! - `rediss://` connects with TLS (`tls`), trusting `redis_ca_file`.
 
 mod broker;
 mod message;
@@ -22,6 +23,7 @@ mod registry;
 pub mod resp;
 mod scripts;
 mod shared;
+pub mod tls;
 
 pub use broker::RedisBroker;
 pub use shared::NodeSelf;

@@ -22,11 +22,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::resp::{encode, parse, Conn, RespError, Value};
 use super::scripts::{self, Script};
+use super::tls::RedisStream;
 use crate::config::RedisUrl;
 
 /// Bytes written per batch at most.
@@ -143,7 +144,7 @@ async fn supervise(addr: RedisUrl, mut rx: mpsc::UnboundedReceiver<Request>, up:
         backoff = Duration::from_millis(50);
         up.store(true, Ordering::Release);
         let (stream, buf) = conn.into_parts();
-        let (read, write) = stream.into_split();
+        let (read, write) = tokio::io::split(stream);
         let (pending_tx, pending_rx) = mpsc::unbounded_channel();
         let stopped = tokio::select! {
             r = writer(write, &mut rx, pending_tx) => r,
@@ -182,7 +183,7 @@ async fn refuse_while_down(rx: &mut mpsc::UnboundedReceiver<Request>, wait: Dura
 }
 
 async fn writer(
-    mut write: OwnedWriteHalf,
+    mut write: WriteHalf<RedisStream>,
     rx: &mut mpsc::UnboundedReceiver<Request>,
     pending: mpsc::UnboundedSender<Reply>,
 ) -> Stop {
@@ -215,7 +216,7 @@ async fn writer(
 }
 
 async fn reader(
-    mut read: OwnedReadHalf,
+    mut read: ReadHalf<RedisStream>,
     mut buf: BytesMut,
     mut pending: mpsc::UnboundedReceiver<Reply>,
 ) -> Stop {

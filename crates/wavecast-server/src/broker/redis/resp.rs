@@ -1,10 +1,11 @@
 //! A minimal RESP2 client: command encoding, an incremental reply parser,
 //! and a connection that sends commands and reads replies (with AUTH and
-//! SELECT from the URL). Just what the redis broker needs (scripts,
-//! streams, hashes, pub/sub); no cluster.
+//! SELECT from the URL), over TCP or TLS (`rediss://`). Just what the redis
+//! broker needs (scripts, streams, hashes, pub/sub); no cluster.
 
 use bytes::{Buf, BytesMut};
 
+use super::tls::{self, RedisStream};
 use crate::config::RedisUrl;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -177,7 +178,7 @@ fn parse_at(buf: &[u8], at: usize) -> Result<Option<(Value, usize)>, RespError> 
 
 /// One connection to Redis.
 pub struct Conn {
-    stream: TcpStream,
+    stream: RedisStream,
     buf: BytesMut,
     out: Vec<u8>,
 }
@@ -185,16 +186,19 @@ pub struct Conn {
 impl Conn {
     /// Connects, authenticates and selects the database of `addr`.
     pub async fn connect(addr: &RedisUrl) -> Result<Conn, RespError> {
-        if addr.tls {
-            return Err(RespError::Io(
-                "rediss:// (TLS) is not supported by this build; use redis://".into(),
-            ));
-        }
         let hostport = addr.address();
-        let stream = TcpStream::connect(&hostport)
+        let tcp = TcpStream::connect(&hostport)
             .await
             .map_err(|e| RespError::Io(format!("connect {hostport}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let stream = if addr.tls {
+            let connector = tls::connector(&addr.ca_file).map_err(RespError::Io)?;
+            tls::handshake(&connector, &addr.host, tcp)
+                .await
+                .map_err(RespError::Io)?
+        } else {
+            RedisStream::Plain(tcp)
+        };
         let mut c = Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
@@ -217,7 +221,7 @@ impl Conn {
     }
 
     /// Splits the connection into its socket and what was read ahead.
-    pub fn into_parts(self) -> (TcpStream, BytesMut) {
+    pub fn into_parts(self) -> (RedisStream, BytesMut) {
         (self.stream, self.buf)
     }
 
