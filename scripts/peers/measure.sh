@@ -10,7 +10,8 @@
 #
 # Servers: wc5 = $BIN serve with the defaults (write coalescing, 5 ms
 # window); wc0 = the same with coalescing off (delivery.coalesce_window =
-# 0); base = $BASE_BIN (an older wavecast) with the defaults; uws and
+# 0); base = $BASE_BIN (an older wavecast) with the defaults, base2 =
+# $BASE2_BIN (another one); uws and
 # nchan as in scripts/peers/README.md (installed there first). Every
 # wavecast server runs the default configuration (embedded engine) plus a
 # JWT secret, which A's connections authenticate with.
@@ -44,6 +45,7 @@ start() {
     wc5) wavecast_at "$BIN" "";;
     wc0) wavecast_at "$BIN" 0s;;
     base) wavecast_at "${BASE_BIN:?BASE_BIN: the older wavecast binary}" "";;
+    base2) wavecast_at "${BASE2_BIN:?BASE2_BIN: a second older wavecast binary}" "";;
     uws)
       (PORT=9001 taskset -c 0 node "$REPO/scripts/peers/uws/server.js" >/tmp/uws.log 2>&1 &)
       peer_at 9001; wait_port 9001; PID=$(pid_on 9001); STOP="kill $PID";;
