@@ -12,13 +12,20 @@
 //!   point); when a point of a later hour arrives, or [`Aggregator::expire`]
 //!   sees the hour is over, the block is sealed and queued for writing;
 //! - the block that was last sealed stays in memory until the next one is
-//!   sealed, so a history query sees it even before the server wrote it.
+//!   sealed, so a history query sees it even before the server wrote it;
+//! - each raw point is handed out in a raw chunk at most once
+//!   ([`Aggregator::take_raw_writes`], see [`mod@crate::raw`]); a metric's
+//!   chunks are numbered without reuse while it is held, and every chunk
+//!   handed out is remembered until its newest point is an hour old, then
+//!   handed out for deletion (before the metric can be forgotten).
 //!
 //! Storage is the server's: [`Aggregator::take_writes`] hands out blocks to
 //! put, [`Aggregator::restore`] takes stored blocks back at start, and
-//! [`Aggregator::history`] merges blocks the server read.
+//! [`Aggregator::history`] merges blocks the server read;
+//! [`Aggregator::take_raw_writes`] and [`Aggregator::restore_raw`] do the
+//! same for the raw hour.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -29,6 +36,7 @@ use crate::config::AggregatorConfig;
 use crate::flatten::{flatten, FlattenLimits};
 use crate::history::{self, History, HistoryPlan, HistoryPoints, HistoryQuery, Resolution};
 use crate::name::validate_name;
+use crate::raw::{parse_raw_key, raw_key, RawChunk, RawWrite};
 use crate::series::RawSeries;
 use crate::stats::Stats;
 use crate::threshold::RuleState;
@@ -79,8 +87,8 @@ pub enum Restored {
 pub struct MetricSummary {
     /// The metric.
     pub metric: String,
-    /// Its newest point since the aggregator started (kept after the raw
-    /// hour; `None` for a metric only restored from storage).
+    /// Its newest point (kept after the raw hour; restored with the raw
+    /// chunks; `None` for a metric restored from rollups alone).
     pub latest: Option<Point>,
     /// Statistics of its 5-minute window.
     pub stats_5m: Option<Stats>,
@@ -99,6 +107,29 @@ pub struct DocumentOutcome {
     pub skipped: usize,
 }
 
+/// What [`Aggregator::take_raw_writes`] hands out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawFlush {
+    /// New chunks to put (keys never seen before).
+    pub writes: Vec<RawWrite>,
+    /// Keys of chunks whose newest point is an hour old: delete them.
+    pub deletes: Vec<Vec<u8>>,
+}
+
+/// What [`Aggregator::restore_raw`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawRestore {
+    /// Points back in the metrics' raw series.
+    pub points: usize,
+    /// Chunks kept in storage (remembered until they expire).
+    pub chunks: usize,
+    /// Keys to delete: chunks past the raw hour, and the skipped ones.
+    pub deletes: Vec<Vec<u8>>,
+    /// Chunks skipped, with why: a key or value that does not decode,
+    /// points ahead of the clock, or a metric refused.
+    pub skipped: Vec<(Vec<u8>, MonitorError)>,
+}
+
 #[derive(Debug, Clone)]
 struct MetricState {
     series: RawSeries,
@@ -109,7 +140,25 @@ struct MetricState {
     last_seen: i64,
     last: Option<Point>,
     rules: Vec<usize>,
+    raw: RawLog,
 }
+
+/// A metric's raw chunks: what was handed out, what storage holds.
+#[derive(Debug, Clone, Default)]
+struct RawLog {
+    /// Number (in the series) of the first point not handed out yet.
+    next_point: u64,
+    /// Newest timestamp handed out.
+    last_ms: Option<i64>,
+    /// The next chunk's number.
+    next_chunk: u64,
+    /// Chunks handed out or restored and not yet expired: (number, newest
+    /// timestamp), oldest first.
+    stored: VecDeque<(u64, i64)>,
+}
+
+/// One stored raw chunk at restore: number, key, decoded value.
+type StoredChunk = (u64, Vec<u8>, Result<RawChunk, MonitorError>);
 
 /// The metrics aggregator. Not thread-safe by itself: the server holds it
 /// behind a lock. Cloning copies every metric's state (for tests and
@@ -120,6 +169,8 @@ pub struct Aggregator {
     metrics: HashMap<String, MetricState>,
     rules: Vec<RuleState>,
     pending: Vec<(String, HourBlock)>,
+    /// Raw chunk keys to delete, handed out by the next `take_raw_writes`.
+    raw_doomed: Vec<Vec<u8>>,
 }
 
 impl Aggregator {
@@ -139,6 +190,7 @@ impl Aggregator {
             metrics: HashMap::new(),
             rules,
             pending: Vec::new(),
+            raw_doomed: Vec::new(),
         })
     }
 
@@ -172,6 +224,7 @@ impl Aggregator {
             metrics,
             rules,
             pending,
+            ..
         } = self;
         let state = metrics
             .get_mut(metric)
@@ -294,7 +347,7 @@ impl Aggregator {
         let state = MetricState {
             series: RawSeries::new(
                 self.config.max_points_per_metric,
-                5 * 60_000,
+                Window::FiveMinutes.duration_ms(),
                 complete_after,
             ),
             block: None,
@@ -304,6 +357,7 @@ impl Aggregator {
             last_seen: i64::MIN,
             last: None,
             rules,
+            raw: RawLog::default(),
         };
         Ok(self.metrics.entry(metric.to_owned()).or_insert(state))
     }
@@ -374,12 +428,13 @@ impl Aggregator {
         self.metrics.is_empty()
     }
 
-    /// The newest point of `metric` since the aggregator started.
+    /// The newest point of `metric` (see [`MetricSummary::latest`]).
     pub fn latest(&self, metric: &str) -> Option<Point> {
         self.metrics.get(metric)?.last
     }
 
-    /// Drops raw points at or before `now − 1 h`, seals blocks whose hour is
+    /// Drops raw points at or before `now − 1 h` (and queues for deletion
+    /// the raw chunks holding only such points), seals blocks whose hour is
     /// over, and forgets metrics with no point and no block for 7 days.
     pub fn expire(&mut self, now_ms: i64) -> ExpireReport {
         let mut report = ExpireReport {
@@ -388,6 +443,13 @@ impl Aggregator {
         };
         for (name, state) in &mut self.metrics {
             report.raw_points_dropped += state.series.drop_front_until(now_ms - RAW_RETENTION_MS);
+            while let Some(&(seq, last)) = state.raw.stored.front() {
+                if last > now_ms - RAW_RETENTION_MS {
+                    break;
+                }
+                state.raw.stored.pop_front();
+                self.raw_doomed.push(raw_key(name, seq));
+            }
             if state.block.as_ref().is_some_and(|b| b.end_ms() <= now_ms) {
                 seal(state, &mut self.pending, name);
                 report.blocks_sealed += 1;
@@ -421,11 +483,158 @@ impl Aggregator {
         out
     }
 
+    /// The raw chunks to put — for every metric with points recorded since
+    /// its previous chunk, one chunk of exactly those points (points the
+    /// per-metric bound dropped before they were handed out are missing;
+    /// the chunk's `complete_after` says so) — and the keys of the chunks
+    /// [`Aggregator::expire`] found an hour old. Call it at each flush,
+    /// after [`Aggregator::expire`]; put every write (each key is new) and
+    /// delete every key.
+    pub fn take_raw_writes(&mut self) -> RawFlush {
+        let writes = self
+            .metrics
+            .iter_mut()
+            .filter_map(|(name, state)| cut_chunk(name, &state.series, &mut state.raw))
+            .collect();
+        RawFlush {
+            writes,
+            deletes: std::mem::take(&mut self.raw_doomed),
+        }
+    }
+
+    /// Takes back writes of [`Aggregator::take_raw_writes`] that could not
+    /// be put: the next call hands out the same chunk numbers again with
+    /// their points (and any newer ones), so a failed write leaves no gap.
+    /// Call it before the next `take_raw_writes`; a write that is not its
+    /// metric's newest chunk is ignored.
+    pub fn return_raw_writes(&mut self, writes: impl IntoIterator<Item = RawWrite>) {
+        let mut writes: Vec<RawWrite> = writes.into_iter().collect();
+        writes.sort_by_key(|w| std::cmp::Reverse(w.seq));
+        for w in writes {
+            let Some(state) = self.metrics.get_mut(&w.metric) else {
+                continue;
+            };
+            let raw = &mut state.raw;
+            if raw.stored.back().map(|c| c.0) != Some(w.seq) || raw.next_chunk != w.seq + 1 {
+                continue;
+            }
+            raw.stored.pop_back();
+            raw.next_chunk = w.seq;
+            raw.next_point = w.first_point;
+            raw.last_ms = w.prev_last_ms;
+        }
+    }
+
+    /// Takes back the stored raw chunks at start, given in any order:
+    /// each metric's points of the last hour go back into its raw series
+    /// (statistics, the anomaly detector's trailing window, the latest
+    /// value) without being recorded again (the rollups already hold
+    /// them). Call it once, before ingesting; before or after
+    /// [`Aggregator::restore`]. A metric's raw points then count as
+    /// complete after the newest timestamp a missing or skipped chunk could
+    /// have held (`now_ms` when its newest chunk is skipped) and after what
+    /// its chunks recorded. A metric that already has raw points keeps
+    /// them, restores none, and only remembers its chunks until they
+    /// expire. Nothing here panics on bad bytes: such chunks are skipped
+    /// and their keys handed out for deletion.
+    pub fn restore_raw<K, V>(
+        &mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+        now_ms: i64,
+    ) -> RawRestore
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let mut report = RawRestore::default();
+        let mut by_metric: BTreeMap<String, Vec<StoredChunk>> = BTreeMap::new();
+        for (k, v) in entries {
+            let key = k.as_ref();
+            match parse_raw_key(key) {
+                Ok((metric, seq)) => by_metric.entry(metric.to_owned()).or_default().push((
+                    seq,
+                    key.to_vec(),
+                    RawChunk::decode(v.as_ref()),
+                )),
+                Err(e) => {
+                    report.skipped.push((key.to_vec(), e));
+                    report.deletes.push(key.to_vec());
+                }
+            }
+        }
+        for (metric, mut chunks) in by_metric {
+            chunks.sort_by_key(|c| c.0);
+            let horizon = now_ms.saturating_add(self.config.max_future_ms);
+            let sorted = sort_out(&metric, chunks, now_ms, horizon, &mut report);
+            self.install_raw(&metric, sorted, now_ms, &mut report);
+        }
+        report
+    }
+
+    /// Puts one metric's sorted-out chunks back (see
+    /// [`Aggregator::restore_raw`]).
+    fn install_raw(&mut self, metric: &str, sorted: Sorted, now_ms: i64, report: &mut RawRestore) {
+        let capacity = self.config.max_points_per_metric;
+        let known = self.metrics.contains_key(metric);
+        if sorted.kept.is_empty() && !known {
+            return; // nothing to restore: not even a name
+        }
+        if !known {
+            if let Err(e) = self.create(metric, sorted.complete_after) {
+                for (_, _, key, _) in sorted.kept {
+                    report.skipped.push((key.clone(), e.clone()));
+                    report.deletes.push(key);
+                }
+                return;
+            }
+        }
+        let Some(state) = self.metrics.get_mut(metric) else {
+            return;
+        };
+        let raw = &mut state.raw;
+        raw.next_chunk = raw.next_chunk.max(sorted.next_chunk);
+        raw.last_ms = raw.last_ms.max(sorted.last_ms);
+        let fresh = state.series.len() == 0;
+        if fresh {
+            let trailing = Window::FiveMinutes.duration_ms();
+            state.series = RawSeries::new(capacity, trailing, sorted.complete_after);
+        }
+        let cutoff = now_ms - RAW_RETENTION_MS;
+        let mut newest: Option<Point> = None;
+        for (seq, last, _, points) in sorted.kept {
+            raw.stored.push_back((seq, last));
+            report.chunks += 1;
+            if !fresh {
+                continue;
+            }
+            for p in points {
+                let in_order = newest.is_none_or(|q| p.timestamp_ms >= q.timestamp_ms);
+                if in_order && p.timestamp_ms > cutoff {
+                    state.series.push(p);
+                    newest = Some(p);
+                }
+            }
+        }
+        if !fresh {
+            return;
+        }
+        raw.next_point = state.series.next_seq();
+        report.points += state.series.len();
+        if let Some(p) = newest {
+            state.accepts_from = state.accepts_from.max(p.timestamp_ms);
+            state.last_seen = state.last_seen.max(p.timestamp_ms);
+            if state.last.is_none_or(|q| q.timestamp_ms <= p.timestamp_ms) {
+                state.last = Some(p);
+            }
+        }
+    }
+
     /// Takes back a stored block at start: registers its metric and, when
     /// the block is the current hour's, makes it the open block again (so
     /// the next writes extend it instead of replacing it). Call it for at
     /// least the newest block of every metric in storage, before ingesting.
-    /// Raw points of a restored metric count as complete only after
+    /// Raw points of a metric this registers (one
+    /// [`Aggregator::restore_raw`] did not) count as complete only after
     /// `now_ms` (history before that comes from rollups).
     ///
     /// # Errors
@@ -540,6 +749,107 @@ impl Aggregator {
         };
         Ok((history, corrupt))
     }
+}
+
+/// One metric's stored raw chunks, sorted out for restoring.
+struct Sorted {
+    /// Chunks with points of the last hour: (number, newest timestamp,
+    /// key, points).
+    kept: Vec<(u64, i64, Vec<u8>, Vec<Point>)>,
+    /// Raw points are complete after this (see `restore_raw`).
+    complete_after: i64,
+    /// A number above every stored chunk's.
+    next_chunk: u64,
+    /// The newest timestamp of a chunk that decoded.
+    last_ms: Option<i64>,
+}
+
+/// Decodes and sorts out one metric's chunks (in number order): skipped
+/// ones (bad value, points ahead of `horizon`) and those past the raw hour
+/// go to the report's deletes; a gap in the numbers or a skipped chunk
+/// moves `complete_after` past what the missing chunk could have held.
+fn sort_out(
+    metric: &str,
+    chunks: Vec<StoredChunk>,
+    now_ms: i64,
+    horizon: i64,
+    report: &mut RawRestore,
+) -> Sorted {
+    let mut out = Sorted {
+        kept: Vec::new(),
+        complete_after: i64::MIN,
+        next_chunk: chunks.last().map_or(0, |c| c.0.saturating_add(1)),
+        last_ms: None,
+    };
+    let mut previous: Option<u64> = None;
+    let mut newest_skipped = false;
+    for (seq, key, chunk) in chunks {
+        let chunk = chunk.and_then(|c| match c.last_ms() {
+            Some(t) if t > horizon => Err(MonitorError::TimestampOutOfRange {
+                metric: metric.to_owned(),
+                timestamp_ms: t,
+                now_ms,
+            }),
+            _ => Ok(c),
+        });
+        let (c, last) = match chunk {
+            Ok(c) => match c.last_ms() {
+                Some(last) => (c, last),
+                None => continue,
+            },
+            Err(e) => {
+                report.skipped.push((key.clone(), e));
+                report.deletes.push(key);
+                newest_skipped = true;
+                continue;
+            }
+        };
+        newest_skipped = false;
+        if previous.and_then(|p| p.checked_add(1)) != Some(seq) {
+            out.complete_after = out.complete_after.max(c.prev_last_ms.unwrap_or(i64::MIN));
+        }
+        out.complete_after = out
+            .complete_after
+            .max(c.complete_after_ms.unwrap_or(i64::MIN));
+        previous = Some(seq);
+        out.last_ms = out.last_ms.max(Some(last));
+        if last <= now_ms - RAW_RETENTION_MS {
+            report.deletes.push(key);
+        } else {
+            out.kept.push((seq, last, key, c.points));
+        }
+    }
+    if newest_skipped {
+        out.complete_after = out.complete_after.max(now_ms);
+    }
+    out
+}
+
+/// The chunk of `series`' points not handed out yet, if any.
+fn cut_chunk(metric: &str, series: &RawSeries, log: &mut RawLog) -> Option<RawWrite> {
+    let points: Vec<Point> = series.since(log.next_point).copied().collect();
+    let first_point = series.next_seq() - points.len() as u64;
+    log.next_point = series.next_seq();
+    let last = points.last()?.timestamp_ms;
+    let complete = series.complete_after();
+    let chunk = RawChunk {
+        prev_last_ms: log.last_ms,
+        complete_after_ms: (complete != i64::MIN).then_some(complete),
+        points,
+    };
+    let seq = log.next_chunk;
+    log.next_chunk += 1;
+    log.last_ms = Some(last);
+    log.stored.push_back((seq, last));
+    Some(RawWrite {
+        metric: metric.to_owned(),
+        seq,
+        key: raw_key(metric, seq),
+        value: chunk.encode(),
+        points: chunk.points.len(),
+        first_point,
+        prev_last_ms: chunk.prev_last_ms,
+    })
 }
 
 /// Blocks with an hour below the result are past the 7-day retention.

@@ -95,6 +95,11 @@ pub enum MonitorError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A stored raw chunk or its key that does not decode.
+    CorruptRawChunk {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl MonitorError {
@@ -114,6 +119,7 @@ impl MonitorError {
             Self::InvalidRule { .. } => "invalid_threshold_rule",
             Self::InvalidConfig { .. } => "invalid_config",
             Self::CorruptBlock { .. } => "corrupt_block",
+            Self::CorruptRawChunk { .. } => "corrupt_raw_chunk",
         }
     }
 }
@@ -165,6 +171,7 @@ impl fmt::Display for MonitorError {
             } => write!(f, "threshold rule for {metric:?}: {field} {reason}"),
             Self::InvalidConfig { field, reason } => write!(f, "{field} {reason}"),
             Self::CorruptBlock { reason } => write!(f, "corrupt rollup block: {reason}"),
+            Self::CorruptRawChunk { reason } => write!(f, "corrupt raw chunk: {reason}"),
         }
     }
 }

@@ -19,7 +19,9 @@
 //! - **Threshold**: one alert per crossing, re-armed by crossing back,
 //!   with a cooldown ([`threshold`]).
 //! - **Retention**: raw points 1 hour, 1-minute rollups 7 days, stored as
-//!   hour blocks of 60 rollups, about 1 KB per metric-hour ([`block`]).
+//!   hour blocks of 60 rollups, about 1 KB per metric-hour ([`block`]);
+//!   the raw hour is stored too, as append-only chunks of the points
+//!   recorded between two flushes ([`raw`]).
 //!
 //! # Use
 //!
@@ -55,6 +57,8 @@
 //! - [`alert`] — [`Alert`], [`Severity`] and their JSON.
 //! - [`rollup`] — [`Rollup`]: count, min, max, mean, m2; merging.
 //! - [`block`] — [`HourBlock`], storage keys, the binary encoding.
+//! - [`raw`] — [`RawChunk`]: the raw points of one flush, their key and
+//!   encoding.
 //! - [`history`] — [`HistoryQuery`], raw-or-rollup planning, buckets.
 //! - [`config`] — [`AggregatorConfig`].
 //! - [`aggregator`] — the [`Aggregator`] facade.
@@ -70,6 +74,7 @@ pub mod error;
 pub mod flatten;
 pub mod history;
 pub mod name;
+pub mod raw;
 pub mod rollup;
 mod running;
 mod series;
@@ -79,7 +84,7 @@ pub mod window;
 
 pub use aggregator::{
     delete_before_hour, Aggregator, BlockWrite, DocumentOutcome, ExpireReport, MetricSummary,
-    Restored,
+    RawFlush, RawRestore, Restored,
 };
 pub use alert::{Alert, AlertKind, Direction, Severity};
 pub use anomaly::AnomalyConfig;
@@ -89,6 +94,7 @@ pub use error::MonitorError;
 pub use flatten::{flatten, FlattenLimits, Flattened};
 pub use history::{Bucket, History, HistoryPlan, HistoryPoints, HistoryQuery, Resolution};
 pub use name::{validate_name, MAX_NAME_LEN};
+pub use raw::{parse_raw_key, raw_key, RawChunk, RawWrite};
 pub use rollup::Rollup;
 pub use series::Trailing;
 pub use stats::{quantile, Stats};

@@ -6,6 +6,9 @@
 //!   older points before they get here);
 //! - at most `capacity` points are held; when a point would exceed it, the
 //!   oldest is dropped and [`RawSeries::complete_after`] moves past it;
+//! - points are numbered in arrival order (the ring holds numbers
+//!   `head_seq..next_seq()`); the raw chunks the server persists are cut
+//!   by these numbers ([`RawSeries::since`]);
 //! - the trailing window relative to the newest timestamp `t` is the suffix
 //!   of the ring with timestamps in `(t − 5 min, t]`, starting at sequence
 //!   number `trail_start`; `sums` hold exactly its values.
@@ -136,6 +139,18 @@ impl RawSeries {
     /// Number of points held.
     pub(crate) fn len(&self) -> usize {
         self.points.len()
+    }
+
+    /// The number the next point will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.head_seq + self.points.len() as u64
+    }
+
+    /// The points numbered `seq` or later that are still held, oldest
+    /// first.
+    pub(crate) fn since(&self, seq: u64) -> impl Iterator<Item = &Point> + '_ {
+        let skip = usize::try_from(seq.saturating_sub(self.head_seq)).unwrap_or(usize::MAX);
+        self.points.range(skip.min(self.points.len())..)
     }
 
     /// Raw points are complete for timestamps strictly above this.
@@ -275,6 +290,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn points_are_numbered_in_arrival_order() {
+        let mut s = RawSeries::new(3, 300_000, i64::MIN);
+        assert_eq!(s.next_seq(), 0);
+        for i in 0..5 {
+            s.push(p(i * 10, i as f64));
+        }
+        assert_eq!(s.next_seq(), 5);
+        let from = |seq| s.since(seq).map(|q| q.value).collect::<Vec<_>>();
+        assert_eq!(from(0), vec![2.0, 3.0, 4.0]);
+        assert_eq!(from(4), vec![4.0]);
+        assert!(from(5).is_empty() && from(99).is_empty());
     }
 
     #[test]

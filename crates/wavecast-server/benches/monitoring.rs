@@ -4,7 +4,8 @@
 //! computed within its ingest, so this is also the detection latency), a
 //! 24-hour history query of one metric read from fjall, and
 //! the bytes one 1 Hz metric takes for 7 days (printed, keys + values as
-//! stored, and the data directory after a clean close).
+//! stored — the rollups, and apart its raw hour — and the data directory
+//! after a clean close).
 //!
 //! Run: `flock /tmp/wavecast-build.lock cargo bench -p wavecast-server --bench monitoring`.
 
@@ -25,12 +26,11 @@ fn open(dir: &std::path::Path, now: &Arc<AtomicI64>) -> (Arc<EmbeddedStore>, Met
     let store = Arc::new(
         EmbeddedStore::open(dir, Some(Duration::from_millis(5)), 100).expect("open store"),
     );
-    let ks = store.keyspace("monitor").expect("keyspace");
     let n = now.clone();
     let clock: Clock = Arc::new(move || n.load(Ordering::Relaxed));
     let core = MetricsCore::open(
         AggregatorConfig::default(),
-        MetricStore::Embedded(ks),
+        MetricStore::embedded(&store).expect("keyspaces"),
         clock,
     )
     .expect("core");
@@ -77,6 +77,10 @@ fn seven_days_size() {
         feed(&core, &now, "betanet.avg_latency_ms", H0, 7);
         let (blocks, bytes) = core.store().size().expect("size");
         println!("7 days of a 1 Hz metric: {blocks} blocks, {bytes} bytes of keys + values");
+        let (chunks, raw) = core.store().raw_size().expect("raw size");
+        println!(
+            "its raw hour (flushed hourly here): {chunks} chunks, {raw} bytes of keys + values"
+        );
     }
     let after = dir_size(&dir);
     println!(

@@ -320,9 +320,9 @@ async fn unknown_metrics_and_bad_bodies(srv: &TestServer) {
     assert_eq!(summary["metrics"][0]["latest"]["value"], 1.0, "{summary}");
 }
 
-/// Rollups written by the embedded engine are there after a restart: the
-/// history of the last hours comes back (from rollups), the raw points
-/// are gone with the process.
+/// Rollups and raw points written by the embedded engine are there after
+/// a restart: the history of the last hours comes back (from rollups), and
+/// so do the raw statistics.
 #[tokio::test]
 async fn history_survives_a_restart_of_the_embedded_engine() {
     let dir = common::temp_dir("monitoring-restart");
@@ -350,6 +350,12 @@ async fn history_survives_a_restart_of_the_embedded_engine() {
         .map(|a| a.iter().filter_map(|b| b["count"].as_u64()).sum())
         .unwrap_or(0);
     assert_eq!(counts, 120);
+    let (status, r) = srv
+        .get("/api/ws/metrics/statistics?metric=r.x&window=1h")
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["statistics"]["count"], 120, "{r}");
+    assert_eq!(r["statistics"]["max"], 119.0, "{r}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

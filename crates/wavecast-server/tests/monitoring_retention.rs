@@ -1,8 +1,10 @@
 //! Retention of the monitoring store with an injected clock, on the real
 //! embedded engine (fjall): eight days of one point a minute leave raw
 //! points for the last hour and rollups for the last seven days, blocks
-//! past retention are deleted, and reopening the data directory gives the
-//! same history back.
+//! and raw chunks past retention are deleted, and reopening the data
+//! directory gives the same history, raw statistics and latest value
+//! back; a corrupt stored raw chunk is skipped and deleted at the next
+//! opening, not fatal.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -22,10 +24,9 @@ fn open(dir: &std::path::Path, clock: Clock) -> (Arc<EmbeddedStore>, MetricsCore
     let store = Arc::new(
         EmbeddedStore::open(dir, Some(Duration::from_millis(5)), 100).expect("open store"),
     );
-    let ks = store.keyspace("monitor").expect("keyspace");
     let core = MetricsCore::open(
         AggregatorConfig::default(),
-        MetricStore::Embedded(ks),
+        MetricStore::embedded(&store).expect("keyspaces"),
         clock,
     )
     .expect("open core");
@@ -72,17 +73,52 @@ fn seven_days_of_rollups_one_hour_of_raw_points_across_a_restart() {
     let (blocks, bytes) = core.store().size().expect("size");
     assert!(blocks <= 7 * 24 + 1, "{blocks} blocks");
     assert!(bytes < 200_000, "{bytes} bytes");
+    // Raw chunks (one per hourly flush here) an hour old were deleted: the
+    // last hour's is left.
+    let (chunks, raw_bytes) = core.store().raw_size().expect("raw size");
+    assert_eq!(chunks, 1, "{raw_bytes} bytes");
     drop(core);
     drop(store);
-    // Reopened a second later: the raw hour is gone with the process, the
-    // rollups are all there.
-    now.store(t + 1_000, Ordering::Relaxed);
-    let (store, core) = open(&dir, clock);
+    // Reopened a second later: the rollups, the raw hour and the latest
+    // value are all there.
+    let later = t + 1_000;
+    now.store(later, Ordering::Relaxed);
+    let (store, core) = open(&dir, clock.clone());
     assert_eq!(core.names(), vec!["fog.load".to_string()]);
     let after = core.history("fog.load", q).expect("history");
     assert_eq!(after.points, before.points);
-    let raw = core.statistics("fog.load", Window::OneHour).expect("stats");
-    assert_eq!(raw, None);
+    for w in Window::ALL {
+        let raw = core.statistics("fog.load", w).expect("stats");
+        assert_eq!(
+            raw.map(|s| s.count),
+            Some(w.duration_ms() as u64 / MINUTE_MS as u64)
+        );
+    }
+    let stats = core
+        .statistics("fog.load", Window::OneHour)
+        .expect("stats")
+        .expect("points");
+    assert_eq!(stats, s);
+    let summary = core.summary();
+    assert_eq!(summary[0].latest.map(|p| p.timestamp_ms), Some(t));
+    // The next flush writes only what is new: nothing yet.
+    assert_eq!(core.flush().expect("flush").raw_chunks_written, 0);
+    // A corrupt raw chunk and a key that is no chunk key are skipped (and
+    // logged) at the next opening, and deleted.
+    let raw_ks = store.keyspace("monitor_raw").expect("keyspace");
+    let bad = wavecast_monitor::raw_key("fog.load", 1 << 40);
+    raw_ks.insert(&bad, [1u8, 0, 9]).expect("insert");
+    raw_ks.insert(b"junk", b"junk").expect("insert");
+    drop(raw_ks);
+    drop(core);
+    drop(store);
+    let (store, core) = open(&dir, clock);
+    let count = core
+        .statistics("fog.load", Window::OneHour)
+        .expect("stats")
+        .map(|s| s.count);
+    assert_eq!(count, Some(60));
+    assert_eq!(core.store().raw_size().expect("raw size").0, 1);
     drop(core);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,19 +1,57 @@
 //! Shared test helpers: an in-memory key/value store standing in for the
-//! server's storage engine, and two-pass reference statistics.
+//! server's storage engine (rollup blocks and raw chunks), and two-pass
+//! reference statistics.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
-use wavecast_monitor::{parse_block_key, Aggregator, BlockWrite, History, HistoryQuery};
+use wavecast_monitor::{parse_block_key, Aggregator, BlockWrite, History, HistoryQuery, RawFlush};
 
-/// Block storage as the server keeps it: key → value, overwritten on put.
+/// Storage as the server keeps it: blocks (key → value, overwritten on
+/// put) and, apart, raw chunks.
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     pub map: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub raw: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Store {
+    /// Puts the raw chunks (each key new) and deletes the expired ones.
+    pub fn put_raw(&mut self, flush: RawFlush) {
+        for w in flush.writes {
+            assert!(
+                self.raw.insert(w.key, w.value).is_none(),
+                "a raw chunk was overwritten"
+            );
+        }
+        for k in flush.deletes {
+            self.raw.remove(&k);
+        }
+    }
+
+    /// One flush the way the server does it.
+    pub fn flush(&mut self, agg: &mut Aggregator, now: i64) {
+        let report = agg.expire(now);
+        self.put(agg.take_writes());
+        self.put_raw(agg.take_raw_writes());
+        self.delete_before(report.delete_blocks_before_hour);
+    }
+
+    /// A new aggregator with everything stored restored, as at a start.
+    pub fn reopen(&mut self, config: wavecast_monitor::AggregatorConfig, now: i64) -> Aggregator {
+        let mut agg = Aggregator::new(config).unwrap_or_else(|e| panic!("{e}"));
+        let r = agg.restore_raw(self.raw.iter(), now);
+        assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+        for k in r.deletes {
+            self.raw.remove(&k);
+        }
+        for (k, v) in &self.map {
+            agg.restore(k, v, now).unwrap_or_else(|e| panic!("{e}"));
+        }
+        agg
+    }
+
     pub fn put(&mut self, writes: Vec<BlockWrite>) {
         for w in writes {
             self.map.insert(w.key, w.value);

@@ -189,8 +189,8 @@ impl EmbeddedStore {
     }
 
     /// Another keyspace of the same database, for a domain part's own data
-    /// (the monitoring rollups): it shares the journal, the group commit
-    /// and the clean close of the history.
+    /// (the monitoring rollups and raw points): it shares the journal, the
+    /// group commit and the clean close of the history.
     pub fn keyspace(&self, name: &str) -> Result<Keyspace, StoreError> {
         open_keyspace(&self.db, name, self.budget).map_err(io)
     }

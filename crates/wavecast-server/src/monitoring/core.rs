@@ -1,12 +1,16 @@
 //! The server's side of the aggregator: one [`Aggregator`] behind a lock,
-//! its rollup store and its clock. Ingest, queries, and persistence
-//! (flush, restore, retention) go through here.
+//! its store and its clock. Ingest, queries, and persistence (flush,
+//! restore, retention) go through here.
 //!
 //! Invariants: every timestamp comes from the injected [`Clock`] (tests
 //! drive days of retention in milliseconds); the lock is held only for
 //! in-memory work — storage reads for a history query happen between
-//! planning and answering, outside it; a flush writes the blocks the
-//! aggregator hands out and deletes hours past retention once per hour.
+//! planning and answering, outside it; a flush writes the blocks and the
+//! raw chunks the aggregator hands out (raw chunks that could not be put
+//! are handed back, to go out with the next flush), deletes the raw
+//! chunks an hour old, and deletes hours past retention once per hour;
+//! opening restores the raw chunks, then the blocks, and never fails on
+//! a bad stored chunk (it is logged, skipped and deleted).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -38,6 +42,8 @@ pub struct Flushed {
     pub blocks_written: usize,
     pub blocks_deleted: usize,
     pub raw_points_dropped: usize,
+    pub raw_chunks_written: usize,
+    pub raw_chunks_deleted: usize,
 }
 
 /// The aggregator, its store and its clock.
@@ -51,7 +57,8 @@ pub struct MetricsCore {
 }
 
 impl MetricsCore {
-    /// A core over `store`, with the blocks already in it restored.
+    /// A core over `store`, with the raw chunks and blocks already in it
+    /// restored.
     pub fn open(
         config: AggregatorConfig,
         store: MetricStore,
@@ -65,8 +72,34 @@ impl MetricsCore {
             limits: FlattenLimits::default(),
             deleted_before: AtomicU32::new(0),
         };
+        core.restore_raw()?;
         core.restore()?;
         Ok(core)
+    }
+
+    /// The raw hour back from the stored chunks; bad ones are logged and
+    /// deleted, never fatal.
+    fn restore_raw(&self) -> Result<(), String> {
+        let now = self.now();
+        let stored = self.store.raw_all()?;
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let report = self.agg.lock().restore_raw(stored, now);
+        for (key, e) in &report.skipped {
+            let key = String::from_utf8_lossy(key);
+            tracing::warn!(key = %key, error = %e, "monitoring: stored raw chunk skipped");
+        }
+        tracing::info!(
+            points = report.points,
+            chunks = report.chunks,
+            skipped = report.skipped.len(),
+            "monitoring: raw points restored"
+        );
+        if let Err(e) = self.store.delete_raw(&report.deletes) {
+            tracing::warn!(error = %e, "monitoring: old raw chunks not deleted");
+        }
+        Ok(())
     }
 
     fn restore(&self) -> Result<(), String> {
@@ -166,21 +199,29 @@ impl MetricsCore {
         Ok(history)
     }
 
-    /// Expires raw points, writes changed blocks, and deletes the hours
-    /// past retention (once per hour).
+    /// Expires raw points, writes changed blocks and new raw chunks,
+    /// deletes raw chunks an hour old, and deletes the hours past
+    /// retention (once per hour).
     pub fn flush(&self) -> Result<Flushed, String> {
         let now = self.now();
-        let (report, writes) = {
+        let (report, writes, raw) = {
             let mut agg = self.agg.lock();
             let report = agg.expire(now);
-            (report, agg.take_writes())
+            (report, agg.take_writes(), agg.take_raw_writes())
         };
-        self.store.put(&writes)?;
         let mut out = Flushed {
             blocks_written: writes.len(),
             raw_points_dropped: report.raw_points_dropped,
+            raw_chunks_written: raw.writes.len(),
             ..Flushed::default()
         };
+        let blocks = self.store.put(&writes);
+        if let Err((e, unwritten)) = self.store.put_raw(raw.writes) {
+            self.agg.lock().return_raw_writes(unwritten);
+            return Err(e);
+        }
+        blocks?;
+        out.raw_chunks_deleted = self.store.delete_raw(&raw.deletes)?;
         let before = report.delete_blocks_before_hour;
         if self.deleted_before.load(Ordering::Relaxed) < before {
             out.blocks_deleted = self.store.delete_before(before)?;

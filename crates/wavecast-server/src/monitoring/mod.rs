@@ -12,7 +12,8 @@
 //!
 //! Layout:
 //! - [`core`]: the aggregator behind a lock, its store and clock.
-//! - [`store`]: memory or the embedded engine's keyspace `monitor`.
+//! - [`store`]: memory, or the embedded engine's keyspaces `monitor`
+//!   (rollups) and `monitor_raw` (the raw hour).
 //! - [`sources`]: the built-in data sources.
 //! - [`service`]: [`Monitoring`], the subsystem's shared state.
 //! - [`publisher`]: the publisher loops, alert publication, the flusher.

@@ -173,7 +173,8 @@ async fn publish_envelope(
     }
 }
 
-/// Writes rollups every `flush_interval` and once more at shutdown.
+/// Writes rollups and raw points every `flush_interval` and once more at
+/// shutdown.
 pub async fn flusher(mon: Arc<Monitoring>, shutdown: CancellationToken) {
     let every = mon.config.flush_interval;
     loop {
@@ -200,7 +201,7 @@ pub async fn flush(mon: &Arc<Monitoring>) {
             );
         }
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "monitoring: rollups not written"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "monitoring: rollups or raw points not written"),
         Err(e) => tracing::warn!(error = %e, "monitoring: flush task failed"),
     }
 }

@@ -44,7 +44,8 @@ pub struct Monitoring {
 
 impl Monitoring {
     /// The subsystem of `state`, with the engine's store: the embedded
-    /// database's keyspace `monitor`, or memory (memory and redis).
+    /// database's keyspaces `monitor` and `monitor_raw`, or memory (memory
+    /// and redis).
     pub fn new(state: &AppState, streams: Arc<StreamCounter>) -> Monitoring {
         Self::with_clock(state, streams, system_clock())
     }
@@ -52,10 +53,10 @@ impl Monitoring {
     /// [`Monitoring::new`] with another clock.
     pub fn with_clock(state: &AppState, streams: Arc<StreamCounter>, clock: Clock) -> Monitoring {
         let config = state.config.monitoring.clone();
-        let store = match state.embedded.as_ref().map(|e| e.keyspace("monitor")) {
-            Some(Ok(ks)) => MetricStore::Embedded(ks),
+        let store = match state.embedded.as_deref().map(MetricStore::embedded) {
+            Some(Ok(store)) => store,
             Some(Err(e)) => {
-                tracing::error!(error = %e, "monitoring: rollups kept in memory only");
+                tracing::error!(error = %e, "monitoring: rollups and raw points kept in memory only");
                 MetricStore::memory()
             }
             None => MetricStore::memory(),
