@@ -382,7 +382,9 @@ async fn canned_http(body: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
 }
 
 /// Each publisher's mean interval over 20 ticks is within ±10 % of its
-/// configured one; `topology` publishes once and is then silent; `http`
+/// configured one, for every periodic source (`tasks`, `server`, `http`,
+/// `system`, `cluster`, `alerts`; scaled down to 100–200 ms); `topology`
+/// publishes once and is then silent; `http`
 /// sources that point at a dead port or answer bad JSON raise one
 /// `source_failed` alert each and are counted, while the others keep
 /// publishing; the good `http` source publishes the back end's document
@@ -412,6 +414,21 @@ interval = "120ms"
 source = "http"
 url = "http://127.0.0.1:{good}/status"
 [[monitoring.publishers]]
+room = "c.resources"
+type = "resource_update"
+interval = "200ms"
+source = "system"
+[[monitoring.publishers]]
+room = "c.cluster"
+type = "node_status_update"
+interval = "130ms"
+source = "cluster"
+[[monitoring.publishers]]
+room = "c.alerts"
+type = "alert_summary"
+interval = "110ms"
+source = "alerts"
+[[monitoring.publishers]]
 room = "topology"
 type = "topology_update"
 interval = "50ms"
@@ -432,8 +449,17 @@ url = "http://127.0.0.1:{bad_json}/"
 "#
     );
     let srv = TestServer::start(&toml).await;
-    let mut c = subscribed(&srv, &["c.tasks", "c.metrics", "c.nodes", "alerts"]).await;
-    let rooms = [("c.tasks", 100.0), ("c.metrics", 150.0), ("c.nodes", 120.0)];
+    let rooms = [
+        ("c.tasks", 100.0),
+        ("c.metrics", 150.0),
+        ("c.nodes", 120.0),
+        ("c.resources", 200.0),
+        ("c.cluster", 130.0),
+        ("c.alerts", 110.0),
+    ];
+    let mut channels: Vec<&str> = rooms.iter().map(|r| r.0).collect();
+    channels.push("alerts");
+    let mut c = subscribed(&srv, &channels).await;
     let mut arrivals: std::collections::HashMap<String, Vec<Instant>> = Default::default();
     let deadline = Instant::now() + Duration::from_secs(20);
     while rooms
@@ -449,8 +475,12 @@ url = "http://127.0.0.1:{bad_json}/"
         if room == "alerts" {
             continue;
         }
-        if room == "c.nodes" {
-            assert_eq!(v["data"]["betanet"]["avg_latency_ms"], 25.5, "{v}");
+        match room.as_str() {
+            "c.nodes" => assert_eq!(v["data"]["betanet"]["avg_latency_ms"], 25.5, "{v}"),
+            "c.resources" => assert!(v["data"]["memory"]["total_bytes"].as_u64() > Some(0), "{v}"),
+            "c.cluster" => assert_eq!(v["data"]["cluster"]["nodes"], 1, "{v}"),
+            "c.alerts" => assert!(v["data"]["alerts_total"].is_u64(), "{v}"),
+            _ => {}
         }
         arrivals.entry(room).or_default().push(Instant::now());
     }
@@ -501,7 +531,7 @@ async fn failing_sources_raise_one_alert_each(srv: &TestServer) {
         .await;
     assert!(errors >= 10.0, "{errors}");
     let (_, stats) = srv.get("/api/ws/stats").await;
-    assert_eq!(stats["publishers_active"], 6, "{stats}");
+    assert_eq!(stats["publishers_active"], 9, "{stats}");
     // The recorded metrics include the back end's figures.
     let (status, r) = srv
         .get("/api/ws/metrics/statistics?metric=betanet.avg_latency_ms&window=1m")
