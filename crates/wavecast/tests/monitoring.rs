@@ -1,7 +1,8 @@
 //! End to end: a FOG dashboard connected to a fresh `wavecast serve`
 //! (default configuration) and subscribed to the six monitoring rooms
-//! receives each room's first message within the room's interval, in
-//! the FOG shape `{type, room, data, timestamp}`.
+//! receives each room's first message within the room's interval (plus
+//! a scheduling allowance of 250 ms, see `ALLOWANCE`), in the FOG shape
+//! `{type, room, data, timestamp}`.
 
 mod common;
 
@@ -10,6 +11,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wavecast_testkit::ws::WsClient;
+
+/// How late a room's first message may be past its interval. Publishers
+/// tick at start and then at a fixed phase (`tokio::time::interval`, its
+/// first tick immediate, missed ticks skipped rather than bunched), so the
+/// first tick after the subscription is at most one interval away. The
+/// allowance covers only what surrounds that tick: a tick that falls
+/// between reading `subscribed` and the server registering the
+/// subscription (one loopback round trip) is missed — on a fresh server
+/// this is the usual case, the publishers' immediate first ticks landing
+/// within milliseconds of the subscription, so most rooms see their first
+/// message one interval plus 1–2 ms after it — and the tick that counts
+/// still has to be collected (the `system` and `server` sources read
+/// `/proc` on the blocking pool), published and delivered. That is a few
+/// milliseconds on an idle machine; 250 ms leaves room for a shared,
+/// loaded 2-core test machine without hiding a late or skipped tick
+/// (which would be an interval late, at least 2 s here).
+const ALLOWANCE: Duration = Duration::from_millis(250);
 
 #[tokio::test]
 async fn a_fresh_server_feeds_the_six_rooms() {
@@ -41,8 +59,9 @@ async fn a_fresh_server_feeds_the_six_rooms() {
     }
     for (room, event, secs) in rooms {
         let (after, v) = &first[room];
+        eprintln!("{room}: first message {after:?} after subscribing (interval {secs} s)");
         assert!(
-            *after <= Duration::from_millis(secs * 1000 + 1500),
+            *after <= Duration::from_secs(secs) + ALLOWANCE,
             "{room}: first message after {after:?}, interval {secs}s"
         );
         assert_eq!(v["type"], event, "{v}");
