@@ -164,6 +164,8 @@ async function e2e(n, runs) {
     WAVECAST_NAMESPACES__BENCH__HISTORY_TTL: '0',
     WAVECAST_NAMESPACES__BENCH__MAX_QUEUE_MESSAGES: String(n + 1000),
     WAVECAST_NAMESPACES__BENCH__MAX_QUEUE_BYTES: String(1024 * 1024 * 1024),
+    // The whole connection's budget too: a replay that does not fit is answered recovered: false.
+    WAVECAST_LIMITS__MAX_CONNECTION_QUEUE_BYTES: String(2 * 1024 * 1024 * 1024),
   });
   try {
     const channel = 'bench:replay';
@@ -181,13 +183,16 @@ async function e2e(n, runs) {
       let inner = 0;
       client.on('metrics_update', () => inner++);
       client.on('dropped', (d) => (dropped += d.count));
-      const finished = new Promise((resolveDone) =>
+      const finished = new Promise((resolveDone, fail) => {
         client.on('publication', (p) => {
           if (last !== 0 && p.offset !== last + 1) gaps += p.offset - last - 1;
           last = p.offset;
           if (++count === n) resolveDone();
-        }),
-      );
+        });
+        // Without a replay nothing would ever finish: say so instead of hanging.
+        client.on('subscribe_success', (m) => m.recovered === false && fail(new Error(`the server did not replay: ${JSON.stringify(m)}`)));
+        client.on('error', (e) => fail(new Error(`${e.code}: ${e.error}`)));
+      });
       const admitted = new Promise((r2) => client.onStateChange((s) => s === 'connected' && r2()));
       client.connect();
       await admitted;
