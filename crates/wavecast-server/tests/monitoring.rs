@@ -6,6 +6,7 @@
 
 use wavecast_testkit as common;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -381,21 +382,10 @@ async fn canned_http(body: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
     (port, task)
 }
 
-/// Each publisher's mean interval over 20 ticks is within ±10 % of its
-/// configured one, for every periodic source (`tasks`, `server`, `http`,
-/// `system`, `cluster`, `alerts`; scaled down to 100–200 ms); `topology`
-/// publishes once and is then silent; `http`
-/// sources that point at a dead port or answer bad JSON raise one
-/// `source_failed` alert each and are counted, while the others keep
-/// publishing; the good `http` source publishes the back end's document
-/// as it is.
-#[tokio::test]
-async fn publishers_keep_their_cadence_and_survive_failing_sources() {
-    let dead = wavecast_testkit::free_port();
-    let (bad_json, _bad) = canned_http("{not json").await;
-    let (good, _good) =
-        canned_http(r#"{"betanet":{"active_nodes":5,"avg_latency_ms":25.5}}"#).await;
-    let toml = format!(
+/// The cadence test's publishers: every source, at 50–200 ms; `http` at
+/// a good back end (port `good`), a dead port and one answering bad JSON.
+fn cadence_config(good: u16, dead: u16, bad_json: u16) -> String {
+    format!(
         r#"[monitoring]
 [[monitoring.publishers]]
 room = "c.tasks"
@@ -447,20 +437,13 @@ interval = "50ms"
 source = "http"
 url = "http://127.0.0.1:{bad_json}/"
 "#
-    );
-    let srv = TestServer::start(&toml).await;
-    let rooms = [
-        ("c.tasks", 100.0),
-        ("c.metrics", 150.0),
-        ("c.nodes", 120.0),
-        ("c.resources", 200.0),
-        ("c.cluster", 130.0),
-        ("c.alerts", 110.0),
-    ];
-    let mut channels: Vec<&str> = rooms.iter().map(|r| r.0).collect();
-    channels.push("alerts");
-    let mut c = subscribed(&srv, &channels).await;
-    let mut arrivals: std::collections::HashMap<String, Vec<Instant>> = Default::default();
+    )
+}
+
+/// The arrival times of each room's publications (the alerts room left
+/// out) until every room of `rooms` has 21, checking each document's shape.
+async fn arrivals(c: &mut WsClient, rooms: &[(&str, f64)]) -> HashMap<String, Vec<Instant>> {
+    let mut arrivals: HashMap<String, Vec<Instant>> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while rooms
         .iter()
@@ -472,10 +455,8 @@ url = "http://127.0.0.1:{bad_json}/"
         );
         let v = c.recv().await;
         let room = v["channel"].as_str().unwrap_or("").to_string();
-        if room == "alerts" {
-            continue;
-        }
         match room.as_str() {
+            "alerts" => continue,
             "c.nodes" => assert_eq!(v["data"]["betanet"]["avg_latency_ms"], 25.5, "{v}"),
             "c.resources" => assert!(v["data"]["memory"]["total_bytes"].as_u64() > Some(0), "{v}"),
             "c.cluster" => assert_eq!(v["data"]["cluster"]["nodes"], 1, "{v}"),
@@ -484,6 +465,35 @@ url = "http://127.0.0.1:{bad_json}/"
         }
         arrivals.entry(room).or_default().push(Instant::now());
     }
+    arrivals
+}
+
+/// Each publisher's mean interval over 20 ticks is within ±10 % of its
+/// configured one, for every periodic source (`tasks`, `server`, `http`,
+/// `system`, `cluster`, `alerts`; scaled down to 100–200 ms); `topology`
+/// publishes once and is then silent; `http` sources that point at a dead
+/// port or answer bad JSON raise one `source_failed` alert each and are
+/// counted, while the others keep publishing; the good `http` source
+/// publishes the back end's document as it is.
+#[tokio::test]
+async fn publishers_keep_their_cadence_and_survive_failing_sources() {
+    let dead = wavecast_testkit::free_port();
+    let (bad_json, _bad) = canned_http("{not json").await;
+    let (good, _good) =
+        canned_http(r#"{"betanet":{"active_nodes":5,"avg_latency_ms":25.5}}"#).await;
+    let srv = TestServer::start(&cadence_config(good, dead, bad_json)).await;
+    let rooms = [
+        ("c.tasks", 100.0),
+        ("c.metrics", 150.0),
+        ("c.nodes", 120.0),
+        ("c.resources", 200.0),
+        ("c.cluster", 130.0),
+        ("c.alerts", 110.0),
+    ];
+    let mut channels: Vec<&str> = rooms.iter().map(|r| r.0).collect();
+    channels.push("alerts");
+    let mut c = subscribed(&srv, &channels).await;
+    let arrivals = arrivals(&mut c, &rooms).await;
     for (room, ms) in rooms {
         let a = &arrivals[room];
         let mean = (a[20] - a[0]).as_secs_f64() * 1000.0 / 20.0;
