@@ -179,11 +179,9 @@ async fn per_user_limit_removes_the_oldest() {
     assert_eq!(conns[1].recv().await["type"], "pong");
 }
 
-#[tokio::test]
-async fn sixty_messages_a_minute() {
-    let srv = start_example("netra", &[]);
-    let mut c = connect(srv.port, "carol").await;
-    let n = 70;
+/// Sends `n` pings at once: how many got a `pong`. Every other answer must
+/// be Netra's `rate_limited` error naming `limit_text`.
+async fn pongs_for_pings(c: &mut wavecast_testkit::WsClient, n: usize, limit_text: &str) -> usize {
     for i in 0..n {
         c.send(json!({"type": "ping", "payload": {}, "correlation_id": i.to_string()}))
             .await;
@@ -199,7 +197,7 @@ async fn sixty_messages_a_minute() {
                 assert!(
                     m["payload"]["error"]
                         .as_str()
-                        .is_some_and(|t| t.contains("60 messages per minute")),
+                        .is_some_and(|t| t.contains(limit_text)),
                     "{m}"
                 );
                 limited += 1;
@@ -207,10 +205,18 @@ async fn sixty_messages_a_minute() {
             _ => panic!("unexpected {m}"),
         }
     }
+    assert_eq!(pongs + limited, n);
+    pongs
+}
+
+#[tokio::test]
+async fn sixty_messages_a_minute() {
+    let srv = start_example("netra", &[]);
+    let mut c = connect(srv.port, "carol").await;
+    let pongs = pongs_for_pings(&mut c, 70, "60 messages per minute").await;
     // 60 at once (one more if a second passed while sending), the rest
     // refused.
     assert!((60..=61).contains(&pongs), "{pongs} pongs");
-    assert_eq!(pongs + limited, n);
 }
 
 #[tokio::test]
@@ -229,27 +235,9 @@ async fn a_rate_that_is_not_a_whole_number_per_second_stays_exact() {
         1.5
     );
     let mut c = connect(srv.port, "dora").await;
-    let n = 100;
-    for i in 0..n {
-        c.send(json!({"type": "ping", "payload": {}, "correlation_id": i.to_string()}))
-            .await;
-    }
-    let (mut pongs, mut limited) = (0, 0);
-    for _ in 0..n {
-        let m = c.recv().await;
-        match m["type"].as_str() {
-            Some("pong") => pongs += 1,
-            Some("error") => {
-                let text = m["payload"]["error"].as_str().unwrap_or_default();
-                assert!(text.contains("90 messages per minute"), "{m}");
-                limited += 1;
-            }
-            _ => panic!("unexpected {m}"),
-        }
-    }
+    let pongs = pongs_for_pings(&mut c, 100, "90 messages per minute").await;
     // 90 at once (one or two more if a second passed while sending).
     assert!((90..=92).contains(&pongs), "{pongs} pongs");
-    assert_eq!(pongs + limited, n);
 }
 
 #[test]
