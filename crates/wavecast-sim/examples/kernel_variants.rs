@@ -1,6 +1,6 @@
 //! Compares the step kernel's variants on one thread: each SIMD kernel,
 //! one step per call against `step_n` batches, and temporal blocking depths
-//! and band heights. Prints JSON lines, one per grid and variant, with the
+//! and band heights (on AVX2 and AVX-512 where the CPU runs them). Prints JSON lines, one per grid and variant, with the
 //! median and best steps/s over interleaved short bursts (round-robin over
 //! the variants, so a busy machine slows them alike).
 //!
@@ -38,15 +38,25 @@ fn variants() -> Vec<Variant> {
             blocking: (0, 0),
         });
     }
-    let best = Kernel::detect();
+    // The batches on each wide-vector kernel this CPU runs (AVX2 and
+    // AVX-512 side by side), else on the detected one.
+    let mut wide: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    if wide.is_empty() {
+        wide.push(Kernel::detect());
+    }
     let blockings = [(0, 0), (2, 16), (4, 16), (4, 32), (4, 64), (8, 32), (8, 64)];
-    for (depth, band) in blockings {
-        out.push(Variant {
-            name: format!("step_n64/{}/block{depth}x{band}", best.name()),
-            kernel: best,
-            batch: 64,
-            blocking: (depth, band),
-        });
+    for kernel in wide {
+        for (depth, band) in blockings {
+            out.push(Variant {
+                name: format!("step_n64/{}/block{depth}x{band}", kernel.name()),
+                kernel,
+                batch: 64,
+                blocking: (depth, band),
+            });
+        }
     }
     out
 }

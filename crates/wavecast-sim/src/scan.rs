@@ -253,7 +253,8 @@ pub(crate) fn scan(
 ) -> Scan {
     #[cfg(target_arch = "x86_64")]
     match kernel {
-        Kernel::Avx2 => {
+        // The scan's sums keep eight lanes: AVX-512 runs the AVX2 scan.
+        Kernel::Avx2 | Kernel::Avx512 => {
             if let Some(s) = crate::simd::Avx2::new() {
                 // SAFETY: the token proves the CPU runs AVX2 and POPCNT.
                 return unsafe { scan_avx2(s, v, width, boundary, threshold) };

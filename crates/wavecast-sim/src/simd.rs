@@ -1,13 +1,17 @@
-//! Explicit SIMD for the step kernel and the feature scan: blocks of eight
-//! `f32` (and eight `f64`) lanes behind one trait, [`Simd8`], with three
-//! implementations chosen at run time ([`Kernel`]): AVX2 (one 256-bit
-//! register per block), SSE2 (two 128-bit registers, the x86-64 baseline)
-//! and portable scalar code.
+//! Explicit SIMD for the step kernel and the feature scan: blocks of
+//! `f32` lanes behind one trait, [`Lanes`], chosen at run time
+//! ([`Kernel`]): AVX-512F (one 512-bit register per block of sixteen, masks
+//! in mask registers; the step only), AVX2 (one 256-bit register per block
+//! of eight), SSE2 (two 128-bit registers, the x86-64 baseline) and
+//! portable scalar code. The feature scan needs eight `f32` and eight `f64`
+//! lanes ([`Simd8`]: AVX2, SSE2, scalar), since its sums keep cell `x` in
+//! lane `x mod 8`.
 //!
 //! Invariant: every operation is the same IEEE-754 operation, lane by lane,
 //! on every implementation (round to nearest, no flush-to-zero of
-//! subnormals by the CPU), so a kernel written once over [`Simd8`] gives the
-//! same bits whichever implementation runs it. There is no fused
+//! subnormals by the CPU), so a kernel written once over [`Lanes`] gives the
+//! same bits whichever implementation runs it, whatever the block width
+//! (the step's cells are independent of each other's lane). There is no fused
 //! multiply–add: fusing `a·b + c` rounds once instead of twice and changes
 //! the bits. (The one exact use, `fma(a, 1, b) = a + b` to move adds onto
 //! the multiply units, was measured and gained nothing; see docs/mfn.md.)
@@ -16,7 +20,7 @@
 //! compiled (no run-time dispatch); `pulp` dispatches between AVX2/AVX-512
 //! and scalar code only (no SSE2 level) and brings seven crates with it;
 //! `multiversion` clones functions for the auto-vectoriser, which is what
-//! this module replaces. The three implementations here are ~200 lines of
+//! this module replaces. The four implementations here are ~300 lines of
 //! `core::arch`.
 
 /// Which implementation of the kernels runs.
@@ -28,15 +32,21 @@ pub enum Kernel {
     Sse2,
     /// x86-64 AVX2: one 8-lane register per block (with POPCNT).
     Avx2,
+    /// x86-64 AVX-512F for the step: one 16-lane register per block, masks
+    /// in mask registers. The feature scan, and rows narrower than 32, run
+    /// the AVX2 code.
+    Avx512,
 }
 
 impl Kernel {
     /// Every kernel, slowest first.
-    pub const ALL: [Kernel; 3] = [Kernel::Scalar, Kernel::Sse2, Kernel::Avx2];
+    pub const ALL: [Kernel; 4] = [Kernel::Scalar, Kernel::Sse2, Kernel::Avx2, Kernel::Avx512];
 
     /// The fastest kernel this CPU runs.
     pub fn detect() -> Self {
-        if Kernel::Avx2.is_supported() {
+        if Kernel::Avx512.is_supported() {
+            Kernel::Avx512
+        } else if Kernel::Avx2.is_supported() {
             Kernel::Avx2
         } else if Kernel::Sse2.is_supported() {
             Kernel::Sse2
@@ -56,42 +66,48 @@ impl Kernel {
                 std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("popcnt")
             }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                Kernel::Avx2.is_supported() && std::arch::is_x86_feature_detected!("avx512f")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
     }
 
-    /// Lower-case name (`"scalar"`, `"sse2"`, `"avx2"`).
+    /// Lower-case name (`"scalar"`, `"sse2"`, `"avx2"`, `"avx512"`).
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Scalar => "scalar",
             Kernel::Sse2 => "sse2",
             Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512",
         }
     }
 }
 
-/// Eight `f32` and eight `f64` lanes. A value of an implementing type is a
-/// token: holding one proves the CPU runs its instructions.
-pub(crate) trait Simd8: Copy {
-    /// Eight `f32` lanes.
+/// The lanes the step kernel works on: [`Lanes::N`] `f32` at a time. A
+/// value of an implementing type is a token: holding one proves the CPU
+/// runs its instructions.
+pub(crate) trait Lanes: Copy {
+    /// Lanes per block.
+    const N: usize;
+    /// `N` `f32` lanes.
     type F: Copy;
-    /// Eight `f64` lanes.
-    type D: Copy;
-    /// A mask of eight lanes.
+    /// A mask of `N` lanes.
     type M: Copy;
-    /// Eight `u32` counters.
+    /// Counters of set mask lanes.
     type C: Copy;
 
-    /// Loads eight `f32` from `p` (no alignment needed).
+    /// Loads `N` `f32` from `p` (no alignment needed).
     ///
     /// # Safety
-    /// `p` is valid for reading eight `f32`.
+    /// `p` is valid for reading `N` `f32`.
     unsafe fn load(self, p: *const f32) -> Self::F;
-    /// Stores eight `f32` at `p` (no alignment needed).
+    /// Stores `N` `f32` at `p` (no alignment needed).
     ///
     /// # Safety
-    /// `p` is valid for writing eight `f32`.
+    /// `p` is valid for writing `N` `f32`.
     unsafe fn store(self, p: *mut f32, x: Self::F);
     /// All lanes `x`.
     fn splat(self, x: f32) -> Self::F;
@@ -103,22 +119,30 @@ pub(crate) trait Simd8: Copy {
     fn mul(self, a: Self::F, b: Self::F) -> Self::F;
     /// Lanes with `|x| < tiny` become `+0.0`, the rest stay (NaN stays).
     fn flush(self, x: Self::F, tiny: Self::F) -> Self::F;
-    /// Bit `i` set when lane `i` of `x` is greater than lane `i` of `t`.
-    fn gt_bits(self, x: Self::F, t: Self::F) -> u32;
     /// Lanes where `x > t`, as a mask.
     fn gt(self, x: Self::F, t: Self::F) -> Self::M;
     /// Lanes set in `b` but not in `a`.
     fn andnot(self, a: Self::M, b: Self::M) -> Self::M;
     /// Lanes set in both.
     fn and(self, a: Self::M, b: Self::M) -> Self::M;
-    /// The mask of lanes `first..8`.
+    /// The mask of lanes `first..N`.
     fn lanes_from(self, first: usize) -> Self::M;
-    /// Adds one to the counter lanes where `m` is set.
+    /// Adds one to the counters for each lane set in `m`.
     fn count(self, acc: Self::C, m: Self::M) -> Self::C;
     /// Zeroed counters.
     fn czero(self) -> Self::C;
-    /// The sum of the counter lanes.
+    /// The total of the counters.
     fn csum(self, acc: Self::C) -> u32;
+}
+
+/// Eight `f32` ([`Lanes`] with `N = 8`) and eight `f64` lanes, for the
+/// feature scan, whose sums keep cell `x` in lane `x mod 8`.
+pub(crate) trait Simd8: Lanes {
+    /// Eight `f64` lanes.
+    type D: Copy;
+
+    /// Bit `i` set when lane `i` of `x` is greater than lane `i` of `t`.
+    fn gt_bits(self, x: Self::F, t: Self::F) -> u32;
     /// Lane-wise `if x < acc { x } else { acc }` (a NaN `x` is skipped).
     fn min(self, x: Self::F, acc: Self::F) -> Self::F;
     /// Lane-wise `if x > acc { x } else { acc }` (a NaN `x` is skipped).
@@ -156,9 +180,9 @@ fn zip8<T: Copy, R>(a: [T; 8], b: [T; 8], f: impl Fn(T, T) -> R) -> [R; 8] {
     std::array::from_fn(|i| f(a[i], b[i]))
 }
 
-impl Simd8 for Scalar {
+impl Lanes for Scalar {
+    const N: usize = 8;
     type F = [f32; 8];
-    type D = [f64; 8];
     type M = [bool; 8];
     type C = [u32; 8];
 
@@ -193,10 +217,6 @@ impl Simd8 for Scalar {
         zip8(x, tiny, |x, t| if x.abs() < t { 0.0 } else { x })
     }
     #[inline(always)]
-    fn gt_bits(self, x: Self::F, t: Self::F) -> u32 {
-        (0..8).fold(0, |bits, i| bits | (u32::from(x[i] > t[i]) << i))
-    }
-    #[inline(always)]
     fn gt(self, x: Self::F, t: Self::F) -> Self::M {
         zip8(x, t, |x, t| x > t)
     }
@@ -223,6 +243,15 @@ impl Simd8 for Scalar {
     #[inline(always)]
     fn csum(self, acc: Self::C) -> u32 {
         acc.iter().sum()
+    }
+}
+
+impl Simd8 for Scalar {
+    type D = [f64; 8];
+
+    #[inline(always)]
+    fn gt_bits(self, x: Self::F, t: Self::F) -> u32 {
+        (0..8).fold(0, |bits, i| bits | (u32::from(x[i] > t[i]) << i))
     }
     #[inline(always)]
     fn min(self, x: Self::F, acc: Self::F) -> Self::F {
@@ -267,7 +296,7 @@ impl Simd8 for Scalar {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{Avx2, Sse2};
+pub(crate) use x86::{Avx2, Avx512, Sse2};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -277,7 +306,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::{Kernel, Simd8};
+    use super::{Kernel, Lanes, Simd8};
 
     /// SSE2 lanes: two `__m128` per block.
     #[derive(Debug, Clone, Copy)]
@@ -294,6 +323,19 @@ mod x86 {
         }
     }
 
+    /// AVX-512 lanes for the step only: one `__m512` per block of sixteen,
+    /// comparisons into mask registers, counted by masked vector adds. Only
+    /// [`Avx512::new`] makes one.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Avx512(());
+
+    impl Avx512 {
+        /// The token, when this CPU runs AVX-512F (and AVX2 with POPCNT).
+        pub(crate) fn new() -> Option<Self> {
+            Kernel::Avx512.is_supported().then_some(Avx512(()))
+        }
+    }
+
     /// `|x|` as a bit mask: clears the sign bit.
     const ABS_MASK: i32 = 0x7FFF_FFFF;
 
@@ -301,9 +343,9 @@ mod x86 {
     /// `first..8`.
     static TAIL: [i32; 16] = [0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1];
 
-    impl Simd8 for Sse2 {
+    impl Lanes for Sse2 {
+        const N: usize = 8;
         type F = [__m128; 2];
-        type D = [__m128d; 4];
         type M = [__m128i; 2];
         type C = [__m128i; 2];
 
@@ -396,6 +438,12 @@ mod x86 {
             }
             lanes.iter().sum()
         }
+    }
+
+    impl Simd8 for Sse2 {
+        type D = [__m128d; 4];
+
+        // SAFETY (all methods): SSE2 is part of x86-64.
         #[inline(always)]
         fn gt_bits(self, x: Self::F, t: Self::F) -> u32 {
             unsafe {
@@ -459,9 +507,9 @@ mod x86 {
         }
     }
 
-    impl Simd8 for Avx2 {
+    impl Lanes for Avx2 {
+        const N: usize = 8;
         type F = __m256;
-        type D = [__m256d; 2];
         type M = __m256i;
         type C = __m256i;
 
@@ -534,6 +582,12 @@ mod x86 {
             unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
             lanes.iter().sum()
         }
+    }
+
+    impl Simd8 for Avx2 {
+        type D = [__m256d; 2];
+
+        // SAFETY (all methods): the token proves AVX2.
         #[inline(always)]
         fn gt_bits(self, x: Self::F, t: Self::F) -> u32 {
             unsafe { _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(x, t)) as u32 }
@@ -597,6 +651,87 @@ mod x86 {
                     _mm256_loadu_pd(x.as_ptr().add(4)),
                 ]
             }
+        }
+    }
+
+    impl Lanes for Avx512 {
+        const N: usize = 16;
+        type F = __m512;
+        /// Bit `i` is lane `i`: a mask register.
+        type M = __mmask16;
+        /// Sixteen `u32` counters, bumped by masked adds.
+        type C = __m512i;
+
+        #[inline(always)]
+        unsafe fn load(self, p: *const f32) -> Self::F {
+            // SAFETY: sixteen readable `f32` at `p` (caller); the token
+            // proves AVX-512F.
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, x: Self::F) {
+            // SAFETY: sixteen writable `f32` at `p` (caller); the token
+            // proves AVX-512F.
+            unsafe { _mm512_storeu_ps(p, x) }
+        }
+        #[inline(always)]
+        fn splat(self, x: f32) -> Self::F {
+            // SAFETY (all methods below): the token proves AVX-512F.
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        fn add(self, a: Self::F, b: Self::F) -> Self::F {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        fn sub(self, a: Self::F, b: Self::F) -> Self::F {
+            unsafe { _mm512_sub_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul(self, a: Self::F, b: Self::F) -> Self::F {
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn flush(self, x: Self::F, tiny: Self::F) -> Self::F {
+            // Keep the lanes where !(|x| < tiny), NaN included; zero the
+            // others (+0.0).
+            unsafe {
+                let keep = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_abs_ps(x), tiny);
+                _mm512_maskz_mov_ps(keep, x)
+            }
+        }
+        #[inline(always)]
+        fn gt(self, x: Self::F, t: Self::F) -> Self::M {
+            unsafe { _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, t) }
+        }
+        #[inline(always)]
+        fn andnot(self, a: Self::M, b: Self::M) -> Self::M {
+            !a & b
+        }
+        #[inline(always)]
+        fn and(self, a: Self::M, b: Self::M) -> Self::M {
+            a & b
+        }
+        #[inline(always)]
+        fn lanes_from(self, first: usize) -> Self::M {
+            (0xFFFF_u32 << first.min(16)) as u16
+        }
+        #[inline(always)]
+        fn count(self, acc: Self::C, m: Self::M) -> Self::C {
+            // One masked vector add; measured a little faster than moving
+            // the mask to a general register for POPCNT (docs/mfn.md).
+            unsafe { _mm512_mask_add_epi32(acc, m, acc, _mm512_set1_epi32(1)) }
+        }
+        #[inline(always)]
+        fn czero(self) -> Self::C {
+            unsafe { _mm512_setzero_si512() }
+        }
+        #[inline(always)]
+        fn csum(self, acc: Self::C) -> u32 {
+            let mut lanes = [0u32; 16];
+            // SAFETY: `lanes` holds sixteen `u32`.
+            unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), acc) };
+            lanes.iter().sum()
         }
     }
 }
@@ -679,6 +814,54 @@ mod tests {
         }
     }
 
+    /// The step's operations on sixteen lanes against the scalar lanes, eight
+    /// at a time.
+    #[cfg(target_arch = "x86_64")]
+    fn check_avx512(s: Avx512) {
+        let xs = specials();
+        let tiny = crate::cell::FLUSH_TO_ZERO;
+        let r = Scalar;
+        for i in 0..xs.len() {
+            let a: [f32; 16] = std::array::from_fn(|k| xs[(i + k) % xs.len()]);
+            let b: [f32; 16] = std::array::from_fn(|k| xs[(i + 3 * k + 1) % xs.len()]);
+            // SAFETY: both arrays hold sixteen `f32`.
+            let (va, vb) = unsafe { (s.load(a.as_ptr()), s.load(b.as_ptr())) };
+            let half =
+                |x: &[f32; 16], h: usize| -> [f32; 8] { x[8 * h..8 * h + 8].try_into().unwrap() };
+            let same = |got, want: [[f32; 8]; 2], what: &str| {
+                let mut out = [0.0f32; 16];
+                // SAFETY: `out` holds sixteen `f32`.
+                unsafe { s.store(out.as_mut_ptr(), got) };
+                let want: Vec<u32> = want.concat().iter().map(|x| x.to_bits()).collect();
+                let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+                assert_eq!(got, want, "{what} at {i}");
+            };
+            let both = |f: &dyn Fn([f32; 8], [f32; 8]) -> [f32; 8]| {
+                [f(half(&a, 0), half(&b, 0)), f(half(&a, 1), half(&b, 1))]
+            };
+            same(s.add(va, vb), both(&|x, y| r.add(x, y)), "add");
+            same(s.sub(va, vb), both(&|x, y| r.sub(x, y)), "sub");
+            same(s.mul(va, vb), both(&|x, y| r.mul(x, y)), "mul");
+            same(
+                s.flush(va, s.splat(tiny)),
+                both(&|x, _| r.flush(x, [tiny; 8])),
+                "flush",
+            );
+            let (ma, mb) = (s.gt(va, vb), s.gt(vb, va));
+            for first in 0..=16 {
+                let keep = s.lanes_from(first);
+                let acc = s.count(s.count(s.czero(), s.and(ma, keep)), s.andnot(ma, mb));
+                let want = (0..16).filter(|&k| a[k] > b[k] && k >= first).count()
+                    + (0..16).filter(|&k| b[k] > a[k]).count();
+                assert_eq!(
+                    s.csum(acc) as usize,
+                    want,
+                    "masks at {i}, lanes from {first}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_kernel_matches_the_scalar_lanes() {
         check(Scalar);
@@ -688,6 +871,10 @@ mod tests {
             if let Some(avx2) = Avx2::new() {
                 check(avx2);
             }
+            // Skipped on a CPU without AVX-512F.
+            if let Some(avx512) = Avx512::new() {
+                check_avx512(avx512);
+            }
         }
     }
 
@@ -695,6 +882,9 @@ mod tests {
     fn detect_picks_a_supported_kernel() {
         assert!(Kernel::detect().is_supported());
         assert!(Kernel::Scalar.is_supported());
-        assert_eq!(Kernel::ALL.map(Kernel::name), ["scalar", "sse2", "avx2"]);
+        assert_eq!(
+            Kernel::ALL.map(Kernel::name),
+            ["scalar", "sse2", "avx2", "avx512"]
+        );
     }
 }

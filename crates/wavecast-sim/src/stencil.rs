@@ -1,6 +1,7 @@
-//! The Gray–Scott update of whole rows: both fields in one pass, eight
-//! cells at a time on the [`Simd8`] lanes (the two end blocks read their
-//! ghost cells from small copies; rows narrower than 16 go cell by cell),
+//! The Gray–Scott update of whole rows: both fields in one pass, a block of
+//! [`Lanes::N`] cells at a time (8, or 16 with AVX-512; the two end blocks
+//! read their ghost cells from small copies; rows narrower than two blocks
+//! go cell by cell),
 //! and optionally the active-mask transitions of each row (growth
 //! tracking), counted in vector counters in the same pass.
 //!
@@ -19,10 +20,10 @@ use std::ops::Range;
 use crate::cell::{laplacian, react, Coeffs, FLUSH_TO_ZERO};
 use crate::config::Boundary;
 use crate::growth::MaskCounts;
-use crate::simd::{Kernel, Scalar, Simd8};
+use crate::simd::{Kernel, Lanes, Scalar};
 
-/// Cells per vector block.
-const LANES: usize = 8;
+/// The most cells per vector block of any kernel (AVX-512: 16).
+const MAX_LANES: usize = 16;
 
 /// What a sweep needs besides the rows.
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +128,7 @@ impl Rows<'_> {
 }
 
 /// The coefficients splatted onto lanes.
-struct Splat<S: Simd8> {
+struct Splat<S: Lanes> {
     four: S::F,
     one: S::F,
     dt_du: S::F,
@@ -139,7 +140,7 @@ struct Splat<S: Simd8> {
     threshold: S::F,
 }
 
-impl<S: Simd8> Splat<S> {
+impl<S: Lanes> Splat<S> {
     #[inline(always)]
     fn new(s: S, p: &Params) -> Self {
         let c = &p.coeffs;
@@ -157,8 +158,8 @@ impl<S: Simd8> Splat<S> {
     }
 }
 
-/// Where the eight cells of a block and their neighbours are, in one field:
-/// each pointer is to eight `f32`. Inside a row `left` and `right` are the
+/// Where the `N` cells of a block and their neighbours are, in one field:
+/// each pointer is to `N` `f32`. Inside a row `left` and `right` are the
 /// middle row shifted by one; at the row's ends they point at a copy with
 /// the boundary's ghost cell.
 #[derive(Clone, Copy)]
@@ -183,7 +184,7 @@ impl Stencil {
         }
     }
 
-    /// The block at `x` of `f`, inside the row (`1 <= x`, `x + 9 <= len`).
+    /// The block at `x` of `f`, inside the row (`1 <= x`, `x + N + 1 <= len`).
     #[inline(always)]
     fn inside(f: &Rows, x: usize) -> Self {
         Self::at(f, x, f.mid[x - 1..].as_ptr(), f.mid[x + 1..].as_ptr())
@@ -191,13 +192,13 @@ impl Stencil {
 }
 
 /// Running mask counts of a row, per lane.
-struct Tally<S: Simd8> {
+struct Tally<S: Lanes> {
     was: S::C,
     is: S::C,
     on: S::C,
 }
 
-impl<S: Simd8> Tally<S> {
+impl<S: Lanes> Tally<S> {
     #[inline(always)]
     fn new(s: S) -> Self {
         Self {
@@ -232,9 +233,9 @@ impl<S: Simd8> Tally<S> {
 /// `target_feature` context, so its intrinsics would become calls.
 ///
 /// # Safety
-/// Every pointer of `f` is valid for reading eight `f32`.
+/// Every pointer of `f` is valid for reading `S::N` `f32`.
 #[inline(always)]
-unsafe fn lap_block<S: Simd8>(s: S, k: &Splat<S>, f: Stencil) -> (S::F, S::F) {
+unsafe fn lap_block<S: Lanes>(s: S, k: &Splat<S>, f: Stencil) -> (S::F, S::F) {
     // SAFETY: the caller guarantees the reads.
     unsafe {
         let c = s.load(f.centre);
@@ -245,14 +246,14 @@ unsafe fn lap_block<S: Simd8>(s: S, k: &Splat<S>, f: Stencil) -> (S::F, S::F) {
     }
 }
 
-/// Updates the eight cells of a block and stores them at `uo`, `vo`;
+/// Updates the `S::N` cells of a block and stores them at `uo`, `vo`;
 /// returns the masks `v > threshold` before and after.
 ///
 /// # Safety
-/// The pointers of `u` and `v` are valid for reading eight `f32`, `uo` and
-/// `vo` for writing eight.
+/// The pointers of `u` and `v` are valid for reading `S::N` `f32`, `uo`
+/// and `vo` for writing `S::N`.
 #[inline(always)]
-unsafe fn block<S: Simd8>(
+unsafe fn block<S: Lanes>(
     s: S,
     k: &Splat<S>,
     (u, v): (Stencil, Stencil),
@@ -316,27 +317,28 @@ fn scalar_row(p: &Params, fields: (Rows, Rows), (uo, vo): (&mut [f32], &mut [f32
     counts
 }
 
-/// The ghost-cell copies for the first and the last block of a row of one
-/// field: `[ghost, mid[0..7]]` and `[mid[w-7..w], ghost]`.
+/// The ghost-cell copies for the first and the last block of `n` cells of
+/// a row of one field: `[ghost, mid[0..n-1]]` and `[mid[w-n+1..w], ghost]`
+/// (the first `n` entries of each; `n <= w`, `n <= MAX_LANES`).
 #[inline(always)]
-fn edge_copies(f: &Rows, boundary: Boundary) -> ([f32; 8], [f32; 8]) {
+fn edge_copies(f: &Rows, boundary: Boundary, n: usize) -> ([f32; MAX_LANES], [f32; MAX_LANES]) {
     let w = f.mid.len();
-    let mut first = [0.0; 8];
+    let mut first = [0.0; MAX_LANES];
     first[0] = f.mid[crate::cell::before(0, w, boundary)];
-    first[1..].copy_from_slice(&f.mid[..7]);
-    let mut last = [0.0; 8];
-    last[..7].copy_from_slice(&f.mid[w - 7..]);
-    last[7] = f.mid[crate::cell::after(w - 1, w, boundary)];
+    first[1..n].copy_from_slice(&f.mid[..n - 1]);
+    let mut last = [0.0; MAX_LANES];
+    last[..n - 1].copy_from_slice(&f.mid[w - (n - 1)..]);
+    last[n - 1] = f.mid[crate::cell::after(w - 1, w, boundary)];
     (first, last)
 }
 
 /// Computes one output row from the three input rows of each field, in
-/// blocks of eight cells; the blocks at the ends read the boundary's ghost
-/// cells from small copies. The last block starts at `w - 8` and may
+/// blocks of `N` cells; the blocks at the ends read the boundary's ghost
+/// cells from small copies. The last block starts at `w - N` and may
 /// overlap the one before: it writes the same values again and counts only
 /// its new lanes.
 #[inline(always)]
-fn row<S: Simd8, const TRACK: bool>(
+fn row<S: Lanes, const TRACK: bool>(
     s: S,
     p: &Params,
     k: &Splat<S>,
@@ -348,19 +350,22 @@ fn row<S: Simd8, const TRACK: bool>(
         assert!(f.up.len() == w && f.mid.len() == w && f.down.len() == w);
     }
     assert!(vo.len() == w, "rows of one width");
-    if w < 2 * LANES {
+    let n = S::N;
+    const { assert!(S::N <= MAX_LANES, "the ghost copies hold MAX_LANES") };
+    if w < 2 * n {
         return scalar_row(p, (u, v), (uo, vo));
     }
-    let (u_first, u_last) = edge_copies(&u, p.boundary);
-    let (v_first, v_last) = edge_copies(&v, p.boundary);
+    let (u_first, u_last) = edge_copies(&u, p.boundary, n);
+    let (v_first, v_last) = edge_copies(&v, p.boundary, n);
     let (po, pv) = (uo.as_mut_ptr(), vo.as_mut_ptr());
     let mut tally = Tally::new(s);
     let all = s.lanes_from(0);
-    // SAFETY (all blocks): every block starts at 0 <= x <= w - 8, so its
-    // centre, up and down pointers read x..x + 8 of rows of length w
-    // (asserted above), its outputs write x..x + 8 of uo and vo, and its
-    // left and right pointers read either x - 1..x + 7 and x + 1..x + 9 of
-    // the middle row (inside blocks, 1 <= x <= w - 9) or a ghost copy.
+    // SAFETY (all blocks): every block starts at 0 <= x <= w - n, so its
+    // centre, up and down pointers read x..x + n of rows of length w
+    // (asserted above), its outputs write x..x + n of uo and vo, and its
+    // left and right pointers read either x - 1..x + n - 1 and
+    // x + 1..x + n + 1 of the middle row (inside blocks,
+    // 1 <= x <= w - n - 1) or the first n of a ghost copy (n <= MAX_LANES).
     let first = (
         Stencil::at(&u, 0, u_first.as_ptr(), u.mid[1..].as_ptr()),
         Stencil::at(&v, 0, v_first.as_ptr(), v.mid[1..].as_ptr()),
@@ -369,16 +374,16 @@ fn row<S: Simd8, const TRACK: bool>(
     if TRACK {
         tally.add(s, was, is, all);
     }
-    let end = w - LANES;
-    let mut x = LANES;
+    let end = w - n;
+    let mut x = n;
     while x < end {
-        // x + 9 <= end + 8 = w: the right neighbours are inside the row.
+        // x + n + 1 <= end + n = w: the right neighbours are in the row.
         let fields = (Stencil::inside(&u, x), Stencil::inside(&v, x));
         let (was, is) = unsafe { block(s, k, fields, (po.add(x), pv.add(x))) };
         if TRACK {
             tally.add(s, was, is, all);
         }
-        x += LANES;
+        x += n;
     }
     let last = (
         Stencil::at(&u, end, u.mid[end - 1..].as_ptr(), u_last.as_ptr()),
@@ -396,7 +401,7 @@ fn row<S: Simd8, const TRACK: bool>(
 /// `dst`. With `acts`, counts the mask transitions and stores each row's
 /// activations at `acts[g - rows.start]`.
 #[inline(always)]
-fn sweep<S: Simd8, const TRACK: bool>(
+fn sweep<S: Lanes, const TRACK: bool>(
     s: S,
     p: &Params,
     src: &impl Source,
@@ -449,6 +454,19 @@ unsafe fn sweep_avx2<const TRACK: bool>(
     sweep::<_, TRACK>(s, p, src, dst, rows, acts)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sweep_avx512<const TRACK: bool>(
+    s: crate::simd::Avx512,
+    p: &Params,
+    src: &impl Source,
+    dst: &mut impl Sink,
+    rows: Range<isize>,
+    acts: &mut [u32],
+) -> MaskCounts {
+    sweep::<_, TRACK>(s, p, src, dst, rows, acts)
+}
+
 fn sweep_with<const TRACK: bool>(
     kernel: Kernel,
     p: &Params,
@@ -459,6 +477,16 @@ fn sweep_with<const TRACK: bool>(
 ) -> MaskCounts {
     #[cfg(target_arch = "x86_64")]
     match kernel {
+        Kernel::Avx512 => {
+            // Rows narrower than two blocks of 16 would go cell by cell:
+            // they take the AVX2 blocks of 8 instead.
+            let wide = rows.start < rows.end && src.row(rows.start).0.len() >= 32;
+            if let Some(s) = crate::simd::Avx512::new().filter(|_| wide) {
+                // SAFETY: the token proves the CPU runs AVX-512F.
+                return unsafe { sweep_avx512::<TRACK>(s, p, src, dst, rows, acts) };
+            }
+            return sweep_with::<TRACK>(Kernel::Avx2, p, src, dst, rows, acts);
+        }
         Kernel::Avx2 => {
             if let Some(s) = crate::simd::Avx2::new() {
                 // SAFETY: the token proves the CPU runs AVX2 and POPCNT.
