@@ -549,3 +549,71 @@ max_message_rate = 0
         assert!(s[2] < s[0], "{name}: deflate is smaller than JSON: {s:?}");
     }
 }
+
+#[tokio::test]
+async fn dialects_picked_by_subprotocol_share_a_channel_each_in_its_shape() {
+    // One channel, three subscribers on the native /ws: the native
+    // protocol, and FOG and Netra chosen with Sec-WebSocket-Protocol. Each
+    // gets every publication in its own dialect's shape, encoded once per
+    // dialect, never per subscriber.
+    let srv = TestServer::start("[limits]\nmax_message_rate = 0").await;
+    let mut subs = Vec::new();
+    for (dialect, subscribe) in [
+        ("wavecast", json!({"type":"subscribe","channels":["mix"]})),
+        ("fog", json!({"type":"subscribe","rooms":["mix"]})),
+        (
+            "netra",
+            json!({"type":"subscribe","payload":{"channels":["mix"]},"correlation_id":"s1"}),
+        ),
+    ] {
+        for _ in 0..2 {
+            let headers: &[(&str, &str)] = match dialect {
+                "wavecast" => &[],
+                "fog" => &[("Sec-WebSocket-Protocol", "fog")],
+                _ => &[("Sec-WebSocket-Protocol", "netra")],
+            };
+            let mut c = RawWs::connect(srv.addr, "/ws", headers).await;
+            if dialect != "wavecast" {
+                assert_eq!(c.header("sec-websocket-protocol"), Some(dialect));
+            }
+            c.next_json().await;
+            c.send_text(&subscribe.to_string()).await;
+            let ok = c.next_json().await;
+            assert_eq!(ok["type"], "subscribe_success", "{dialect}: {ok}");
+            subs.push((dialect, c));
+        }
+    }
+    let data = json!({"cpu": 0.5});
+    for _ in 0..3 {
+        assert_eq!(srv.publish("mix", data.clone()).await["delivered"], 6);
+    }
+    for (dialect, c) in &mut subs {
+        for n in 1..=3u64 {
+            let v = c.next_json().await;
+            match *dialect {
+                "wavecast" => {
+                    assert_eq!((&v["channel"], &v["data"]), (&json!("mix"), &data), "{v}");
+                    assert_eq!(v["offset"], n, "{v}");
+                }
+                "fog" => {
+                    assert_eq!((&v["room"], &v["data"]), (&json!("mix"), &data), "{v}");
+                    assert_eq!(v["offset"], n, "{v}");
+                }
+                _ => {
+                    let p = &v["payload"];
+                    assert_eq!((&p["channel"], &p["data"]), (&json!("mix"), &data), "{v}");
+                    assert_eq!(p["offset"], n, "{v}");
+                    assert!(v["timestamp"].is_u64(), "Unix seconds: {v}");
+                }
+            }
+        }
+    }
+    for format in ["wavecast", "fog", "netra"] {
+        let n = srv
+            .metric(&format!(
+                "wavecast_publication_frames_encoded_total{{format=\"{format}\"}}"
+            ))
+            .await;
+        assert_eq!(n, 3.0, "{format}: 3 publications, 2 subscribers each");
+    }
+}

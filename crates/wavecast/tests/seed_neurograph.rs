@@ -154,3 +154,29 @@ async fn buffer_of_100_drops_the_oldest() {
         Some(dropped as f64)
     );
 }
+
+#[tokio::test]
+async fn subscriptions_leave_audit_records_at_start_and_end() {
+    // The monitoring list asks for records when a subscription starts, not
+    // only when it ends.
+    let srv = start_example("neurograph", &[("WAVECAST_LOG_LEVEL", "info")]);
+    let mut c = ws(srv.port, "/ws").await;
+    let hello = c.recv().await;
+    let id = format!(
+        "\"connection_id\":\"{}\"",
+        hello["connection_id"].as_str().expect("connection_id")
+    );
+    let r = c
+        .call(json!({"type": "subscribe", "channel": "grid"}))
+        .await;
+    assert_eq!(r["type"], "subscribe_success", "{r}");
+    let started = log_line(&srv, &["\"event\":\"subscription_started\"", &id]);
+    assert_eq!(started["channel"], "grid", "{started}");
+    let r = c
+        .call(json!({"type": "unsubscribe", "channel": "grid"}))
+        .await;
+    assert_eq!(r["type"], "unsubscribe_success", "{r}");
+    let ended = log_line(&srv, &["\"event\":\"subscription_ended\"", &id]);
+    assert_eq!(ended["channel"], "grid", "{ended}");
+    assert!(ended["duration_seconds"].is_number(), "{ended}");
+}
