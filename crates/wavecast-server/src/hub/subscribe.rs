@@ -32,6 +32,9 @@ use crate::recovery::{self, Fetch, Poisoned};
 struct Planned {
     joined: JoinedChannel,
     replay: Vec<Arc<Publication>>,
+    /// This connection's frames of the first `frames.len()` replayed
+    /// publications, encoded when the replay was measured (not again).
+    frames: Vec<Bytes>,
     /// The last offset the reply's position or the replay covers.
     seen: u64,
     history: bool,
@@ -128,6 +131,7 @@ impl Hub {
                     recovered: asked.map(|_| false),
                 },
                 replay: Vec::new(),
+                frames: Vec::new(),
                 seen: 0,
                 history: false,
             });
@@ -135,10 +139,11 @@ impl Hub {
         let already = conn.outbound.is_subscribed(channel);
         let top = self.broker.top(channel, &r).await?;
         let (mut recovered, fetch) = recovery::plan(&top, asked, opts.snapshot, already);
-        let (replay, seen) = match fetch {
-            Fetch::Nothing => (Vec::new(), top.offset),
+        let (replay, frames, seen) = match fetch {
+            Fetch::Nothing => (Vec::new(), Vec::new(), top.offset),
             Fetch::Latest => (
                 self.broker.latest(channel, &r).await?.into_iter().collect(),
+                Vec::new(),
                 top.offset,
             ),
             Fetch::Since(o) => {
@@ -149,13 +154,14 @@ impl Hub {
                 // gets (the envelope, not only the data, counts).
                 let room = conn.outbound.room_left();
                 let rows = self.broker.read(channel, o, r.size, usize::MAX, &r).await?;
-                let bytes: usize = rows.iter().map(|p| conn.format.publication(p).len()).sum();
+                let frames: Vec<Bytes> = rows.iter().map(|p| conn.format.publication(p)).collect();
+                let bytes: usize = frames.iter().map(Bytes::len).sum();
                 if bytes <= room && recovery::contiguous(o, top.offset, &rows) {
                     let last = rows.last().map_or(o, |p| p.offset);
-                    (rows, last)
+                    (rows, frames, last)
                 } else {
                     recovered = Some(false);
-                    (Vec::new(), top.offset)
+                    (Vec::new(), Vec::new(), top.offset)
                 }
             }
         };
@@ -166,6 +172,7 @@ impl Hub {
                 recovered,
             },
             replay: replay.into_iter().map(Arc::new).collect(),
+            frames,
             seen,
             history: true,
         })
@@ -223,8 +230,10 @@ impl Hub {
             self.metrics.subscriptions.inc();
             crate::audit::subscription_started(&conn.id, c, plan.joined.recovered);
             let history = plan.history;
+            // The replay stays the merge's prefix, so `plan.frames` lines
+            // up with the first items.
             let items = recovery::merge(plan.replay, plan.seen, buffered);
-            self.push_replay(conn, c, &filter, &items);
+            self.push_replay(conn, c, &filter, &items, &plan.frames);
             if history {
                 // A delivery still in flight (Redis pub/sub) of an offset
                 // the reply or the replay covered must not follow.
@@ -237,32 +246,46 @@ impl Hub {
 
     /// Queues stored (or buffered) publications for a just-joined
     /// subscriber, applying its filter. Replayed frames may exceed the
-    /// queue bounds once: the client asked for them and they are bounded by
-    /// the history size.
+    /// namespace's queue bounds once, by exactly their own count and bytes:
+    /// the client asked for them and they are bounded by the history size
+    /// (and the connection's budget, checked when the replay was planned).
+    /// `frames` holds this connection's frames of the first items, already
+    /// encoded; the rest are encoded here.
     fn push_replay(
         &self,
         conn: &Connection,
         channel: &str,
         filter: &Option<Arc<Filter>>,
         items: &[Arc<Publication>],
+        frames: &[Bytes],
     ) {
-        if items.is_empty() {
+        let queued: Vec<(u64, Bytes)> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                filter.as_ref().is_none_or(|f| {
+                    let data = serde_json::from_slice(&p.data).ok();
+                    filter_matches(f, &p.event, data.as_ref())
+                })
+            })
+            .map(|(i, p)| {
+                let frame = frames
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| conn.format.publication(p));
+                (p.offset, frame)
+            })
+            .collect();
+        if queued.is_empty() {
             return;
         }
         let mut relaxed = self.policy(channel).clone();
-        relaxed.max_queue_messages += items.len();
-        relaxed.max_queue_bytes += items.iter().map(|p| p.data.len() + 128).sum::<usize>();
+        relaxed.max_queue_messages += queued.len();
+        relaxed.max_queue_bytes += queued.iter().map(|(_, f)| f.len()).sum::<usize>();
         let key: Arc<str> = Arc::from(channel);
-        for p in items {
-            if let Some(f) = filter {
-                let data = serde_json::from_slice(&p.data).ok();
-                if !filter_matches(f, &p.event, data.as_ref()) {
-                    continue;
-                }
-            }
-            let frame = conn.format.publication(p);
+        for (offset, frame) in &queued {
             conn.outbound
-                .push_publication(&key, &frame, p.offset, Instant::now(), &relaxed);
+                .push_publication(&key, frame, *offset, Instant::now(), &relaxed);
         }
     }
 }
