@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use wavecast_monitor::{
     Aggregator, AggregatorConfig, Alert, DocumentOutcome, FlattenLimits, History, HistoryQuery,
-    MetricSummary, MonitorError, Restored, Stats, Window,
+    MetricSummary, MonitorError, RawFlush, Restored, Stats, Window,
 };
 
 use super::store::MetricStore;
@@ -207,7 +207,12 @@ impl MetricsCore {
         let (report, writes, raw) = {
             let mut agg = self.agg.lock();
             let report = agg.expire(now);
-            (report, agg.take_writes(), agg.take_raw_writes())
+            let raw = if self.store.keeps_raw() {
+                agg.take_raw_writes()
+            } else {
+                RawFlush::default()
+            };
+            (report, agg.take_writes(), raw)
         };
         let mut out = Flushed {
             blocks_written: writes.len(),

@@ -136,6 +136,12 @@ impl MetricStore {
         Ok(sizes(&self.all()?))
     }
 
+    /// Whether raw chunks are kept (the embedded engine); in memory the
+    /// aggregator's ring is the only copy, so none are cut.
+    pub fn keeps_raw(&self) -> bool {
+        matches!(self, MetricStore::Embedded { .. })
+    }
+
     /// Every stored raw chunk, in key order (at start; none in memory).
     pub fn raw_all(&self) -> Result<Entries, String> {
         match self {
