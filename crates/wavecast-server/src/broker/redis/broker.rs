@@ -290,7 +290,9 @@ impl Broker for RedisBroker {
     }
 
     fn healthy(&self) -> bool {
-        self.inner.pipes.iter().any(Pipeline::is_up)
+        // Every pipeline: a channel's publishes go through one of them
+        // (by hash), so one still reconnecting fails those channels.
+        self.inner.pipes.iter().all(Pipeline::is_up)
     }
 
     fn name(&self) -> &'static str {
