@@ -157,6 +157,10 @@ where
 /// An `async` block, not an `async fn`: an `async fn` moves its argument
 /// into a local, and its future keeps room for both (336 bytes more per
 /// connection); the block uses the captured `live` in place.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice"
+)]
 fn drive<S, H>(mut live: Live<S, H>) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -221,6 +225,10 @@ struct Pace {
 
 /// Phase 2: the event loop (an `async` block for the reason given at
 /// [`drive`]).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice"
+)]
 fn serve<'a, S, H>(
     s: &'a mut Session,
     h: &'a mut H,
