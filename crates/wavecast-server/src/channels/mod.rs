@@ -69,6 +69,9 @@ impl ChannelProtocol {
     /// The protocol with `extension` offered unknown types (after the
     /// extensions added before it).
     pub fn with(mut self, extension: impl ChannelExtension) -> ChannelProtocol {
+        // Exactly as many slots as extensions: the list lives as long as
+        // the connection (a default-grown Vec would hold four).
+        self.extensions.reserve_exact(1);
         self.extensions.push(Box::new(extension));
         self
     }

@@ -173,6 +173,10 @@ impl Hub {
             let excess = list.len() + 1 - max;
             evicted = list.drain(..excess).collect();
         }
+        if list.capacity() == 0 {
+            // Most users hold one connection: no room for four.
+            list.reserve_exact(1);
+        }
         list.push(conn.clone());
         Some(evicted)
     }
