@@ -19,6 +19,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::aligned::Field;
 use crate::config::Boundary;
 use crate::simd::Kernel;
 use crate::stencil::{step_rows, Params, Span, Whole};
@@ -27,8 +28,8 @@ use crate::stencil::{step_rows, Params, Span, Whole};
 /// fields, `band + 2k` rows each.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scratch {
-    u: [Vec<f32>; 2],
-    v: [Vec<f32>; 2],
+    u: [Field; 2],
+    v: [Field; 2],
 }
 
 impl Scratch {
@@ -36,8 +37,8 @@ impl Scratch {
     pub(crate) fn new(width: usize, band: usize, depth: usize) -> Self {
         let len = (band + 2 * depth) * width;
         Self {
-            u: [vec![0.0; len], vec![0.0; len]],
-            v: [vec![0.0; len], vec![0.0; len]],
+            u: [Field::zeros(len), Field::zeros(len)],
+            v: [Field::zeros(len), Field::zeros(len)],
         }
     }
 

@@ -58,7 +58,8 @@
 //! - [`error`] — [`SimError`].
 //! - [`model`] — the grid and the step; `cell` — the per-cell arithmetic.
 //! - `stencil` — the row kernel over SIMD lanes; `simd` — the lanes and
-//!   their run-time choice ([`Kernel`]); `blocking` — temporal blocking.
+//!   their run-time choice ([`Kernel`]); `blocking` — temporal blocking;
+//!   `aligned` — field storage on cache-line boundaries.
 //! - [`simulation`] — the [`Simulation`] driver.
 //! - [`growth`] — [`GrowthEvents`].
 //! - [`features`] — [`Features`].
@@ -66,6 +67,7 @@
 //! - [`quantize`] — [`QuantizedField`].
 //! - [`rng`] — the SplitMix64 generator.
 
+mod aligned;
 mod blocking;
 mod cell;
 pub mod config;

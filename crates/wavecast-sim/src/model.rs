@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use crate::aligned::Field;
 use crate::blocking::{self, Blocking, Scratch};
 use crate::cell::Coeffs;
 pub use crate::cell::FLUSH_TO_ZERO;
@@ -53,10 +54,10 @@ pub struct Model {
     blocking: Option<Blocking>,
     /// One scratch per worker for the blocked advance, made on first use.
     scratch: Vec<Scratch>,
-    u: Vec<f32>,
-    v: Vec<f32>,
-    u_next: Vec<f32>,
-    v_next: Vec<f32>,
+    u: Field,
+    v: Field,
+    u_next: Field,
+    v_next: Field,
     /// Activations per row in the last tracked step.
     row_activations: Vec<u32>,
 }
@@ -95,10 +96,10 @@ impl Model {
             },
             blocking: default_blocking(n),
             scratch: Vec::new(),
-            u_next: u.clone(),
-            v_next: v.clone(),
-            u,
-            v,
+            u_next: Field::from_slice(&u),
+            v_next: Field::from_slice(&v),
+            u: Field::from_slice(&u),
+            v: Field::from_slice(&v),
             row_activations: vec![0; n],
         }
     }
