@@ -68,6 +68,17 @@ fn fanout_delivers_everything_in_order() {
     assert_eq!(v["latency_ms"]["count"], 400);
     assert!(v["server_stats"]["rss_kb_after"].as_u64().unwrap_or(0) > 0);
     assert!(v["server_stats"]["cpu_s_per_million"].is_number());
+    // The kernel's share is part of the whole.
+    let (all, sys) = (
+        v["server_stats"]["cpu_s"].as_f64(),
+        v["server_stats"]["cpu_sys_s"].as_f64(),
+    );
+    assert!(
+        matches!((all, sys), (Some(a), Some(s)) if s >= 0.0 && s <= a + 1e-9),
+        "{}",
+        v["server_stats"]
+    );
+    assert!(v["server_stats"]["cpu_sys_s_per_million"].is_number());
     // The bench's own load, and the verdict on it.
     let c = &v["client"];
     assert!(c["cores_used"].as_f64().is_some_and(|x| x > 0.0), "{c}");

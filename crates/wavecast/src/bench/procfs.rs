@@ -1,11 +1,14 @@
 //! Reading a process's resident memory and CPU time from /proc (Linux), for
 //! `--server-pid` and the load generator's own CPU (per thread, too).
 
-/// RSS in KiB and CPU seconds (user + system) of a process.
+/// RSS in KiB and CPU seconds (user + system, and the system part) of a
+/// process.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ProcStat {
     pub rss_kb: u64,
     pub cpu_s: f64,
+    /// The kernel's share of `cpu_s` (system time).
+    pub sys_s: f64,
 }
 
 /// Clock ticks per second of /proc/PID/stat.
@@ -35,13 +38,22 @@ pub fn read(pid: &str) -> Option<ProcStat> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())?;
-    let cpu_s = cpu_of(&format!("/proc/{pid}/stat"))?;
-    Some(ProcStat { rss_kb, cpu_s })
+    let (user_s, sys_s) = times_of(&format!("/proc/{pid}/stat"))?;
+    Some(ProcStat {
+        rss_kb,
+        cpu_s: user_s + sys_s,
+        sys_s,
+    })
 }
 
 /// User + system CPU seconds from a `stat` file (a process's or a
 /// thread's).
 fn cpu_of(path: &str) -> Option<f64> {
+    times_of(path).map(|(user, sys)| user + sys)
+}
+
+/// User and system CPU seconds from a `stat` file.
+fn times_of(path: &str) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name, which is in parentheses and may hold
     // spaces: state is field 3, utime 14 and stime 15.
@@ -49,7 +61,7 @@ fn cpu_of(path: &str) -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / ticks_per_second())
+    Some((utime / ticks_per_second(), stime / ticks_per_second()))
 }
 
 /// The summed readings of several processes (e.g. nginx's workers);
@@ -63,6 +75,7 @@ pub fn read_all(pids: &[u32]) -> Option<ProcStat> {
         Some(ProcStat {
             rss_kb: acc.rss_kb + s.rss_kb,
             cpu_s: acc.cpu_s + s.cpu_s,
+            sys_s: acc.sys_s + s.sys_s,
         })
     })
 }

@@ -134,6 +134,16 @@ pub fn cpu_per_million(
     (delivered > 0).then(|| round3((b.cpu_s - a.cpu_s) / (delivered as f64 / 1e6)))
 }
 
+/// The kernel's share of [`cpu_per_million`] (system time).
+pub fn sys_per_million(
+    a: Option<super::procfs::ProcStat>,
+    b: Option<super::procfs::ProcStat>,
+    delivered: u64,
+) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    (delivered > 0).then(|| round3((b.sys_s - a.sys_s) / (delivered as f64 / 1e6)))
+}
+
 /// Writes the bench's own load (`client`, `client_bound`,
 /// `client_bound_reasons`).
 pub fn client_json(out: &mut Value, loads: &[super::monitor::ClientLoad]) {
@@ -186,6 +196,9 @@ pub async fn fanout(ctx: &Ctx) -> Result<Value, String> {
     let mut server = server_json(&a.server_pid, s0, s1);
     if let Some(c) = cpu_per_million(s0, s1, rep.unique) {
         server["cpu_s_per_million"] = json!(c);
+    }
+    if let Some(c) = sys_per_million(s0, s1, rep.unique) {
+        server["cpu_sys_s_per_million"] = json!(c);
     }
     out["server_stats"] = server;
     client_json(&mut out, &[load]);

@@ -150,7 +150,8 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// `{"pids","rss_kb_before","rss_kb_after","cpu_s"}` between two readings.
+/// `{"pids","rss_kb_before","rss_kb_after","cpu_s","cpu_sys_s"}` between
+/// two readings (`cpu_sys_s`: the kernel's share of `cpu_s`).
 pub fn server_json(pids: &[u32], a: Option<ProcStat>, b: Option<ProcStat>) -> Value {
     match (pids, a, b) {
         ([], _, _) => Value::Null,
@@ -159,6 +160,7 @@ pub fn server_json(pids: &[u32], a: Option<ProcStat>, b: Option<ProcStat>) -> Va
             "rss_kb_before": a.rss_kb,
             "rss_kb_after": b.rss_kb,
             "cpu_s": round3(b.cpu_s - a.cpu_s),
+            "cpu_sys_s": round3(b.sys_s - a.sys_s),
         }),
         _ => json!({"pids": pids, "error": "cannot read /proc for these pids"}),
     }

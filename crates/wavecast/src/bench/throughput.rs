@@ -15,7 +15,7 @@ use super::pools::Pools;
 use super::publisher::Publisher;
 use super::scenarios::{
     channels_of, client_json, connect_json, counters, cpu_per_million, deliveries, errors_json,
-    header, merge, secs, warmup,
+    header, merge, secs, sys_per_million, warmup,
 };
 use super::stats::round3;
 use super::verdict::Verdict;
@@ -101,6 +101,9 @@ async fn step(
     }
     if let Some(c) = cpu_per_million(s0, s1, delivered) {
         d["server_cpu_s_per_million"] = json!(c);
+    }
+    if let Some(c) = sys_per_million(s0, s1, delivered) {
+        d["server_cpu_sys_s_per_million"] = json!(c);
     }
     d["client"] = load.json();
     d["client_bound"] = json!(load.bound());
