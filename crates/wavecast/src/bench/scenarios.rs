@@ -124,24 +124,26 @@ pub fn errors_json(r: &PoolReport, extra: &[String]) -> Value {
     json!({"error_count": r.error_count + extra.len() as u64, "errors": errors})
 }
 
+type ProcStat = super::procfs::ProcStat;
+
 /// The server's CPU seconds per million deliveries between two readings.
-pub fn cpu_per_million(
-    a: Option<super::procfs::ProcStat>,
-    b: Option<super::procfs::ProcStat>,
-    delivered: u64,
-) -> Option<f64> {
-    let (a, b) = (a?, b?);
-    (delivered > 0).then(|| round3((b.cpu_s - a.cpu_s) / (delivered as f64 / 1e6)))
+pub fn cpu_per_million(a: Option<ProcStat>, b: Option<ProcStat>, delivered: u64) -> Option<f64> {
+    per_million(a, b, delivered, |s| s.cpu_s)
 }
 
 /// The kernel's share of [`cpu_per_million`] (system time).
-pub fn sys_per_million(
-    a: Option<super::procfs::ProcStat>,
-    b: Option<super::procfs::ProcStat>,
+pub fn sys_per_million(a: Option<ProcStat>, b: Option<ProcStat>, delivered: u64) -> Option<f64> {
+    per_million(a, b, delivered, |s| s.sys_s)
+}
+
+fn per_million(
+    a: Option<ProcStat>,
+    b: Option<ProcStat>,
     delivered: u64,
+    seconds: fn(&ProcStat) -> f64,
 ) -> Option<f64> {
     let (a, b) = (a?, b?);
-    (delivered > 0).then(|| round3((b.sys_s - a.sys_s) / (delivered as f64 / 1e6)))
+    (delivered > 0).then(|| round3((seconds(&b) - seconds(&a)) / (delivered as f64 / 1e6)))
 }
 
 /// Writes the bench's own load (`client`, `client_bound`,
