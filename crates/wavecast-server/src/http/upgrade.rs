@@ -112,9 +112,14 @@ pub async fn endpoint(
         admission,
         decoder,
     };
-    state
-        .sessions
-        .spawn(session_task(Box::new(session), on_upgrade));
+    // Boxed before spawning: with only a pointer in it, tokio's task cell
+    // (128-byte aligned) takes its smallest size, 128 B, not 256.
+    let task: SessionFuture = Box::pin(
+        state
+            .sessions
+            .track_future(session_task(Box::new(session), on_upgrade)),
+    );
+    tokio::spawn(task);
     switching_protocols(&accept, &agreed)
 }
 
