@@ -3,13 +3,15 @@
 //! Every limit has a knob in `[limits]`, a `limit_rejections_total{limit}`
 //! counter and a documented error or close code (docs/security.md).
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use parking_lot::Mutex;
 
 use crate::config::LimitsConfig;
@@ -48,24 +50,46 @@ impl TokenBucket {
             false
         }
     }
-
-    fn full_at(&self, now: Instant) -> bool {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens + dt * self.per_sec >= self.capacity
-    }
 }
 
-/// Events per key per minute (e.g. new connections per IP).
+/// Events per key per minute (e.g. new connections per IP): a burst of
+/// `per_minute`, then one every `60 s / per_minute`.
+///
+/// Kept as GCRA (the token bucket's equivalent with one timestamp per
+/// key): each key holds the instant its bucket would be full again, and a
+/// key whose instant has passed is the same as no key, so those are
+/// pruned. A key is stored as its 64-bit hash under a per-process random
+/// seed: an entry is 16 bytes, and no key text is copied. Two keys whose
+/// hashes collide (about 2^-64 per pair) would share one budget.
 pub struct KeyedRate<K> {
     per_minute: u32,
-    buckets: Mutex<HashMap<K, TokenBucket>>,
+    /// Microseconds between two events at the steady rate.
+    interval_us: u64,
+    epoch: Instant,
+    hasher: RandomState,
+    table: Mutex<RateTable>,
+    _key: PhantomData<fn(&K)>,
 }
 
-impl<K: Hash + Eq + Clone> KeyedRate<K> {
+/// Keys and the instants (µs after `epoch`) their buckets are full again.
+struct RateTable {
+    full_at: HashTable<(u64, u64)>,
+    /// Prune when this many keys are held.
+    prune_at: usize,
+}
+
+impl<K: Hash> KeyedRate<K> {
     pub fn new(per_minute: u32) -> KeyedRate<K> {
         KeyedRate {
             per_minute,
-            buckets: Mutex::new(HashMap::new()),
+            interval_us: 60_000_000 / u64::from(per_minute.max(1)),
+            epoch: Instant::now(),
+            hasher: RandomState::new(),
+            table: Mutex::new(RateTable {
+                full_at: HashTable::new(),
+                prune_at: PRUNE_AT,
+            }),
+            _key: PhantomData,
         }
     }
 
@@ -74,14 +98,39 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
         if self.per_minute == 0 {
             return true;
         }
-        let mut b = self.buckets.lock();
-        if b.len() >= PRUNE_AT {
-            b.retain(|_, bucket| !bucket.full_at(now));
+        let now_us = u64::try_from(now.saturating_duration_since(self.epoch).as_micros())
+            .unwrap_or(u64::MAX);
+        let h = self.hasher.hash_one(key);
+        // The bucket may hold `per_minute` events: it is over the rate when
+        // it would be full again later than `per_minute - 1` intervals away.
+        let tolerance = self.interval_us * u64::from(self.per_minute - 1);
+        let mut t = self.table.lock();
+        if t.full_at.len() >= t.prune_at {
+            t.full_at.retain(|e| e.1 > now_us);
+            t.full_at.shrink_to(0, |e| e.0);
+            t.prune_at = PRUNE_AT.max(2 * t.full_at.len());
         }
-        let per_minute = self.per_minute;
-        b.entry(key.clone())
-            .or_insert_with(|| TokenBucket::new(per_minute, per_minute as f64 / 60.0, now))
-            .take(now)
+        let interval = self.interval_us;
+        match t.full_at.entry(h, |e| e.0 == h, |e| e.0) {
+            Entry::Occupied(mut o) => {
+                let full_at = o.get().1.max(now_us);
+                if full_at > now_us + tolerance {
+                    return false;
+                }
+                o.get_mut().1 = full_at + interval;
+                true
+            }
+            Entry::Vacant(v) => {
+                v.insert((h, now_us + interval));
+                true
+            }
+        }
+    }
+
+    /// Keys held (for tests).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.table.lock().full_at.len()
     }
 }
 
@@ -193,6 +242,26 @@ mod tests {
         assert!(!r.allow(&"a", t0));
         assert!(r.allow(&"b", t0));
         assert!(r.allow(&"a", t0 + Duration::from_secs(20)));
+        assert!(!r.allow(&"a", t0 + Duration::from_secs(20)));
+        assert!(r.allow(&"a", t0 + Duration::from_secs(40)));
+        // A steady event every interval is never refused.
+        let at = |s: u64| t0 + Duration::from_secs(100 + s);
+        assert!((0..10).all(|i| r.allow(&"c", at(20 * i))));
+    }
+
+    #[test]
+    fn keyed_rate_prunes_full_buckets() {
+        let r = KeyedRate::new(60);
+        let t0 = Instant::now();
+        assert!((0..PRUNE_AT).all(|i| r.allow(&i, t0)));
+        assert_eq!(r.held(), PRUNE_AT);
+        // One second on, every bucket is full again: the next key prunes
+        // them all and is the only one held.
+        assert!(r.allow(&usize::MAX, t0 + Duration::from_secs(1)));
+        assert_eq!(r.held(), 1);
+        // Pruned keys start afresh: a full burst again.
+        assert!((0..60).all(|_| r.allow(&0, t0 + Duration::from_secs(1))));
+        assert!(!r.allow(&0, t0 + Duration::from_secs(1)));
     }
 
     #[test]

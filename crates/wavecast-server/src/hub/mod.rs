@@ -1,6 +1,6 @@
-//! The hub: which connections exist (by id and by user), which channels
-//! they subscribe to on this node, and the one delivery path every broker
-//! uses ([`BrokerEvents`]).
+//! The hub: which connections exist (by id and by user: `registry`),
+//! which channels they subscribe to on this node, and the one delivery
+//! path every broker uses ([`BrokerEvents`]).
 //!
 //! A publication's path: [`Hub::publish`] → the broker assigns its offset
 //! and records history → the broker calls [`BrokerEvents::deliver`] (here)
@@ -12,13 +12,12 @@
 //! [`crate::conn::Connection`], and never touches a socket.
 
 pub mod channels;
+mod registry;
 mod subscribe;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
 use serde_json::Value;
 use wavecast_protocol::channel::namespace_of;
 use wavecast_protocol::to_client::fields;
@@ -34,14 +33,14 @@ use crate::history::{StoreError, StreamTop};
 use crate::load::LoadGauge;
 use crate::metrics::Metrics;
 use channels::{ChannelTable, DeliverOutcome};
+use registry::Registry;
 
 /// Channels → subscribers, connection ids → connections, users →
 /// connections.
 pub struct Hub {
     table: ChannelTable,
     broker: Brokers,
-    connections: RwLock<HashMap<Arc<str>, Arc<Connection>>>,
-    users: RwLock<HashMap<String, Vec<Arc<Connection>>>>,
+    registry: Registry,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
     load: LoadGauge,
@@ -53,8 +52,7 @@ impl Hub {
         let hub = Arc::new(Hub {
             table: ChannelTable::default(),
             broker,
-            connections: RwLock::new(HashMap::new()),
-            users: RwLock::new(HashMap::new()),
+            registry: Registry::default(),
             load: LoadGauge::new(
                 config.delivery.coalesce_above,
                 config.delivery.coalesce_window,
@@ -133,21 +131,12 @@ impl Hub {
 
     /// Registers a new connection.
     pub fn add_connection(&self, conn: Arc<Connection>) {
-        self.connections.write().insert(conn.id.clone(), conn);
+        self.registry.insert(conn);
     }
 
     /// Unregisters a connection (by id and by user).
     pub fn remove_connection(&self, conn: &Connection) {
-        self.connections.write().remove(&conn.id);
-        if let Some(user) = conn.user_id() {
-            let mut users = self.users.write();
-            if let Some(list) = users.get_mut(&user) {
-                list.retain(|c| c.key != conn.key);
-                if list.is_empty() {
-                    users.remove(&user);
-                }
-            }
-        }
+        self.registry.remove(conn);
     }
 
     /// Records that `conn` belongs to `user`. With `max` > 0 and the user
@@ -160,43 +149,25 @@ impl Hub {
         max: usize,
         replace: bool,
     ) -> Option<Vec<Arc<Connection>>> {
-        let mut users = self.users.write();
-        let list = users.entry(user.to_string()).or_default();
-        if list.iter().any(|c| c.key == conn.key) {
-            return Some(Vec::new());
-        }
-        let mut evicted = Vec::new();
-        if max > 0 && list.len() >= max {
-            if !replace {
-                return None;
-            }
-            let excess = list.len() + 1 - max;
-            evicted = list.drain(..excess).collect();
-        }
-        if list.capacity() == 0 {
-            // Most users hold one connection: no room for four.
-            list.reserve_exact(1);
-        }
-        list.push(conn.clone());
-        Some(evicted)
+        self.registry.add_to_user(user, conn, max, replace)
     }
 
-    /// Open connections of `user`.
+    /// Open connections of `user`, oldest first.
     pub fn user_connections(&self, user: &str) -> Vec<Arc<Connection>> {
-        self.users.read().get(user).cloned().unwrap_or_default()
+        self.registry.of_user(user)
     }
 
     pub fn connection(&self, id: &str) -> Option<Arc<Connection>> {
-        self.connections.read().get(id).cloned()
+        self.registry.get(id)
     }
 
     pub fn connection_count(&self) -> usize {
-        self.connections.read().len()
+        self.registry.len()
     }
 
     /// Every live connection.
     pub fn all_connections(&self) -> Vec<Arc<Connection>> {
-        self.connections.read().values().cloned().collect()
+        self.registry.all()
     }
 
     /// Stops deliveries of `channel` to `conn` but keeps what is queued
