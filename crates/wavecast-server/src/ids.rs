@@ -12,6 +12,44 @@ fn random_bytes() -> [u8; 16] {
     b
 }
 
+/// A connection id: a random UUID v4 kept inline as its 36 characters,
+/// so a connection's id costs no allocation. Reads as a `&str`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionId([u8; 36]);
+
+impl ConnectionId {
+    /// A new random id.
+    pub fn random() -> ConnectionId {
+        let mut b = [b'0'; 36];
+        b.copy_from_slice(new_connection_id().as_bytes());
+        ConnectionId(b)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Always ASCII: built from a formatted UUID.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for ConnectionId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// A random UUID v4 string (connection ids, node ids).
 pub fn new_connection_id() -> String {
     let b = random_bytes();
@@ -45,5 +83,10 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert_ne!(id, super::new_connection_id());
         assert_eq!(super::new_epoch().len(), 16);
+        let c = super::ConnectionId::random();
+        assert_eq!(c.len(), 36);
+        assert_eq!(&c[14..15], "4");
+        assert_eq!(format!("{c}"), c.as_str());
+        assert_ne!(c, super::ConnectionId::random());
     }
 }

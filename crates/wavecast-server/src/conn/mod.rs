@@ -13,7 +13,6 @@ pub mod subs;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -21,13 +20,14 @@ use wavecast_protocol::to_server::RequestId;
 use wavecast_protocol::{CloseCode, ErrorCode};
 
 use crate::auth::Principal;
+use crate::ids::ConnectionId;
 use format::Format;
 use outbound::Outbound;
 
 /// A live connection.
 pub struct Connection {
     /// The public connection id (a random UUID v4).
-    pub id: Arc<str>,
+    pub id: ConnectionId,
     /// A process-unique number, used as the hub's subscriber key.
     pub key: u64,
     pub remote: SocketAddr,
@@ -53,14 +53,14 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 impl Connection {
     /// A new connection whose queue may hold `queue_budget` bytes.
     pub fn new(
-        id: String,
+        id: ConnectionId,
         remote: SocketAddr,
         principal: Principal,
         format: Format,
         queue_budget: usize,
     ) -> Connection {
         Connection {
-            id: id.into(),
+            id,
             key: NEXT_KEY.fetch_add(1, Relaxed),
             remote,
             principal: parking_lot::RwLock::new(principal),

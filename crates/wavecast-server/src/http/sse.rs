@@ -124,7 +124,7 @@ pub async fn sse(
         Err(e) => return error_response(auth_status(e.code), e.code, &e.message),
     };
     let conn = Arc::new(Connection::new(
-        crate::ids::new_connection_id(),
+        crate::ids::ConnectionId::random(),
         remote,
         principal,
         Format::SSE,

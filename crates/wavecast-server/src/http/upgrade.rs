@@ -94,7 +94,7 @@ pub async fn endpoint(
         extra_channels,
     };
     let conn = Arc::new(Connection::new(
-        crate::ids::new_connection_id(),
+        crate::ids::ConnectionId::random(),
         remote,
         principal,
         agreed.format,

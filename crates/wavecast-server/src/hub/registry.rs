@@ -142,7 +142,7 @@ mod tests {
         };
         let remote = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
         Arc::new(Connection::new(
-            format!("id-{user}-{}", fastrand::u64(..)),
+            crate::ids::ConnectionId::random(),
             remote,
             p,
             Format::default(),
