@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::Value;
 use wavecast_protocol::Publication;
@@ -48,10 +50,59 @@ pub struct Subscriber {
     pub filter: Option<Arc<Filter>>,
 }
 
+/// A channel's subscribers, found by their connection's key. An entry is
+/// the subscriber itself (16 bytes): the key is read from its connection.
+#[derive(Default)]
+pub struct Subscribers(HashTable<Subscriber>);
+
+/// Connection keys are handed out in sequence: the multiplication spreads
+/// them over the table's low bits (buckets) and high bits (tags).
+fn hash_key(key: u64) -> u64 {
+    key.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl Subscribers {
+    /// Adds `sub`, replacing a subscriber of the same connection.
+    pub fn insert(&mut self, sub: Subscriber) {
+        let key = sub.conn.key;
+        match self.0.entry(
+            hash_key(key),
+            |s| s.conn.key == key,
+            |s| hash_key(s.conn.key),
+        ) {
+            Entry::Occupied(mut o) => *o.get_mut() = sub,
+            Entry::Vacant(v) => {
+                v.insert(sub);
+            }
+        }
+    }
+
+    /// Removes the subscriber of connection `key`.
+    pub fn remove(&mut self, key: u64) -> Option<Subscriber> {
+        let e = self
+            .0
+            .find_entry(hash_key(key), |s| s.conn.key == key)
+            .ok()?;
+        Some(e.remove().0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Subscriber> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// One channel's state on this node.
 #[derive(Default)]
 pub struct ChannelEntry {
-    pub subscribers: HashMap<u64, Subscriber>,
+    pub subscribers: Subscribers,
     /// Subscribers with a filter.
     pub filtered: usize,
     /// Subscribers plus joiners: the broker delivers here while > 0.
@@ -170,7 +221,7 @@ fn fan_out(
     let parsed: Option<Option<Value>> =
         (entry.filtered > 0).then(|| serde_json::from_slice(&p.data).ok());
     let mut out = Delivered::default();
-    for sub in entry.subscribers.values() {
+    for sub in entry.subscribers.iter() {
         if let (Some(f), Some(data)) = (&sub.filter, &parsed) {
             if !filter_matches(f, &p.event, data.as_ref()) {
                 continue;

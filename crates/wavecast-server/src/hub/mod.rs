@@ -177,7 +177,7 @@ impl Hub {
         let Some(entry) = shard.get_mut(channel) else {
             return false;
         };
-        let Some(removed) = entry.subscribers.remove(&conn.key) else {
+        let Some(removed) = entry.subscribers.remove(conn.key) else {
             return false;
         };
         if removed.filter.is_some() {
@@ -295,7 +295,7 @@ impl BrokerEvents for Hub {
             };
             entry.joins.lock().poison_all();
             entry.last.store(0, std::sync::atomic::Ordering::Release);
-            entry.subscribers.values().map(|s| s.conn.clone()).collect()
+            entry.subscribers.iter().map(|s| s.conn.clone()).collect()
         };
         tracing::warn!(
             channel,

@@ -303,12 +303,9 @@ fn join(
     if filter.is_some() {
         entry.filtered += 1;
     }
-    entry.subscribers.insert(
-        conn.key,
-        Subscriber {
-            conn: conn.clone(),
-            filter,
-        },
-    );
+    entry.subscribers.insert(Subscriber {
+        conn: conn.clone(),
+        filter,
+    });
     true
 }
