@@ -19,37 +19,41 @@ use crate::config::LimitsConfig;
 /// Keys kept before idle buckets are pruned.
 const PRUNE_AT: usize = 10_000;
 
-/// A token bucket: `capacity` tokens, refilled at `per_sec`.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenBucket {
-    tokens: f64,
-    last: Instant,
-    capacity: f64,
-    per_sec: f64,
+/// A rate as GCRA, the token bucket's equivalent kept as one instant per
+/// bucket: `burst` events at once, then one every `interval_us`. A bucket
+/// is the instant (µs after some epoch) it would be full again; 0 is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    interval_us: u64,
+    /// How far ahead of now a bucket may be full again and still admit.
+    tolerance_us: u64,
 }
 
-impl TokenBucket {
-    pub fn new(capacity: u32, per_sec: f64, now: Instant) -> TokenBucket {
-        TokenBucket {
-            tokens: capacity as f64,
-            last: now,
-            capacity: capacity as f64,
-            per_sec,
+impl Gcra {
+    /// `per_minute` events a minute with bursts of `burst`.
+    pub fn per_minute(per_minute: u64, burst: u64) -> Gcra {
+        let interval_us = 60_000_000 / per_minute.max(1);
+        Gcra {
+            interval_us,
+            tolerance_us: interval_us.saturating_mul(burst.max(1) - 1),
         }
     }
 
-    /// Takes one token if there is one.
-    pub fn take(&mut self, now: Instant) -> bool {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+    /// Counts one event at `now_us` against `bucket`; false (and nothing
+    /// counted) if it is over the rate.
+    pub fn admit(&self, bucket: &mut u64, now_us: u64) -> bool {
+        let full_at = (*bucket).max(now_us);
+        if full_at > now_us.saturating_add(self.tolerance_us) {
+            return false;
         }
+        *bucket = full_at.saturating_add(self.interval_us);
+        true
     }
+}
+
+/// Microseconds from `epoch` to `now` (0 before it).
+fn micros_since(epoch: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Events per key per minute (e.g. new connections per IP): a burst of
@@ -63,8 +67,7 @@ impl TokenBucket {
 /// hashes collide (about 2^-64 per pair) would share one budget.
 pub struct KeyedRate<K> {
     per_minute: u32,
-    /// Microseconds between two events at the steady rate.
-    interval_us: u64,
+    rate: Gcra,
     epoch: Instant,
     hasher: RandomState,
     table: Mutex<RateTable>,
@@ -82,7 +85,7 @@ impl<K: Hash> KeyedRate<K> {
     pub fn new(per_minute: u32) -> KeyedRate<K> {
         KeyedRate {
             per_minute,
-            interval_us: 60_000_000 / u64::from(per_minute.max(1)),
+            rate: Gcra::per_minute(u64::from(per_minute), u64::from(per_minute)),
             epoch: Instant::now(),
             hasher: RandomState::new(),
             table: Mutex::new(RateTable {
@@ -98,31 +101,21 @@ impl<K: Hash> KeyedRate<K> {
         if self.per_minute == 0 {
             return true;
         }
-        let now_us = u64::try_from(now.saturating_duration_since(self.epoch).as_micros())
-            .unwrap_or(u64::MAX);
+        let now_us = micros_since(self.epoch, now);
         let h = self.hasher.hash_one(key);
-        // The bucket may hold `per_minute` events: it is over the rate when
-        // it would be full again later than `per_minute - 1` intervals away.
-        let tolerance = self.interval_us * u64::from(self.per_minute - 1);
         let mut t = self.table.lock();
         if t.full_at.len() >= t.prune_at {
             t.full_at.retain(|e| e.1 > now_us);
             t.full_at.shrink_to(0, |e| e.0);
             t.prune_at = PRUNE_AT.max(2 * t.full_at.len());
         }
-        let interval = self.interval_us;
         match t.full_at.entry(h, |e| e.0 == h, |e| e.0) {
-            Entry::Occupied(mut o) => {
-                let full_at = o.get().1.max(now_us);
-                if full_at > now_us + tolerance {
-                    return false;
-                }
-                o.get_mut().1 = full_at + interval;
-                true
-            }
+            Entry::Occupied(mut o) => self.rate.admit(&mut o.get_mut().1, now_us),
             Entry::Vacant(v) => {
-                v.insert((h, now_us + interval));
-                true
+                let mut bucket = 0;
+                let admitted = self.rate.admit(&mut bucket, now_us);
+                v.insert((h, bucket));
+                admitted
             }
         }
     }
@@ -141,6 +134,9 @@ pub struct Limits {
     pub per_user: KeyedRate<String>,
     open: Arc<AtomicUsize>,
     pub max_connections: usize,
+    /// Each connection's message rate (`None`: unlimited).
+    message_rate: Option<Gcra>,
+    epoch: Instant,
 }
 
 /// One admitted connection; frees its slot when dropped.
@@ -164,6 +160,8 @@ impl Limits {
             per_user: KeyedRate::new(cfg.connection_rate_per_user),
             open: Arc::new(AtomicUsize::new(0)),
             max_connections,
+            message_rate: message_rate(cfg),
+            epoch: Instant::now(),
             cfg: cfg.clone(),
         }
     }
@@ -191,18 +189,22 @@ impl Limits {
         (self.cfg.exempt_loopback && ip.is_loopback()) || self.per_ip.allow(&ip, now)
     }
 
-    /// A fresh message-rate bucket for one connection, if limited.
-    pub fn message_bucket(&self, now: Instant) -> Option<TokenBucket> {
-        let per_minute = self.cfg.messages_per_minute();
-        (per_minute > 0).then(|| {
-            let burst = u64::from(self.cfg.message_burst).max(per_minute.div_ceil(60));
-            TokenBucket::new(
-                u32::try_from(burst).unwrap_or(u32::MAX),
-                per_minute as f64 / 60.0,
-                now,
-            )
-        })
+    /// Counts one message at `now` against a connection's `bucket`
+    /// (initially 0); false if it is over `limits.messages_per_minute`.
+    pub fn admit_message(&self, bucket: &mut u64, now: Instant) -> bool {
+        self.message_rate
+            .is_none_or(|r| r.admit(bucket, micros_since(self.epoch, now)))
     }
+}
+
+/// Each connection's message rate: `messages_per_minute` with bursts of
+/// `message_burst` (at least a second's worth).
+fn message_rate(cfg: &LimitsConfig) -> Option<Gcra> {
+    let per_minute = cfg.messages_per_minute();
+    (per_minute > 0).then(|| {
+        let burst = u64::from(cfg.message_burst).max(per_minute.div_ceil(60));
+        Gcra::per_minute(per_minute, burst)
+    })
 }
 
 /// The soft open-file limit less a reserve for listeners, logs and stores,
@@ -227,11 +229,18 @@ mod tests {
 
     #[test]
     fn bucket_refills() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::new(2, 1.0, t0);
-        assert!(b.take(t0) && b.take(t0));
-        assert!(!b.take(t0));
-        assert!(b.take(t0 + Duration::from_millis(1100)));
+        // Two at once, then one a second.
+        let r = Gcra::per_minute(60, 2);
+        let mut b = 0;
+        let s = 1_000_000;
+        assert!(r.admit(&mut b, 5 * s) && r.admit(&mut b, 5 * s));
+        assert!(!r.admit(&mut b, 5 * s));
+        assert!(!r.admit(&mut b, 6 * s - 1));
+        assert!(r.admit(&mut b, 6 * s + s / 10));
+        assert!(!r.admit(&mut b, 6 * s + s / 10));
+        // Idle long enough, the burst is back.
+        assert!(r.admit(&mut b, 60 * s) && r.admit(&mut b, 60 * s));
+        assert!(!r.admit(&mut b, 60 * s));
     }
 
     #[test]

@@ -40,7 +40,6 @@ use crate::audit;
 use crate::conn::outbound::CloseRequest;
 use crate::conn::Connection;
 use crate::limits::ConnectionSlot;
-use crate::limits::TokenBucket;
 use crate::state::AppState;
 
 /// How long the close handshake (and the flush before it) may take.
@@ -217,7 +216,8 @@ async fn open<H: Handler>(s: &mut Session, h: &mut H, extra_channels: Vec<String
 struct Pace {
     last_seen: Instant,
     next_beat: Instant,
-    rate: Option<TokenBucket>,
+    /// The message-rate bucket (see [`crate::limits::Gcra`]).
+    rate: u64,
     limited_in_a_row: u32,
     /// The end of the current coalescing hold.
     hold_until: Option<Instant>,
@@ -245,7 +245,7 @@ where
         let mut pace = Pace {
             last_seen: now,
             next_beat: now + period,
-            rate: state.limits.message_bucket(now),
+            rate: 0,
             limited_in_a_row: 0,
             hold_until: None,
         };
@@ -391,10 +391,7 @@ async fn on_message<H: Handler>(
 
 /// The message-rate limit: false when this message is not processed.
 fn take_rate(s: &Session, pace: &mut Pace) -> bool {
-    let Some(bucket) = pace.rate.as_mut() else {
-        return true;
-    };
-    if bucket.take(pace.last_seen) {
+    if s.state.limits.admit_message(&mut pace.rate, pace.last_seen) {
         pace.limited_in_a_row = 0;
         return true;
     }
