@@ -29,7 +29,9 @@
 //! - [`auth`], [`limits`]: credentials, permissions, origins; rate limits.
 //! - [`tls`]: native TLS: the reloadable certificate, the socket type.
 //! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`], [`load`] (the
-//!   delivery rate that decides when writers coalesce).
+//!   delivery rate that decides when writers coalesce), [`timer`] (the
+//!   coarse timer wheel every session's heartbeat and auth deadlines
+//!   share).
 //!
 //! A publication's path: `POST /api/publish` ([`http::api`]) →
 //! [`hub::Hub::publish`] → the broker appends to history and calls
@@ -61,6 +63,7 @@ pub mod session;
 pub mod sse;
 pub mod state;
 pub mod streams;
+pub mod timer;
 pub mod tls;
 
 pub use config::Config;

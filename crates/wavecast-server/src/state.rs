@@ -21,6 +21,7 @@ use crate::history::memory::MemoryStore;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::timer::Wheel;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -34,6 +35,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// The sessions' shared timer (heartbeats, auth deadlines).
+    pub timers: Arc<Wheel>,
     pub started: Instant,
     /// This process, as the node registry shows it.
     pub node: NodeSelf,
@@ -56,6 +59,7 @@ impl AppState {
             address: Arc::new(parking_lot::Mutex::new(String::new())),
         };
         let (broker, embedded) = broker(&config, &node)?;
+        let shutdown = CancellationToken::new();
         Ok(Arc::new(AppState {
             hub: Hub::new(config.clone(), metrics.clone(), broker),
             auth: Authenticator::new(&config.auth)?,
@@ -64,7 +68,8 @@ impl AppState {
             hook_client: hook::client(),
             config,
             metrics,
-            shutdown: CancellationToken::new(),
+            timers: Wheel::new(shutdown.clone()),
+            shutdown,
             sessions: TaskTracker::new(),
             started: Instant::now(),
             node,

@@ -4,8 +4,9 @@
 //!    join the channels the connect hook chose;
 //! 2. `serve`: one `poll_fn` at a time, in this order — a close request,
 //!    the outbound queue (written in batches), the socket's incoming
-//!    messages, then the single timer (heartbeat, the auth deadlines and
-//!    the end of a coalescing hold);
+//!    messages, then the timers: the heartbeat and the auth deadlines on
+//!    the shared wheel ([`crate::timer`], up to 10 ms late), and the end of
+//!    a coalescing hold on a timer of its own;
 //! 3. `finish`: stop deliveries, run the close handshake, unregister,
 //!    and write the audit records.
 //!
@@ -41,6 +42,7 @@ use crate::conn::outbound::CloseRequest;
 use crate::conn::Connection;
 use crate::limits::ConnectionSlot;
 use crate::state::AppState;
+use crate::timer::Wheel;
 
 /// How long the close handshake (and the flush before it) may take.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -249,21 +251,19 @@ where
             limited_in_a_row: 0,
             hold_until: None,
         };
-        let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(pace.next_beat));
-        tokio::pin!(timer);
+        let mut timers = Timers {
+            tick: 0,
+            armed: 0,
+            hold: None,
+        };
         loop {
-            let mut wake = s
+            let wake = s
                 .auth
                 .next_deadline()
                 .map_or(pace.next_beat, |d| d.min(pace.next_beat));
-            if let Some(h) = pace.hold_until {
-                wake = wake.min(h);
-            }
-            let wake = tokio::time::Instant::from_std(wake);
-            if timer.deadline() != wake {
-                timer.as_mut().reset(wake);
-            }
-            let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, timer.as_mut())).await;
+            timers.tick = state.timers.tick_of(wake);
+            timers.set_hold(pace.hold_until);
+            let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, &mut timers)).await;
             match event {
                 Event::Ended(cause) => return cause,
                 Event::Hold(at) => pace.hold_until = Some(at),
@@ -281,19 +281,65 @@ where
     }
 }
 
+/// The serving loop's timers: its next heartbeat or auth deadline on the
+/// shared wheel ([`crate::timer`]), and while it coalesces, a precise
+/// timer for the end of the hold (boxed: an idle session has none).
+struct Timers {
+    /// The wheel's tick of the next heartbeat or auth deadline.
+    tick: u64,
+    /// The tick this task's waker is registered for (0: none).
+    armed: u64,
+    hold: Option<Pin<Box<Sleep>>>,
+}
+
+impl Timers {
+    fn set_hold(&mut self, until: Option<Instant>) {
+        let Some(at) = until.map(tokio::time::Instant::from_std) else {
+            self.hold = None;
+            return;
+        };
+        match self.hold.as_mut() {
+            Some(t) if t.deadline() == at => {}
+            Some(t) => t.as_mut().reset(at),
+            None => self.hold = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    fn hold_until(&self) -> Option<Instant> {
+        self.hold.as_ref().map(|t| t.deadline().into_std())
+    }
+
+    /// Ready when the hold ended or the wheel reached the deadline.
+    fn poll(&mut self, cx: &mut Context<'_>, wheel: &Arc<Wheel>) -> Poll<()> {
+        if let Some(t) = self.hold.as_mut() {
+            if t.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        if wheel.reached(self.tick) {
+            return Poll::Ready(());
+        }
+        if self.armed != self.tick {
+            wheel.register(self.tick, cx.waker());
+            self.armed = self.tick;
+        }
+        Poll::Pending
+    }
+}
+
 fn poll_event<S: AsyncRead + AsyncWrite + Unpin>(
     cx: &mut Context<'_>,
     io: &mut SocketIo<S>,
     conn: &Connection,
     state: &AppState,
-    timer: Pin<&mut Sleep>,
+    timers: &mut Timers,
 ) -> Poll<Event> {
     conn.outbound.register(cx.waker());
     if let Some(req) = conn.outbound.close_request() {
         return Poll::Ready(Event::Ended(EndCause::Server(req)));
     }
     match hold(io, conn, state) {
-        Some(at) if timer.deadline() > tokio::time::Instant::from_std(at) => {
+        Some(at) if timers.hold_until().is_none_or(|t| t > at) => {
             return Poll::Ready(Event::Hold(at));
         }
         Some(_) => {}
@@ -311,7 +357,7 @@ fn poll_event<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Poll::Pending => {}
     }
-    if timer.poll(cx).is_ready() {
+    if timers.poll(cx, &state.timers).is_ready() {
         return Poll::Ready(Event::Timer);
     }
     Poll::Pending
