@@ -39,6 +39,26 @@ impl Claims {
         }
     }
 
+    /// Keeps only the claims named in `names` (nothing when none of them
+    /// is there). A connection keeps what outlives its admission: the
+    /// claims `agents.forward_claims` forwards; the connect hook has seen
+    /// them all by then.
+    pub fn keep_only(&mut self, names: &[String]) {
+        let Value::Object(all) = self.value() else {
+            self.0 = None;
+            return;
+        };
+        let kept: serde_json::Map<String, Value> = names
+            .iter()
+            .filter_map(|n| all.get(n).map(|v| (n.clone(), v.clone())))
+            .collect();
+        *self = if kept.is_empty() {
+            Claims(None)
+        } else {
+            Claims::new(&Value::Object(kept))
+        };
+    }
+
     /// The claims as a JSON value (`null` when there are none).
     pub fn value(&self) -> Value {
         self.0
@@ -51,6 +71,13 @@ impl Claims {
 impl Principal {
     pub fn anonymous() -> Principal {
         Principal::default()
+    }
+
+    /// The principal as a connection keeps it after admission: with only
+    /// the claims in `forward_claims` (see [`Claims::keep_only`]).
+    pub fn admitted(mut self, forward_claims: &[String]) -> Principal {
+        self.claims.keep_only(forward_claims);
+        self
     }
 }
 
@@ -67,5 +94,24 @@ impl AuthError {
             code,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_connection_keeps_only_the_forwarded_claims() {
+        let claims = Claims::new(&json!({"sub": "u1", "exp": 5, "org": "acme", "tier": 2}));
+        let names = ["org".to_string(), "tier".to_string(), "absent".to_string()];
+        let mut kept = claims.clone();
+        kept.keep_only(&names);
+        assert_eq!(kept.value(), json!({"org": "acme", "tier": 2}));
+        let mut none = claims;
+        none.keep_only(&[]);
+        assert_eq!(none, Claims::default());
+        assert_eq!(none.value(), Value::Null);
     }
 }

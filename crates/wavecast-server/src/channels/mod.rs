@@ -62,18 +62,37 @@ pub trait ChannelExtension: Send + 'static {
 /// The handler of the channel protocol.
 #[derive(Default)]
 pub struct ChannelProtocol {
-    extensions: Vec<Box<dyn ChannelExtension>>,
+    /// The extensions, in one box: the usual single one costs one
+    /// allocation for the life of the connection, and no list.
+    extension: Option<Box<dyn ChannelExtension>>,
 }
 
 impl ChannelProtocol {
     /// The protocol with `extension` offered unknown types (after the
     /// extensions added before it).
     pub fn with(mut self, extension: impl ChannelExtension) -> ChannelProtocol {
-        // Exactly as many slots as extensions: the list lives as long as
-        // the connection (a default-grown Vec would hold four).
-        self.extensions.reserve_exact(1);
-        self.extensions.push(Box::new(extension));
+        self.extension = Some(match self.extension.take() {
+            None => Box::new(extension),
+            Some(first) => Box::new(Then(first, extension)),
+        });
         self
+    }
+}
+
+/// Two extensions: messages are offered to the first, then the second.
+struct Then<B>(Box<dyn ChannelExtension>, B);
+
+impl<B: ChannelExtension> ChannelExtension for Then<B> {
+    fn offer(&mut self, s: &Session, env: Envelope) -> Offer {
+        match self.0.offer(s, env) {
+            Offer::Taken => Offer::Taken,
+            Offer::Declined(env) => self.1.offer(s, env),
+        }
+    }
+
+    fn on_close(&mut self, s: &Session, reason: &'static str) {
+        self.0.on_close(s, reason);
+        self.1.on_close(s, reason);
     }
 }
 
@@ -99,7 +118,7 @@ impl Handler for ChannelProtocol {
     async fn on_message(&mut self, s: &mut Session, env: Envelope) {
         let mut env = env;
         if !CHANNEL_TYPES.contains(&env.kind.as_str()) {
-            for ext in &mut self.extensions {
+            if let Some(ext) = self.extension.as_mut() {
                 match ext.offer(s, env) {
                     Offer::Taken => return,
                     Offer::Declined(back) => env = back,
@@ -162,7 +181,7 @@ impl Handler for ChannelProtocol {
     }
 
     fn on_close(&mut self, s: &Session, reason: &'static str) {
-        for ext in &mut self.extensions {
+        if let Some(ext) = self.extension.as_mut() {
             ext.on_close(s, reason);
         }
     }

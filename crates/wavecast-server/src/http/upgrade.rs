@@ -425,7 +425,7 @@ pub(super) async fn credentials(
     let checked = match checked {
         Ok(p) => admit_checks(state, &p, remote)
             .await
-            .map(|extra| (p, extra)),
+            .map(|extra| (p.admitted(&state.config.agents.forward_claims), extra)),
         Err(e) => Err(e),
     };
     match &checked {

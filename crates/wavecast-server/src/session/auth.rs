@@ -134,7 +134,7 @@ pub async fn authenticate(
     };
     let exp = principal.expires_at;
     let user = principal.user_id.clone();
-    *conn.principal.write() = principal;
+    *conn.principal.write() = principal.admitted(&state.config.agents.forward_claims);
     if !register_user(state, conn) {
         let e = AuthError::new(
             ErrorCode::TooManyConnections,
@@ -189,7 +189,9 @@ pub fn refresh(
         return auth_failed(state, conn, sess, &e, id);
     }
     let exp = principal.expires_at;
-    *conn.principal.write() = principal.clone();
+    *conn.principal.write() = principal
+        .clone()
+        .admitted(&state.config.agents.forward_claims);
     sess.schedule_token(exp, state.config.auth.refresh_before);
     revoke_ungranted(state, conn, &principal);
     state.metrics.auth_result("refresh");

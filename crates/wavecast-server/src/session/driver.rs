@@ -221,8 +221,6 @@ struct Pace {
     /// The message-rate bucket (see [`crate::limits::Gcra`]).
     rate: u64,
     limited_in_a_row: u32,
-    /// The end of the current coalescing hold.
-    hold_until: Option<Instant>,
 }
 
 /// Phase 2: the event loop (an `async` block for the reason given at
@@ -249,7 +247,6 @@ where
             next_beat: now + period,
             rate: 0,
             limited_in_a_row: 0,
-            hold_until: None,
         };
         let mut timers = Timers {
             tick: 0,
@@ -262,13 +259,12 @@ where
                 .next_deadline()
                 .map_or(pace.next_beat, |d| d.min(pace.next_beat));
             timers.tick = state.timers.tick_of(wake);
-            timers.set_hold(pace.hold_until);
             let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, &mut timers)).await;
             match event {
                 Event::Ended(cause) => return cause,
-                Event::Hold(at) => pace.hold_until = Some(at),
+                Event::Hold(at) => timers.set_hold(Some(at)),
                 Event::Timer => {
-                    pace.hold_until = None;
+                    timers.set_hold(None);
                     on_timer(s, h, &mut pace);
                 }
                 Event::Message(m) => {
