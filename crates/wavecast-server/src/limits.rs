@@ -104,10 +104,18 @@ impl<K: Hash> KeyedRate<K> {
         let now_us = micros_since(self.epoch, now);
         let h = self.hasher.hash_one(key);
         let mut t = self.table.lock();
-        if t.full_at.len() >= t.prune_at {
+        // Prune before the table would grow, and every `prune_at` keys.
+        let full = t.full_at.len() == t.full_at.capacity();
+        if full || t.full_at.len() >= t.prune_at {
             t.full_at.retain(|e| e.1 > now_us);
-            t.full_at.shrink_to(0, |e| e.0);
-            t.prune_at = PRUNE_AT.max(2 * t.full_at.len());
+            let (len, cap) = (t.full_at.len(), t.full_at.capacity());
+            if len < cap / 4 {
+                t.full_at.shrink_to(len * 2, |e| e.0);
+            } else if len > cap - cap / 8 {
+                // Pruning freed little: grow now, not at every next key.
+                t.full_at.reserve(len, |e| e.0);
+            }
+            t.prune_at = PRUNE_AT.max(2 * len);
         }
         match t.full_at.entry(h, |e| e.0 == h, |e| e.0) {
             Entry::Occupied(mut o) => self.rate.admit(&mut o.get_mut().1, now_us),
@@ -124,6 +132,12 @@ impl<K: Hash> KeyedRate<K> {
     #[cfg(test)]
     fn held(&self) -> usize {
         self.table.lock().full_at.len()
+    }
+
+    /// Keys the table holds without growing (for tests).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.table.lock().full_at.capacity()
     }
 }
 
@@ -259,18 +273,21 @@ mod tests {
     }
 
     #[test]
-    fn keyed_rate_prunes_full_buckets() {
+    fn keyed_rate_prunes_full_buckets_before_growing() {
         let r = KeyedRate::new(60);
         let t0 = Instant::now();
-        assert!((0..PRUNE_AT).all(|i| r.allow(&i, t0)));
-        assert_eq!(r.held(), PRUNE_AT);
-        // One second on, every bucket is full again: the next key prunes
-        // them all and is the only one held.
-        assert!(r.allow(&usize::MAX, t0 + Duration::from_secs(1)));
-        assert_eq!(r.held(), 1);
+        assert!((0..1000).all(|i| r.allow(&i, t0)));
+        assert_eq!(r.held(), 1000);
+        let cap = r.capacity();
+        // One second on, those buckets are full again (as good as gone):
+        // the keys that fill the table prune them instead of growing it.
+        let later = t0 + Duration::from_secs(1);
+        assert!((1000..=cap).all(|i| r.allow(&i, later)));
+        assert_eq!(r.held(), cap + 1 - 1000);
+        assert!(r.capacity() <= cap);
         // Pruned keys start afresh: a full burst again.
-        assert!((0..60).all(|_| r.allow(&0, t0 + Duration::from_secs(1))));
-        assert!(!r.allow(&0, t0 + Duration::from_secs(1)));
+        assert!((0..60).all(|_| r.allow(&0, later)));
+        assert!(!r.allow(&0, later));
     }
 
     #[test]

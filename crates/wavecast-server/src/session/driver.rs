@@ -35,7 +35,7 @@ use wavecast_ws::{encode_close, encode_close_empty, encode_ping, encode_pong, Me
 
 use super::admission::{join_server_channels, register_user, Admission};
 use super::auth::SessionAuth;
-use super::io::{Read, SocketIo};
+use super::io::{Read, Readable, SocketIo};
 use super::{core, Handler, Session};
 use crate::audit;
 use crate::conn::outbound::CloseRequest;
@@ -99,12 +99,13 @@ impl EndCause {
     }
 }
 
+/// What woke the serving loop. It carries no message (that waits in the
+/// socket's inbox), so it takes no room in the task beside the awaited
+/// future.
 enum Event {
-    Message(Message),
+    Message,
     Ended(EndCause),
     Timer,
-    /// Frames are held back until this instant: set the timer.
-    Hold(Instant),
 }
 
 /// Everything a running session owns, kept in one place so the task's
@@ -114,7 +115,10 @@ struct Live<S, H> {
     s: Session,
     handler: H,
     io: SocketIo<S>,
-    extra_channels: Vec<String>,
+    /// The channels the connect hook chose, until `open` joins them (a
+    /// thin box, and none when there are none: the task keeps this field
+    /// for its whole life).
+    extra_channels: Option<Box<Vec<String>>>,
     _slot: ConnectionSlot,
 }
 
@@ -147,7 +151,7 @@ where
         },
         handler,
         io,
-        extra_channels,
+        extra_channels: (!extra_channels.is_empty()).then(|| Box::new(extra_channels)),
         _slot: slot,
     })
 }
@@ -175,7 +179,8 @@ where
             extra_channels,
             ..
         } = &mut live;
-        Box::pin(open(s, handler, std::mem::take(extra_channels))).await;
+        let extra = extra_channels.take().map(|b| *b).unwrap_or_default();
+        Box::pin(open(s, handler, extra)).await;
         let cause = serve(s, handler, io).await;
         Box::pin(finish(s, handler, io, cause)).await;
     }
@@ -262,12 +267,12 @@ where
             let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, &mut timers)).await;
             match event {
                 Event::Ended(cause) => return cause,
-                Event::Hold(at) => timers.set_hold(Some(at)),
                 Event::Timer => {
                     timers.set_hold(None);
                     on_timer(s, h, &mut pace);
                 }
-                Event::Message(m) => {
+                Event::Message => {
+                    let Some(m) = io.next_message() else { continue };
                     if let Some(cause) = Box::pin(on_message(s, h, &mut pace, m)).await {
                         return cause;
                     }
@@ -335,20 +340,21 @@ fn poll_event<S: AsyncRead + AsyncWrite + Unpin>(
         return Poll::Ready(Event::Ended(EndCause::Server(req)));
     }
     match hold(io, conn, state) {
-        Some(at) if timers.hold_until().is_none_or(|t| t > at) => {
-            return Poll::Ready(Event::Hold(at));
+        Some(at) => {
+            if timers.hold_until().is_none_or(|t| t > at) {
+                timers.set_hold(Some(at));
+            }
         }
-        Some(_) => {}
         None => {
             if let Poll::Ready(Err(_)) = io.poll_write(cx, conn, &state.metrics) {
                 return Poll::Ready(Event::Ended(EndCause::Transport));
             }
         }
     }
-    match io.poll_read(cx) {
-        Poll::Ready(Read::Message(m)) => return Poll::Ready(Event::Message(m)),
-        Poll::Ready(Read::Eof) => return Poll::Ready(Event::Ended(EndCause::Transport)),
-        Poll::Ready(Read::Violation(e)) => {
+    match io.poll_readable(cx) {
+        Poll::Ready(Readable::Message) => return Poll::Ready(Event::Message),
+        Poll::Ready(Readable::Eof) => return Poll::Ready(Event::Ended(EndCause::Transport)),
+        Poll::Ready(Readable::Violation(e)) => {
             return Poll::Ready(Event::Ended(EndCause::Violation(e)))
         }
         Poll::Pending => {}

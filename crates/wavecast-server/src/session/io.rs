@@ -51,6 +51,17 @@ pub enum Read {
     Violation(WsError),
 }
 
+/// What the socket has for the session, the message itself left in the
+/// inbox.
+#[derive(Debug)]
+pub enum Readable {
+    Message,
+    /// The peer closed the TCP connection (or the socket failed).
+    Eof,
+    /// The peer broke the protocol; close with this error's code.
+    Violation(WsError),
+}
+
 /// The socket, its decoder and the write progress.
 pub struct SocketIo<S> {
     stream: S,
@@ -95,12 +106,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
     /// The next client message, reading the socket when the inbox is empty.
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Read> {
         loop {
-            if let Some(m) = self.inbox.pop_front() {
-                if self.inbox.is_empty() {
-                    // Give the allocation back: idle connections stay small.
-                    self.inbox = VecDeque::new();
-                }
+            if let Some(m) = self.next_message() {
                 return Poll::Ready(Read::Message(m));
+            }
+            match self.poll_readable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Readable::Message) => {}
+                Poll::Ready(Readable::Eof) => return Poll::Ready(Read::Eof),
+                Poll::Ready(Readable::Violation(e)) => return Poll::Ready(Read::Violation(e)),
+            }
+        }
+    }
+
+    /// Ready when a decoded message waits in the inbox (take it with
+    /// [`SocketIo::next_message`]), or the socket ended; reads the socket
+    /// while the inbox is empty.
+    pub fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<Readable> {
+        loop {
+            if !self.inbox.is_empty() {
+                return Poll::Ready(Readable::Message);
             }
             let got = SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
@@ -117,11 +141,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
             });
             match got {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(None)) => return Poll::Ready(Read::Eof),
-                Poll::Ready(Err(Some(e))) => return Poll::Ready(Read::Violation(e)),
+                Poll::Ready(Err(None)) => return Poll::Ready(Readable::Eof),
+                Poll::Ready(Err(Some(e))) => return Poll::Ready(Readable::Violation(e)),
                 Poll::Ready(Ok(())) => {}
             }
         }
+    }
+
+    /// The oldest decoded message not yet handled.
+    pub fn next_message(&mut self) -> Option<Message> {
+        let m = self.inbox.pop_front();
+        if self.inbox.is_empty() && self.inbox.capacity() > 0 {
+            // Give the allocation back: idle connections stay small.
+            self.inbox = VecDeque::new();
+        }
+        m
     }
 
     /// Writes queued frames until the queue is empty (`Ready(Ok)`) or the
