@@ -12,8 +12,9 @@
 //!   rounded up to a tick, and a tick is processed once it has passed;
 //! - [`Wheel::reached`] turns true for a deadline only after its tick was
 //!   processed, so a woken task sees it reached;
-//! - a deadline that is replaced before it fires leaves its old entry,
-//!   which wakes the task once more (a spurious wake, which tasks ignore).
+//! - a task holds one entry at most: moving its deadline ([`Wheel::rearm`])
+//!   removes the old entry, and a task that ends removes its own
+//!   ([`Wheel::cancel`]), so no waker keeps a finished task's memory.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,6 +109,33 @@ impl Wheel {
             drop(s);
             self.work.notify_one();
         }
+    }
+
+    /// Moves `waker`'s deadline from tick `old` (0: none) to tick `new`.
+    /// The old entry is removed, so a task keeps one entry at most.
+    pub fn rearm(self: &Arc<Self>, old: u64, new: u64, waker: &Waker) {
+        if old != 0 {
+            self.cancel(old, waker);
+        }
+        self.register(new, waker);
+    }
+
+    /// Removes `waker`'s entry for tick `tick`, if it has not fired: a
+    /// finished task's waker must not keep its memory until the deadline.
+    pub fn cancel(&self, tick: u64, waker: &Waker) {
+        let mut s = self.slots.lock();
+        let slot = &mut s.wheel[slot_of(tick)];
+        let Some(i) = slot
+            .iter()
+            .position(|(t, w)| *t == tick && w.will_wake(waker))
+        else {
+            return;
+        };
+        slot.swap_remove(i);
+        if slot.is_empty() {
+            *slot = Vec::new();
+        }
+        s.pending -= 1;
     }
 
     fn start_driver(self: &Arc<Self>) {
@@ -233,6 +261,15 @@ mod tests {
         assert_eq!(far.0.load(Ordering::SeqCst), 1);
         assert_eq!(w.pending(), 0);
         assert_eq!(w.tick_of(at(7)), 7);
+        // Moving a deadline leaves one entry; cancelling leaves none.
+        let (moved, moved_w) = counter();
+        w.register(10 + 2 * SLOTS as u64, &moved_w);
+        w.rearm(10 + 2 * SLOTS as u64, 20 + 2 * SLOTS as u64, &moved_w);
+        assert_eq!(w.pending(), 1);
+        w.cancel(20 + 2 * SLOTS as u64, &moved_w);
+        assert_eq!(w.pending(), 0);
+        assert!(w.advance(at(30 + 2 * SLOTS as u64)).is_empty());
+        assert_eq!(moved.0.load(Ordering::SeqCst), 0);
         assert_eq!(w.tick_of(at(7) + Duration::from_nanos(1)), 8);
     }
 

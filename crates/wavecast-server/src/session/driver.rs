@@ -258,7 +258,7 @@ where
             armed: 0,
             hold: None,
         };
-        loop {
+        let cause = loop {
             let wake = s
                 .auth
                 .next_deadline()
@@ -266,7 +266,7 @@ where
             timers.tick = state.timers.tick_of(wake);
             let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, &mut timers)).await;
             match event {
-                Event::Ended(cause) => return cause,
+                Event::Ended(cause) => break cause,
                 Event::Timer => {
                     timers.set_hold(None);
                     on_timer(s, h, &mut pace);
@@ -274,11 +274,17 @@ where
                 Event::Message => {
                     let Some(m) = io.next_message() else { continue };
                     if let Some(cause) = Box::pin(on_message(s, h, &mut pace, m)).await {
-                        return cause;
+                        break cause;
                     }
                 }
             }
-        }
+        };
+        poll_fn(|cx| {
+            state.timers.cancel(timers.armed, cx.waker());
+            Poll::Ready(())
+        })
+        .await;
+        cause
     }
 }
 
@@ -321,7 +327,7 @@ impl Timers {
             return Poll::Ready(());
         }
         if self.armed != self.tick {
-            wheel.register(self.tick, cx.waker());
+            wheel.rearm(self.armed, self.tick, cx.waker());
             self.armed = self.tick;
         }
         Poll::Pending
