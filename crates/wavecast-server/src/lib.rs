@@ -29,7 +29,8 @@
 //! - [`auth`], [`limits`]: credentials, permissions, origins; rate limits.
 //! - [`tls`]: native TLS: the reloadable certificate, the socket type.
 //! - Leaves: [`config`], [`metrics`], [`audit`], [`ids`], [`load`] (the
-//!   delivery rate that decides when writers coalesce), [`timer`] (the
+//!   delivery rate that decides when writers coalesce), [`moment`]
+//!   (8-byte instants for what each connection keeps), [`timer`] (the
 //!   coarse timer wheel every session's heartbeat and auth deadlines
 //!   share).
 //!
@@ -56,6 +57,7 @@ pub mod ids;
 pub mod limits;
 pub mod load;
 pub mod metrics;
+pub mod moment;
 pub mod monitoring;
 pub mod recovery;
 pub mod server;

@@ -47,6 +47,7 @@ use crate::conn::format::sse_event;
 use crate::conn::outbound::Outgoing;
 use crate::conn::Connection;
 use crate::limits::ConnectionSlot;
+use crate::moment::Moment;
 use crate::session::admission::{
     check_subscribe, join_server_channels, register_user, Refusal, Requester,
 };
@@ -271,7 +272,7 @@ fn greet(state: &AppState, conn: &Connection) {
 }
 
 /// Milliseconds since `start`.
-fn since(start: Instant) -> u64 {
+fn since(start: Moment) -> u64 {
     start.elapsed().as_millis() as u64
 }
 

@@ -49,6 +49,7 @@ impl AppState {
     /// Builds the state. In redis mode this starts the broker's tasks, so
     /// it must run inside a Tokio runtime.
     pub fn new(config: Config) -> Result<Arc<AppState>, ConfigError> {
+        crate::moment::init();
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::with_profile(
             &config.metrics_prefix,

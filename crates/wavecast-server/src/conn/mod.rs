@@ -13,7 +13,6 @@ pub mod subs;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
 
 use serde_json::{Map, Value};
 use wavecast_protocol::to_server::RequestId;
@@ -21,6 +20,7 @@ use wavecast_protocol::{CloseCode, ErrorCode};
 
 use crate::auth::Principal;
 use crate::ids::ConnectionId;
+use crate::moment::Moment;
 use format::Format;
 use outbound::Outbound;
 
@@ -33,7 +33,7 @@ pub struct Connection {
     pub remote: SocketAddr,
     /// Who the connection is; set at upgrade or by `auth` / `refresh`.
     pub principal: parking_lot::RwLock<Principal>,
-    pub connected_at: Instant,
+    pub connected_at: Moment,
     /// How frames are encoded for this connection.
     pub format: Format,
     pub outbound: Outbound,
@@ -64,7 +64,7 @@ impl Connection {
             key: NEXT_KEY.fetch_add(1, Relaxed),
             remote,
             principal: parking_lot::RwLock::new(principal),
-            connected_at: Instant::now(),
+            connected_at: Moment::now(),
             format,
             outbound: Outbound::new(queue_budget),
             packets_received: AtomicU64::new(0),

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+
+use crate::moment::Moment;
 
 /// Entries kept in the vector before the table becomes a hash map.
 const SPILL_AT: usize = 16;
@@ -13,7 +14,7 @@ const SPILL_AT: usize = 16;
 /// Per-subscription accounting, reported in the audit log.
 #[derive(Debug, Clone, Copy)]
 pub struct SubStats {
-    pub since: Instant,
+    pub since: Moment,
     /// Publications of this channel handed to the writer.
     pub sent: u64,
     /// Publications of this channel dropped by backpressure.
@@ -30,7 +31,7 @@ pub struct SubStats {
 impl SubStats {
     fn new() -> SubStats {
         SubStats {
-            since: Instant::now(),
+            since: Moment::now(),
             sent: 0,
             dropped: 0,
             pending_dropped: 0,

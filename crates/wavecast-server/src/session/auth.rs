@@ -16,6 +16,7 @@ use crate::audit::{self, AuthVia};
 use crate::auth::policy::may_subscribe;
 use crate::auth::AuthError;
 use crate::conn::Connection;
+use crate::moment::Moment;
 use crate::state::AppState;
 
 /// Per-session authentication state, owned by the driver.
@@ -24,11 +25,11 @@ pub struct SessionAuth {
     pub admitted: bool,
     pub failures: u32,
     /// Close with 4001 at this instant unless admitted (auth_timeout).
-    pub auth_deadline: Option<Instant>,
+    pub auth_deadline: Option<Moment>,
     /// Send `refresh_required` at this instant.
-    pub refresh_at: Option<Instant>,
+    pub refresh_at: Option<Moment>,
     /// Close with 4001 "token expired" at this instant.
-    pub expires_at: Option<Instant>,
+    pub expires_at: Option<Moment>,
 }
 
 impl SessionAuth {
@@ -36,7 +37,7 @@ impl SessionAuth {
         SessionAuth {
             admitted,
             failures: 0,
-            auth_deadline: (!admitted).then(|| Instant::now() + auth_timeout),
+            auth_deadline: (!admitted).then(|| Moment::now() + auth_timeout),
             refresh_at: None,
             expires_at: None,
         }
@@ -51,7 +52,7 @@ impl SessionAuth {
         };
         let now_ms = now_millis();
         let left = Duration::from_millis((exp.saturating_mul(1000)).saturating_sub(now_ms));
-        let now = Instant::now();
+        let now = Moment::now();
         self.expires_at = Some(now + left);
         self.refresh_at = Some(now + left.saturating_sub(refresh_before));
     }
@@ -62,10 +63,12 @@ impl SessionAuth {
             .into_iter()
             .flatten()
             .min()
+            .map(Moment::instant)
     }
 
     /// Acts on the deadlines that passed by `now`.
     pub fn on_deadline(&mut self, state: &AppState, conn: &Connection, now: Instant) {
+        let now = Moment::from(now);
         if self.auth_deadline.is_some_and(|d| d <= now) {
             state.metrics.auth_result("timeout");
             conn.close(CloseCode::AuthTimeout, true);

@@ -41,6 +41,7 @@ use crate::audit;
 use crate::conn::outbound::CloseRequest;
 use crate::conn::Connection;
 use crate::limits::ConnectionSlot;
+use crate::moment::Moment;
 use crate::state::AppState;
 use crate::timer::Wheel;
 
@@ -221,8 +222,8 @@ async fn open<H: Handler>(s: &mut Session, h: &mut H, extra_channels: Vec<String
 
 /// Liveness and message-rate state of the serving loop.
 struct Pace {
-    last_seen: Instant,
-    next_beat: Instant,
+    last_seen: Moment,
+    next_beat: Moment,
     /// The message-rate bucket (see [`crate::limits::Gcra`]).
     rate: u64,
     limited_in_a_row: u32,
@@ -246,7 +247,7 @@ where
     async move {
         let state = s.state.clone();
         let period = state.config.heartbeat_interval;
-        let now = Instant::now();
+        let now = Moment::now();
         let mut pace = Pace {
             last_seen: now,
             next_beat: now + period,
@@ -262,7 +263,9 @@ where
             let wake = s
                 .auth
                 .next_deadline()
-                .map_or(pace.next_beat, |d| d.min(pace.next_beat));
+                .map_or(pace.next_beat.instant(), |d| {
+                    d.min(pace.next_beat.instant())
+                });
             timers.tick = state.timers.tick_of(wake);
             let event = poll_fn(|cx| poll_event(cx, io, &s.conn, &state, &mut timers)).await;
             match event {
@@ -394,9 +397,9 @@ fn hold<S: AsyncRead + AsyncWrite + Unpin>(
 fn on_timer<H: Handler>(s: &mut Session, h: &mut H, pace: &mut Pace) {
     let now = Instant::now();
     let cfg = &s.state.config;
-    if now >= pace.next_beat {
-        pace.next_beat = now + cfg.heartbeat_interval;
-        if now.saturating_duration_since(pace.last_seen) >= cfg.heartbeat_timeout {
+    if Moment::from(now) >= pace.next_beat {
+        pace.next_beat = Moment::from(now + cfg.heartbeat_interval);
+        if pace.last_seen.until(now) >= cfg.heartbeat_timeout {
             s.conn.close(CloseCode::HeartbeatTimeout, false);
             return;
         }
@@ -419,7 +422,7 @@ async fn on_message<H: Handler>(
     pace: &mut Pace,
     m: Message,
 ) -> Option<EndCause> {
-    pace.last_seen = Instant::now();
+    pace.last_seen = Moment::now();
     s.conn.count_received();
     s.state.metrics.messages_received_total.inc();
     if let Message::Close(c) = m {
@@ -445,7 +448,10 @@ async fn on_message<H: Handler>(
 
 /// The message-rate limit: false when this message is not processed.
 fn take_rate(s: &Session, pace: &mut Pace) -> bool {
-    if s.state.limits.admit_message(&mut pace.rate, pace.last_seen) {
+    if s.state
+        .limits
+        .admit_message(&mut pace.rate, pace.last_seen.instant())
+    {
         pace.limited_in_a_row = 0;
         return true;
     }

@@ -27,6 +27,7 @@ use wavecast_ws::{Decoder, Message, WsError};
 use crate::conn::outbound::Outgoing;
 use crate::conn::Connection;
 use crate::metrics::Metrics;
+use crate::moment::Moment;
 
 /// Bytes read per system call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -71,7 +72,7 @@ pub struct SocketIo<S> {
     /// Bytes of the first frame of `batch` already written.
     written: usize,
     /// When the last write went out (for coalescing).
-    last_write: Option<Instant>,
+    last_write: Option<Moment>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
@@ -205,7 +206,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
     /// Drops the frames `n` written bytes completed, with their accounting.
     fn advance(&mut self, mut n: usize, conn: &Connection, metrics: &Metrics) {
         let now = Instant::now();
-        self.last_write = Some(now);
+        self.last_write = Some(Moment::from(now));
         let (mut frames, mut bytes, mut deliveries) = (0u64, 0u64, 0u64);
         while let Some(f) = self.batch.front() {
             let left = f.bytes.len() - self.written;
@@ -237,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
 
     /// When the last write went out, if any did.
     pub fn last_write(&self) -> Option<Instant> {
-        self.last_write
+        self.last_write.map(Moment::instant)
     }
 
     /// Whether every popped frame was written.
