@@ -231,7 +231,7 @@ pub struct LimitsConfig {
     /// Deepest JSON nesting (arrays and objects) of published data.
     pub max_data_depth: usize,
     /// Byte budget of one connection's whole outbound queue, control
-    /// frames included.
+    /// frames included (values above 4 GiB act as 4 GiB).
     pub max_connection_queue_bytes: usize,
 }
 

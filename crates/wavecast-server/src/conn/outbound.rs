@@ -103,7 +103,8 @@ pub struct Outbound {
     /// will); control frames and close requests still do.
     holding: AtomicBool,
     /// Bytes this queue may hold in all (control frames included).
-    budget: usize,
+    /// (Kept in 32 bits: a budget past 4 GiB counts as 4 GiB.)
+    budget: u32,
 }
 
 impl Default for Outbound {
@@ -113,6 +114,10 @@ impl Default for Outbound {
 }
 
 impl Outbound {
+    fn budget(&self) -> usize {
+        self.budget as usize
+    }
+
     /// A queue that may hold up to `budget` bytes.
     pub fn new(budget: usize) -> Outbound {
         Outbound {
@@ -120,7 +125,7 @@ impl Outbound {
             waker: AtomicWaker::new(),
             closing: AtomicBool::new(false),
             holding: AtomicBool::new(false),
-            budget,
+            budget: u32::try_from(budget).unwrap_or(u32::MAX),
         }
     }
 
@@ -224,7 +229,7 @@ impl Outbound {
 
     /// Bytes the queue can still take before its budget is spent.
     pub fn room_left(&self) -> usize {
-        self.budget.saturating_sub(self.state.lock().bytes)
+        self.budget().saturating_sub(self.state.lock().bytes)
     }
 
     /// Whether a history page is still waiting to be written.
@@ -249,7 +254,7 @@ impl Outbound {
                 return;
             }
             let over_count = st.frames.len() - st.publications >= MAX_QUEUED_CONTROL;
-            if over_count || st.bytes + bytes.len() > self.budget {
+            if over_count || st.bytes + bytes.len() > self.budget() {
                 self.close_locked(&mut st, CloseCode::SlowConsumer, false);
                 drop(st);
                 self.waker.wake();
@@ -347,7 +352,7 @@ impl Outbound {
     ) -> bool {
         let full = |st: &State| {
             st.publications + 1 > policy.max_queue_messages
-                || (st.bytes + len > policy.max_queue_bytes.min(self.budget) && st.publications > 0)
+                || (st.bytes + len > policy.max_queue_bytes.min(self.budget()) && st.publications > 0)
         };
         while full(st) {
             let freed = match policy.backpressure {
@@ -368,7 +373,7 @@ impl Outbound {
                 return false;
             }
         }
-        if st.bytes + len > self.budget {
+        if st.bytes + len > self.budget() {
             // Control frames alone fill the budget: the client is not reading.
             self.close_locked(st, CloseCode::SlowConsumer, false);
             out.disconnected = true;
