@@ -3,9 +3,10 @@
 //!
 //! A session registers its waker for a deadline once (24 bytes in a slot)
 //! instead of holding a timer of its own in its task (112 bytes a
-//! connection). One driver task wakes every [`TICK`] while deadlines are
-//! pending and wakes the tasks whose tick has come; it parks while the
-//! wheel is empty and stops when the server shuts down.
+//! connection). One driver task sleeps until the next tick that holds a
+//! deadline (ticks are [`TICK`] apart), wakes the tasks whose tick has
+//! come, and plans again; it parks while the wheel is empty and stops when
+//! the server shuts down.
 //!
 //! Invariants:
 //! - a deadline fires at or after its instant, never before: deadlines are
@@ -46,6 +47,8 @@ pub struct Wheel {
 struct Slots {
     wheel: Box<[Vec<(u64, Waker)>]>,
     pending: usize,
+    /// The tick the driver sleeps until (`u64::MAX`: parked, or busy).
+    planned: u64,
 }
 
 impl Wheel {
@@ -58,6 +61,7 @@ impl Wheel {
             slots: Mutex::new(Slots {
                 wheel: (0..SLOTS).map(|_| Vec::new()).collect(),
                 pending: 0,
+                planned: u64::MAX,
             }),
             work: Notify::new(),
             driver: AtomicBool::new(false),
@@ -105,7 +109,10 @@ impl Wheel {
         // Indexed by the tick, wrapped: a far deadline waits out turns.
         s.wheel[slot_of(tick)].push((tick, waker.clone()));
         s.pending += 1;
-        if s.pending == 1 {
+        // An earlier deadline than the driver sleeps for: wake it to plan
+        // again. (Under the lock, so a plan never misses an entry.)
+        if tick < s.planned {
+            s.planned = u64::MAX;
             drop(s);
             self.work.notify_one();
         }
@@ -178,8 +185,25 @@ impl Wheel {
         due
     }
 
+    #[cfg(test)]
     fn pending(&self) -> usize {
         self.slots.lock().pending
+    }
+
+    /// The first tick after the last one reached whose slot holds an
+    /// entry (`None`: the wheel is empty); the driver sleeps until then.
+    /// An entry may be a turn later than that tick: the driver then wakes
+    /// once for nothing and plans again.
+    fn plan(&self) -> Option<u64> {
+        let mut s = self.slots.lock();
+        let from = self.reached.load(Ordering::Acquire) + 1;
+        let next = if s.pending == 0 {
+            None
+        } else {
+            (from..from + SLOTS as u64).find(|t| !s.wheel[slot_of(*t)].is_empty())
+        };
+        s.planned = next.unwrap_or(u64::MAX);
+        next
     }
 }
 
@@ -187,19 +211,21 @@ fn slot_of(tick: u64) -> usize {
     (tick % SLOTS as u64) as usize
 }
 
-/// The driver: one tick at a time while deadlines are pending.
+/// The driver: sleeps until the next tick with an entry (or until an
+/// earlier deadline arrives), fires what is due, and plans again.
 async fn drive(wheel: Arc<Wheel>) {
     loop {
-        if wheel.pending() == 0 {
+        let Some(next) = wheel.plan() else {
             tokio::select! {
                 () = wheel.work.notified() => {}
                 () = wheel.stop.cancelled() => return,
             }
             continue;
-        }
-        let next = wheel.instant_of(wheel.reached.load(Ordering::Acquire) + 1);
+        };
+        let next = wheel.instant_of(next);
         tokio::select! {
             () = tokio::time::sleep_until(next.into()) => {}
+            () = wheel.work.notified() => continue,
             () = wheel.stop.cancelled() => return,
         }
         for w in wheel.advance(Instant::now()) {
@@ -277,6 +303,11 @@ mod tests {
     async fn the_driver_wakes_a_task_at_its_deadline() {
         let stop = CancellationToken::new();
         let w = Wheel::new(stop.clone());
+        // The driver first plans for a far deadline; nearer ones that come
+        // later must still fire on time.
+        let (far, far_w) = counter();
+        w.register(w.tick_of(Instant::now() + Duration::from_secs(60)), &far_w);
+        tokio::task::yield_now().await;
         for ms in [30u64, 1, 80] {
             let deadline = Instant::now() + Duration::from_millis(ms);
             let tick = w.tick_of(deadline);
@@ -294,6 +325,7 @@ mod tests {
             assert!(waited.is_ok(), "the deadline {ms} ms away never fired");
             assert!(Instant::now() >= deadline, "fired early");
         }
+        assert_eq!(far.0.load(Ordering::SeqCst), 0);
         stop.cancel();
     }
 }

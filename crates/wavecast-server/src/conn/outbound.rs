@@ -352,7 +352,8 @@ impl Outbound {
     ) -> bool {
         let full = |st: &State| {
             st.publications + 1 > policy.max_queue_messages
-                || (st.bytes + len > policy.max_queue_bytes.min(self.budget()) && st.publications > 0)
+                || (st.bytes + len > policy.max_queue_bytes.min(self.budget())
+                    && st.publications > 0)
         };
         while full(st) {
             let freed = match policy.backpressure {

@@ -119,6 +119,10 @@ struct Live<S, H> {
     /// The channels the connect hook chose, until `open` joins them (a
     /// thin box, and none when there are none: the task keeps this field
     /// for its whole life).
+    #[allow(
+        clippy::box_collection,
+        reason = "the box keeps the field one pointer wide for the task's life"
+    )]
     extra_channels: Option<Box<Vec<String>>>,
     _slot: ConnectionSlot,
 }
