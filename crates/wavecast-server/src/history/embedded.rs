@@ -74,7 +74,15 @@ pub struct EmbeddedStore {
     clock: AtomicU64,
     sync: Arc<SyncState>,
     budget: MemoryBudget,
+    /// Per-channel write order (striped): an append and a retain or
+    /// release of the same channel's log run one at a time, so a release
+    /// that found the log empty cannot drop it after an append filled it
+    /// (which handed the next publication the same offset again).
+    writes: Box<[Mutex<()>]>,
 }
+
+/// Stripes of [`EmbeddedStore::writes`].
+const WRITE_STRIPES: usize = 64;
 
 /// Group-commit bookkeeping shared with the sync thread.
 struct SyncState {
@@ -175,7 +183,16 @@ impl EmbeddedStore {
             clock: AtomicU64::new(0),
             sync,
             budget,
+            writes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// The write-order lock of `channel`'s log.
+    fn write_order(&self, channel: &str) -> parking_lot::MutexGuard<'_, ()> {
+        let h = channel.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        self.writes[(h % WRITE_STRIPES as u64) as usize].lock()
     }
 
     /// A failed write: fjall refuses every write after one that failed
@@ -473,6 +490,7 @@ impl Drop for EmbeddedStore {
 
 impl HistoryStore for EmbeddedStore {
     fn append(&self, p: Append<'_>, retention: &Retention) -> Result<(u64, u64), StoreError> {
+        let _order = self.write_order(p.channel);
         let Some(st) = self.state_of(p.channel, true)? else {
             return Err(StoreError::Unavailable("no log".into()));
         };
@@ -581,6 +599,7 @@ impl HistoryStore for EmbeddedStore {
     }
 
     fn retain(&self, channel: &str) {
+        let _order = self.write_order(channel);
         match self.state_of(channel, true) {
             Ok(_) => self.set_state(channel, |s| s.idle = false),
             Err(e) => {
@@ -590,6 +609,7 @@ impl HistoryStore for EmbeddedStore {
     }
 
     fn release(&self, channel: &str, retention: Option<&Retention>, now_ms: u64) {
+        let _order = self.write_order(channel);
         self.set_state(channel, |s| s.idle = true);
         let st = match retention {
             Some(r) => self.trim(channel, r, now_ms),

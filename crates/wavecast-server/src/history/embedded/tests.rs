@@ -251,3 +251,36 @@ fn the_memtable_budget_bounds_the_engine_memory() {
     drop(e);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A release racing appends to the same channel (the last subscriber
+/// leaving while a publisher publishes) must not drop the log an append
+/// just filled: the offsets keep counting.
+#[test]
+fn a_release_racing_appends_never_resets_the_offsets() {
+    let dir = tmp("release-race");
+    let r = Retention {
+        size: 10_000,
+        ttl: Duration::ZERO,
+    };
+    let e = Arc::new(EmbeddedStore::open(&dir, Some(Duration::from_millis(5)), 100).unwrap());
+    for round in 0..20u64 {
+        let ch = format!("race{round}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let releaser = {
+            let (e, ch, stop) = (e.clone(), ch.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    e.retain(&ch);
+                    e.release(&ch, Some(&r), 1);
+                }
+            })
+        };
+        for i in 1..=50u64 {
+            assert_eq!(append(&e, &ch, "1", 1, &r), i, "round {round}");
+        }
+        stop.store(true, Ordering::Release);
+        releaser.join().unwrap();
+    }
+    drop(e);
+    let _ = std::fs::remove_dir_all(&dir);
+}
