@@ -184,14 +184,27 @@ async fn invalid_params_and_limits_are_refused() {
     );
     let ok = json!({"type":"subscribe","stream_type":"stream_features","stream_id":"a","params":{"grid_size":16,"update_interval_ms":1000}});
     assert_eq!(c.call(ok).await["type"], "subscribe_success");
-    let r = c
-        .call(json!({"type":"subscribe","stream_type":"stream_features","stream_id":"b","params":{"grid_size":16}}))
-        .await;
+    // Stream "a" may already be sending frames: `refusal` skips them.
+    let r = refusal(
+        &mut c,
+        json!({"type":"subscribe","stream_type":"stream_features","stream_id":"b","params":{"grid_size":16}}),
+    )
+    .await;
     assert_eq!(r["code"], "too_many_streams");
-    let r = c
-        .call(json!({"type":"unsubscribe","stream_id":"nope"}))
-        .await;
+    let r = refusal(&mut c, json!({"type":"unsubscribe","stream_id":"nope"})).await;
     assert_eq!(r["code"], "not_subscribed");
+}
+
+/// Sends `req` and returns the next message with an error code, skipping
+/// the frames of streams already running (bounded by `recv`'s timeout).
+async fn refusal(c: &mut WsClient, req: Value) -> Value {
+    c.send(req).await;
+    loop {
+        let m = c.recv().await;
+        if m.get("code").is_some() || m["type"] == "subscribe_success" {
+            return m;
+        }
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@
 //! [`crate::conn::Connection`], and never touches a socket.
 
 pub mod channels;
-mod registry;
+pub mod registry;
 mod subscribe;
 
 use std::sync::Arc;
@@ -139,17 +139,9 @@ impl Hub {
         self.registry.remove(conn);
     }
 
-    /// Records that `conn` belongs to `user`. With `max` > 0 and the user
-    /// at the limit, either returns the oldest connections to replace
-    /// (`replace`) or `None` (refused).
-    pub fn add_user_connection(
-        &self,
-        user: &str,
-        conn: &Arc<Connection>,
-        max: usize,
-        replace: bool,
-    ) -> Option<Vec<Arc<Connection>>> {
-        self.registry.add_to_user(user, conn, max, replace)
+    /// The connections by id and by user (per-user limits go through it).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Open connections of `user`, oldest first.

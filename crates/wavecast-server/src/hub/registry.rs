@@ -72,6 +72,10 @@ impl Registry {
         self.by_id.read().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.by_id.read().is_empty()
+    }
+
     /// Every live connection.
     pub fn all(&self) -> Vec<Arc<Connection>> {
         self.by_id.read().iter().cloned().collect()
@@ -170,6 +174,7 @@ mod tests {
         assert_eq!(keys(&r.of_user("a")), vec![a2.key]);
         assert!(r.get(&a1.id).is_none());
         assert_eq!(r.len(), 2);
+        assert!(!r.is_empty());
         assert_eq!(r.all().len(), 2);
     }
 

@@ -88,7 +88,7 @@ pub fn register_user(state: &AppState, conn: &Arc<Connection>) -> bool {
         return true;
     };
     let cfg = &state.limits.cfg;
-    match state.hub.add_user_connection(
+    match state.hub.registry().add_to_user(
         &user,
         conn,
         cfg.max_connections_per_user,
