@@ -15,13 +15,14 @@ use hashbrown::HashTable;
 use parking_lot::Mutex;
 
 use crate::config::LimitsConfig;
+use crate::moment::Moment;
 
 /// Keys kept before idle buckets are pruned.
 const PRUNE_AT: usize = 10_000;
 
 /// A rate as GCRA, the token bucket's equivalent kept as one instant per
 /// bucket: `burst` events at once, then one every `interval_us`. A bucket
-/// is the instant (µs after some epoch) it would be full again; 0 is full.
+/// is the instant it would be full again, in [`Moment::micros`]; 0 is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gcra {
     interval_us: u64,
@@ -51,11 +52,6 @@ impl Gcra {
     }
 }
 
-/// Microseconds from `epoch` to `now` (0 before it).
-fn micros_since(epoch: Instant, now: Instant) -> u64 {
-    u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
-}
-
 /// Events per key per minute (e.g. new connections per IP): a burst of
 /// `per_minute`, then one every `60 s / per_minute`.
 ///
@@ -68,13 +64,12 @@ fn micros_since(epoch: Instant, now: Instant) -> u64 {
 pub struct KeyedRate<K> {
     per_minute: u32,
     rate: Gcra,
-    epoch: Instant,
     hasher: RandomState,
     table: Mutex<RateTable>,
     _key: PhantomData<fn(&K)>,
 }
 
-/// Keys and the instants (µs after `epoch`) their buckets are full again.
+/// Keys and the instants ([`Moment::micros`]) their buckets are full again.
 struct RateTable {
     full_at: HashTable<(u64, u64)>,
     /// Prune when this many keys are held.
@@ -83,10 +78,11 @@ struct RateTable {
 
 impl<K: Hash> KeyedRate<K> {
     pub fn new(per_minute: u32) -> KeyedRate<K> {
+        // Instants from now on are after the clock epoch.
+        crate::moment::init();
         KeyedRate {
             per_minute,
             rate: Gcra::per_minute(u64::from(per_minute), u64::from(per_minute)),
-            epoch: Instant::now(),
             hasher: RandomState::new(),
             table: Mutex::new(RateTable {
                 full_at: HashTable::new(),
@@ -101,7 +97,7 @@ impl<K: Hash> KeyedRate<K> {
         if self.per_minute == 0 {
             return true;
         }
-        let now_us = micros_since(self.epoch, now);
+        let now_us = Moment::from(now).micros();
         let h = self.hasher.hash_one(key);
         let mut t = self.table.lock();
         // Prune before the table would grow, and every `prune_at` keys.
@@ -150,7 +146,6 @@ pub struct Limits {
     pub max_connections: usize,
     /// Each connection's message rate (`None`: unlimited).
     message_rate: Option<Gcra>,
-    epoch: Instant,
 }
 
 /// One admitted connection; frees its slot when dropped.
@@ -175,7 +170,6 @@ impl Limits {
             open: Arc::new(AtomicUsize::new(0)),
             max_connections,
             message_rate: message_rate(cfg),
-            epoch: Instant::now(),
             cfg: cfg.clone(),
         }
     }
@@ -205,9 +199,9 @@ impl Limits {
 
     /// Counts one message at `now` against a connection's `bucket`
     /// (initially 0); false if it is over `limits.messages_per_minute`.
-    pub fn admit_message(&self, bucket: &mut u64, now: Instant) -> bool {
+    pub fn admit_message(&self, bucket: &mut u64, now: Moment) -> bool {
         self.message_rate
-            .is_none_or(|r| r.admit(bucket, micros_since(self.epoch, now)))
+            .is_none_or(|r| r.admit(bucket, now.micros()))
     }
 }
 

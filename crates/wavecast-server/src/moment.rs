@@ -30,9 +30,14 @@ impl Moment {
         Moment::from(Instant::now())
     }
 
+    /// Microseconds since the epoch (what rate buckets count in).
+    pub fn micros(self) -> u64 {
+        self.0.get() - 1
+    }
+
     /// The same instant as an `Instant`.
     pub fn instant(self) -> Instant {
-        epoch() + Duration::from_micros(self.0.get() - 1)
+        epoch() + Duration::from_micros(self.micros())
     }
 
     /// Time from `self` to `now` (zero if `now` is earlier).

@@ -452,10 +452,7 @@ async fn on_message<H: Handler>(
 
 /// The message-rate limit: false when this message is not processed.
 fn take_rate(s: &Session, pace: &mut Pace) -> bool {
-    if s.state
-        .limits
-        .admit_message(&mut pace.rate, pace.last_seen.instant())
-    {
+    if s.state.limits.admit_message(&mut pace.rate, pace.last_seen) {
         pace.limited_in_a_row = 0;
         return true;
     }
