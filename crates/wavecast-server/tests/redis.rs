@@ -401,7 +401,7 @@ fn tls_redis(cert: &common::TestCert) -> (RedisProcess, u16) {
         ],
     );
     let deadline = std::time::Instant::now() + common::WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+    while !common::listening(tls_port) {
         assert!(std::time::Instant::now() < deadline, "no TLS port");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -45,6 +45,15 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Whether something listens on `127.0.0.1:port`. A connect to a port
+/// nobody listens on can succeed all the same, to itself (TCP's
+/// simultaneous open, when the kernel picks that port as the source):
+/// that is not a listener, and it holds the port the server wants.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
+}
+
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(

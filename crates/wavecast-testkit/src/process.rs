@@ -54,7 +54,7 @@ impl ServerProcess {
         }
         let mut child = cmd.spawn().expect("spawn wavecast serve");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !crate::listening(port) {
             let exited = child.try_wait().ok().flatten();
             if exited.is_some() || Instant::now() >= deadline {
                 let log = std::fs::read_to_string(log_path(&data)).unwrap_or_default();

@@ -59,7 +59,7 @@ impl RedisProcess {
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
         let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !crate::listening(port) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "redis-server did not start"

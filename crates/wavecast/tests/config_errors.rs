@@ -197,7 +197,7 @@ fn redis_on(port: u16, dir: &std::path::Path) -> Redis {
         .expect("redis-server must be installed (apt-get install redis-server)");
     let child = Redis(child);
     let deadline = Instant::now() + BOUND;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !wavecast_testkit::listening(port) {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(10));
     }
