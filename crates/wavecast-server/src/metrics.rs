@@ -50,6 +50,9 @@ pub struct Metrics {
     pub auth_attempts_total: Family<ResultLabel, Counter>,
     /// Socket writes (system calls) for WebSocket connections.
     pub socket_writes_total: Counter,
+    /// Of those, the ones a delivering thread made itself
+    /// (`delivery.direct_writes`).
+    pub direct_writes_total: Counter,
     /// Times a writer held frames back to coalesce them (`[delivery]`).
     pub write_holds_total: Counter,
     /// Channel logs held by the local history store.
@@ -140,6 +143,7 @@ impl Metrics {
             limit_rejections_total: Family::default(),
             auth_attempts_total: Family::default(),
             socket_writes_total: Counter::default(),
+            direct_writes_total: Counter::default(),
             write_holds_total: Counter::default(),
             history_channels: Gauge::default(),
             history_memtable_bytes: Gauge::default(),
@@ -234,6 +238,11 @@ impl Metrics {
             "socket_writes",
             "Socket writes (system calls) for WebSocket connections; frames per write = messages_sent / socket_writes",
             m.socket_writes_total.clone(),
+        );
+        registry.register(
+            "direct_writes",
+            "Of the socket writes, those the thread delivering a publication made itself while the connection's writer was idle (delivery.direct_writes)",
+            m.direct_writes_total.clone(),
         );
         registry.register(
             "write_holds",
@@ -516,15 +525,19 @@ struct LatencyInner {
 
 impl LatencyHistogram {
     pub fn observe(&self, d: Duration) {
+        self.observe_n(d, 1);
+    }
+
+    /// Records `n` observations of `d`.
+    pub fn observe_n(&self, d: Duration, n: u64) {
         let secs = d.as_secs_f64();
         let idx = LATENCY_BUCKETS
             .iter()
             .position(|b| secs <= *b)
             .unwrap_or(LATENCY_BUCKETS.len());
-        self.0.counts[idx].fetch_add(1, Relaxed);
-        self.0
-            .sum_nanos
-            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+        self.0.counts[idx].fetch_add(n, Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos.saturating_mul(n), Relaxed);
     }
 
     pub fn count(&self) -> u64 {

@@ -225,6 +225,16 @@ pub enum Socket {
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+impl crate::conn::outbound::DirectSocket for Socket {
+    fn direct_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Socket::Plain(s) => Some(s.as_raw_fd()),
+            Socket::Tls(_) => None,
+        }
+    }
+}
+
 impl AsyncRead for Socket {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -1,9 +1,10 @@
-//! Write coalescing (`[delivery]`): under load a burst of publications to
-//! one subscriber leaves in far fewer writes than publications; on a quiet
-//! server a lone publication is written at once.
+//! Write coalescing and direct writes (`[delivery]`): under load a burst of
+//! publications to one subscriber leaves in far fewer writes than
+//! publications; on a quiet server a lone publication is written at once,
+//! by the delivering thread itself.
 //!
-//! Each test has exactly one WebSocket connection, so the server-wide
-//! `socket_writes_total` counts that connection's writes.
+//! The server-wide `socket_writes_total` counts the writes of the test's
+//! WebSocket connections and nothing else.
 
 use wavecast_testkit as common;
 
@@ -51,6 +52,7 @@ async fn a_burst_under_load_shares_writes() {
     }
     assert_eq!(receive(&mut c, warm).await.len() as u64, warm);
     let writes_before = srv.metric("wavecast_socket_writes_total").await;
+    let direct_before = srv.metric("wavecast_direct_writes_total").await;
     for i in 0..N {
         srv.publish("burst", json!({"i": i})).await;
     }
@@ -62,6 +64,11 @@ async fn a_burst_under_load_shares_writes() {
         "{N} publications took {writes} writes"
     );
     assert!(srv.metric("wavecast_write_holds_total").await > 0.0);
+    assert_eq!(
+        srv.metric("wavecast_direct_writes_total").await,
+        direct_before,
+        "a busy server leaves writing to the writers"
+    );
 }
 
 #[tokio::test]
@@ -79,6 +86,43 @@ async fn a_lone_publication_on_a_quiet_server_is_written_at_once() {
     let writes = srv.metric("wavecast_socket_writes_total").await - writes_before;
     assert_eq!(writes, 1.0, "one publication, one write");
     assert_eq!(srv.metric("wavecast_write_holds_total").await, 0.0);
+}
+
+#[tokio::test]
+async fn a_quiet_server_writes_idle_subscribers_from_the_delivering_thread() {
+    const SUBSCRIBERS: usize = 20;
+    let srv = TestServer::start("").await;
+    let mut clients = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        clients.push(subscribed(&srv, "direct").await);
+    }
+    let writes_before = srv.metric("wavecast_socket_writes_total").await;
+    let direct_before = srv.metric("wavecast_direct_writes_total").await;
+    let r = srv.publish("direct", json!({"i": 1})).await;
+    assert_eq!(r["delivered"], SUBSCRIBERS);
+    for c in &mut clients {
+        assert_eq!(receive(c, 1).await, vec![1]);
+    }
+    let writes = srv.metric("wavecast_socket_writes_total").await - writes_before;
+    let direct = srv.metric("wavecast_direct_writes_total").await - direct_before;
+    assert_eq!(writes, SUBSCRIBERS as f64, "one write per subscriber");
+    assert_eq!(direct, writes, "every one by the delivering thread");
+    assert_eq!(
+        srv.metric("wavecast_publications_delivered_total").await,
+        SUBSCRIBERS as f64
+    );
+}
+
+#[tokio::test]
+async fn with_direct_writes_off_every_frame_is_written_by_its_connection() {
+    let srv = TestServer::start("[delivery]\ndirect_writes = false\n").await;
+    let mut c = subscribed(&srv, "tasks").await;
+    for i in 0..10 {
+        srv.publish("tasks", json!({"i": i})).await;
+    }
+    assert_eq!(receive(&mut c, 10).await, (0..10).collect::<Vec<_>>());
+    assert_eq!(srv.metric("wavecast_direct_writes_total").await, 0.0);
+    assert!(srv.metric("wavecast_socket_writes_total").await >= 10.0);
 }
 
 #[tokio::test]

@@ -508,7 +508,9 @@ impl Default for CompressionConfig {
 /// While the whole server delivers at least `coalesce_above` frames per
 /// second, a connection that wrote less than `coalesce_window` ago holds
 /// new frames until that window has passed, so many publications leave in
-/// one write. Below the threshold every frame is written at once.
+/// one write. Below the threshold every frame is written at once, and
+/// with `direct_writes` by the delivering thread itself when the
+/// connection's writer is idle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
@@ -519,6 +521,10 @@ pub struct DeliveryConfig {
     /// Deliveries per second (all connections) from which writers
     /// coalesce; 0 turns coalescing off.
     pub coalesce_above: u64,
+    /// Below `coalesce_above`, the thread that delivers a publication
+    /// writes it to the plain-TCP sockets of idle writers itself (one
+    /// system call, no task wake-up each).
+    pub direct_writes: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -526,6 +532,7 @@ impl Default for DeliveryConfig {
         DeliveryConfig {
             coalesce_window: Duration::from_millis(5),
             coalesce_above: 100_000,
+            direct_writes: true,
         }
     }
 }

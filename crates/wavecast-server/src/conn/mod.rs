@@ -3,7 +3,9 @@
 //! [`outbound::Outbound`] queue and its counters.
 //!
 //! This module sits below the hub: the hub pushes into connections it
-//! knows only through this handle, and never touches a socket. Replies
+//! knows only through this handle, and never touches a socket itself (a
+//! direct write goes through the queue, which holds the socket's
+//! descriptor while its session lets it: [`outbound`]). Replies
 //! are encoded here in the connection's format, so every reply, whatever
 //! produced it, is spoken in the connection's dialect.
 

@@ -16,6 +16,15 @@
 //! publication is counted per channel, and the client is told with one
 //! `dropped` frame before the next frame it receives on that channel (or as
 //! soon as the queue drains).
+//!
+//! While the writer is idle, the thread that fans a publication out may
+//! write it to the socket itself ([`direct`]): frames still leave in the
+//! order they were pushed, because a direct write only happens when
+//! nothing is queued and the writer holds no popped frames, and the writer
+//! pops nothing while a direct write is in flight.
+
+mod direct;
+pub use direct::{DirectSocket, Flushed, Published};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +54,9 @@ struct Queued {
     published_at: Option<Instant>,
     /// A history page: while one is queued, no other page is read.
     history: bool,
+    /// The rest of a frame a direct write sent in part: it is written
+    /// before anything else, even before a close frame, and never dropped.
+    rest: bool,
     /// The publication's offset (0: a control frame, or no history).
     offset: u64,
 }
@@ -60,6 +72,9 @@ pub struct Outgoing {
     /// The publication's offset (0: a control frame, or no history); an
     /// SSE stream makes its event ids from these.
     pub offset: u64,
+    /// The rest of a frame a direct write sent in part: it must be written
+    /// whole before anything else, even a close frame.
+    pub rest: bool,
 }
 
 /// What became of a pushed publication.
@@ -71,6 +86,9 @@ pub struct PushOutcome {
     pub dropped: u64,
     /// The `disconnect` strategy fired: the connection is being closed.
     pub disconnected: bool,
+    /// The publication is queued and the writer was not woken: the caller
+    /// flushes the queue itself ([`Outbound::flush_direct`]).
+    pub claimed: bool,
 }
 
 /// A request to close the connection.
@@ -92,6 +110,14 @@ struct State {
     dropped_total: u64,
     close: Option<CloseRequest>,
     history_queued: bool,
+    /// The writer holds popped frames it has not finished writing.
+    writer_busy: bool,
+    /// A direct write is in flight (outside the lock): the writer pops
+    /// nothing until it ends.
+    direct: bool,
+    /// The socket a publication may be written to directly (see
+    /// [`direct`]); `None` once the session detached it.
+    socket: Option<std::os::fd::RawFd>,
 }
 
 /// The outbound side of one connection.
@@ -267,6 +293,7 @@ impl Outbound {
                 channel: None,
                 published_at: None,
                 history,
+                rest: false,
                 offset: 0,
             });
         }
@@ -285,11 +312,16 @@ impl Outbound {
         policy: &NamespaceConfig,
     ) -> PushOutcome {
         let out = self.push_publication_quiet(channel, bytes, offset, published_at, policy);
-        // While the writer holds writes (coalescing), it wakes itself.
+        self.wake_after_push(&out);
+        out
+    }
+
+    /// Wakes the writer for a pushed publication, unless it holds writes
+    /// (coalescing: it wakes itself).
+    fn wake_after_push(&self, out: &PushOutcome) {
         if out.disconnected || (out.queued && !self.holding.load(Ordering::Relaxed)) {
             self.waker.wake();
         }
-        out
     }
 
     /// Like [`Outbound::push_publication`], but leaves waking the writer
@@ -304,33 +336,39 @@ impl Outbound {
         published_at: Instant,
         policy: &NamespaceConfig,
     ) -> PushOutcome {
-        let mut out = PushOutcome::default();
-        {
-            let mut st = self.state.lock();
-            let covered = match st.subs.get(channel) {
-                None => true,
-                Some(sub) => offset > 0 && offset <= sub.floor,
-            };
-            if st.close.is_some() || covered {
-                return out;
-            }
-            if !self.make_room(&mut st, channel, bytes.len(), policy, &mut out) {
-                return out;
-            }
-            if out.disconnected {
-                return out;
-            }
-            st.bytes += bytes.len();
-            st.publications += 1;
-            st.frames.push_back(Queued {
-                bytes: bytes.clone(),
-                channel: Some(channel.clone()),
-                published_at: Some(published_at),
-                history: false,
-                offset,
-            });
-            out.queued = true;
+        let mut st = self.state.lock();
+        if !st.admits(channel, offset) {
+            return PushOutcome::default();
         }
+        self.queue_locked(&mut st, channel, bytes, offset, published_at, policy)
+    }
+
+    /// Queues an admitted publication (see [`State::admits`]), applying
+    /// the namespace's limits and strategy.
+    fn queue_locked(
+        &self,
+        st: &mut State,
+        channel: &Arc<str>,
+        bytes: &Bytes,
+        offset: u64,
+        published_at: Instant,
+        policy: &NamespaceConfig,
+    ) -> PushOutcome {
+        let mut out = PushOutcome::default();
+        if !self.make_room(st, channel, bytes.len(), policy, &mut out) || out.disconnected {
+            return out;
+        }
+        st.bytes += bytes.len();
+        st.publications += 1;
+        st.frames.push_back(Queued {
+            bytes: bytes.clone(),
+            channel: Some(channel.clone()),
+            published_at: Some(published_at),
+            history: false,
+            rest: false,
+            offset,
+        });
+        out.queued = true;
         out
     }
 
@@ -392,58 +430,12 @@ impl Outbound {
         notice: impl Fn(&str, u64) -> Bytes,
     ) {
         let mut st = self.state.lock();
-        let st = &mut *st;
-        let mut taken = 0;
-        while taken < max_bytes && out.len() < max_frames {
-            let Some(f) = st.frames.pop_front() else {
-                break;
-            };
-            st.bytes -= f.bytes.len();
-            taken += f.bytes.len();
-            if f.history {
-                st.history_queued = st.frames.iter().any(|q| q.history);
-            }
-            if let Some(ch) = &f.channel {
-                st.publications -= 1;
-                if let Some(sub) = st.subs.get_mut(ch) {
-                    if sub.pending_dropped > 0 {
-                        out.push_back(Outgoing {
-                            bytes: notice(ch, sub.pending_dropped),
-                            published_at: None,
-                            channel: None,
-                            offset: 0,
-                        });
-                        sub.pending_dropped = 0;
-                        st.pending_notices -= 1;
-                    }
-                    sub.sent += 1;
-                }
-            }
-            out.push_back(Outgoing {
-                bytes: f.bytes,
-                published_at: f.published_at,
-                channel: f.channel,
-                offset: f.offset,
-            });
+        if st.direct {
+            // A direct write is in flight; it wakes the writer when done.
+            return;
         }
-        if st.frames.is_empty() {
-            // Give the allocation back: idle connections stay small.
-            st.frames = VecDeque::new();
-        }
-        if st.frames.is_empty() && st.pending_notices > 0 {
-            for (ch, sub) in st.subs.iter_mut() {
-                if sub.pending_dropped > 0 {
-                    out.push_back(Outgoing {
-                        bytes: notice(ch, sub.pending_dropped),
-                        published_at: None,
-                        channel: None,
-                        offset: 0,
-                    });
-                    sub.pending_dropped = 0;
-                }
-            }
-            st.pending_notices = 0;
-        }
+        st.take(out, max_frames, max_bytes, notice);
+        st.writer_busy = !out.is_empty();
     }
 
     /// Asks the writer to close the connection. The first request wins.
@@ -464,8 +456,12 @@ impl Outbound {
         }
         st.close = Some(CloseRequest { code, flush });
         if !flush {
+            // Only the rest of a half-written frame stays (the close frame
+            // may not follow half a frame).
+            let rest = st.frames.pop_front().filter(|f| f.rest);
             st.frames.clear();
-            st.bytes = 0;
+            st.bytes = rest.as_ref().map_or(0, |f| f.bytes.len());
+            st.frames.extend(rest);
             st.publications = 0;
             st.history_queued = false;
         }
@@ -480,6 +476,18 @@ impl Outbound {
         self.state.lock().close
     }
 
+    /// Takes the rest of a frame a direct write sent in part, if it is
+    /// still queued: the writer writes it before its close frame.
+    pub fn take_rest(&self) -> Option<Bytes> {
+        let mut st = self.state.lock();
+        if !st.frames.front().is_some_and(|f| f.rest) {
+            return None;
+        }
+        let f = st.frames.pop_front()?;
+        st.bytes -= f.bytes.len();
+        Some(f.bytes)
+    }
+
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         let st = self.state.lock();
@@ -488,6 +496,83 @@ impl Outbound {
 }
 
 impl State {
+    /// Moves frames to `out` until about `max_bytes` are taken, inserting
+    /// `dropped` notices (built by `notice`) where due.
+    fn take(
+        &mut self,
+        out: &mut VecDeque<Outgoing>,
+        max_frames: usize,
+        max_bytes: usize,
+        notice: impl Fn(&str, u64) -> Bytes,
+    ) {
+        let st = self;
+        let mut taken = 0;
+        while taken < max_bytes && out.len() < max_frames {
+            let Some(f) = st.frames.pop_front() else {
+                break;
+            };
+            st.bytes -= f.bytes.len();
+            taken += f.bytes.len();
+            if f.history {
+                st.history_queued = st.frames.iter().any(|q| q.history);
+            }
+            if let Some(ch) = &f.channel {
+                st.publications -= 1;
+                if let Some(sub) = st.subs.get_mut(ch) {
+                    if sub.pending_dropped > 0 {
+                        out.push_back(Outgoing {
+                            bytes: notice(ch, sub.pending_dropped),
+                            published_at: None,
+                            channel: None,
+                            offset: 0,
+                            rest: false,
+                        });
+                        sub.pending_dropped = 0;
+                        st.pending_notices -= 1;
+                    }
+                    sub.sent += 1;
+                }
+            }
+            out.push_back(Outgoing {
+                bytes: f.bytes,
+                published_at: f.published_at,
+                channel: f.channel,
+                offset: f.offset,
+                rest: f.rest,
+            });
+        }
+        if st.frames.is_empty() {
+            // Give the allocation back: idle connections stay small.
+            st.frames = VecDeque::new();
+        }
+        if st.frames.is_empty() && st.pending_notices > 0 {
+            for (ch, sub) in st.subs.iter_mut() {
+                if sub.pending_dropped > 0 {
+                    out.push_back(Outgoing {
+                        bytes: notice(ch, sub.pending_dropped),
+                        published_at: None,
+                        channel: None,
+                        offset: 0,
+                        rest: false,
+                    });
+                    sub.pending_dropped = 0;
+                }
+            }
+            st.pending_notices = 0;
+        }
+    }
+
+    /// Whether a publication of `channel` at `offset` is taken: the
+    /// connection is subscribed, not closing, and the subscription's start
+    /// did not already cover the offset.
+    fn admits(&self, channel: &str, offset: u64) -> bool {
+        let covered = match self.subs.get(channel) {
+            None => true,
+            Some(sub) => offset > 0 && offset <= sub.floor,
+        };
+        self.close.is_none() && !covered
+    }
+
     fn count_drop(&mut self, channel: &str) {
         self.dropped_total += 1;
         if let Some(sub) = self.subs.get_mut(channel) {

@@ -24,6 +24,7 @@ use wavecast_protocol::Publication;
 use crate::broker::Delivered;
 use crate::config::NamespaceConfig;
 use crate::conn::format::FrameCache;
+use crate::conn::outbound::{Flushed, Published};
 use crate::conn::Connection;
 use crate::recovery::JoinBuffers;
 
@@ -133,7 +134,8 @@ impl Default for ChannelTable {
 
 /// What a delivery found.
 pub enum DeliverOutcome {
-    Delivered(Delivered),
+    /// Delivered, with what the delivering thread wrote itself.
+    Delivered(Delivered, Flushed),
     /// The offset was delivered here before.
     Duplicate,
     /// Offsets were skipped: the subscribers may have missed some.
@@ -187,11 +189,18 @@ impl ChannelTable {
         out
     }
 
-    /// Delivers `p` to this node's subscribers of its channel.
-    pub fn deliver(&self, p: &Arc<Publication>, policy: &NamespaceConfig) -> DeliverOutcome {
+    /// Delivers `p` to this node's subscribers of its channel; with
+    /// `direct`, idle subscribers' sockets are written at once (see
+    /// [`crate::conn::outbound`]).
+    pub fn deliver(
+        &self,
+        p: &Arc<Publication>,
+        policy: &NamespaceConfig,
+        direct: bool,
+    ) -> DeliverOutcome {
         let shard = self.read(&p.channel);
         let Some((key, entry)) = shard.get_key_value(p.channel.as_str()) else {
-            return DeliverOutcome::Delivered(Delivered::default());
+            return DeliverOutcome::Delivered(Delivered::default(), Flushed::default());
         };
         if p.offset > 0 {
             let prev = entry.last.fetch_max(p.offset, Ordering::AcqRel);
@@ -205,18 +214,43 @@ impl ChannelTable {
         if entry.joining.load(Ordering::Acquire) > 0 {
             entry.joins.lock().push(p);
         }
-        DeliverOutcome::Delivered(fan_out(key, entry, p, policy))
+        let mut claimed = Vec::with_capacity(if direct { entry.subscribers.len() } else { 0 });
+        let claims = direct.then_some(&mut claimed);
+        let delivered = fan_out(key, entry, p, policy, claims);
+        drop(shard);
+        DeliverOutcome::Delivered(delivered, flush_claimed(&claimed))
     }
 }
 
-/// Pushes one frame per format into each subscriber's queue.
+/// Writes the queues a fan-out claimed (see
+/// [`crate::conn::outbound::Outbound::push_or_claim`]), with no lock held.
+fn flush_claimed(claimed: &[Arc<Connection>]) -> Flushed {
+    let mut all = Flushed::default();
+    for conn in claimed {
+        let f = conn
+            .outbound
+            .flush_direct(|ch, n| conn.format.dropped(ch, n));
+        conn.socket_writes.fetch_add(f.writes, Ordering::Relaxed);
+        conn.packets_sent.fetch_add(f.frames, Ordering::Relaxed);
+        all.add(&f);
+    }
+    all
+}
+
+/// Pushes one frame per format into each subscriber's queue. With
+/// `claims`, the connections whose writers were idle are not woken but
+/// listed there, for the caller to write.
 fn fan_out(
     key: &Arc<str>,
     entry: &ChannelEntry,
     p: &Publication,
     policy: &NamespaceConfig,
+    mut claims: Option<&mut Vec<Arc<Connection>>>,
 ) -> Delivered {
-    let accepted = Instant::now();
+    let published = Published {
+        offset: p.offset,
+        at: Instant::now(),
+    };
     let mut frames = FrameCache::new(p);
     let parsed: Option<Option<Value>> =
         (entry.filtered > 0).then(|| serde_json::from_slice(&p.data).ok());
@@ -228,10 +262,17 @@ fn fan_out(
             }
         }
         let frame = frames.get(sub.conn.format);
-        let pushed = sub
-            .conn
-            .outbound
-            .push_publication(key, frame, p.offset, accepted, policy);
+        let queue = &sub.conn.outbound;
+        let pushed = match claims.as_deref_mut() {
+            Some(claims) => {
+                let pushed = queue.push_or_claim(key, frame, published, policy);
+                if pushed.claimed {
+                    claims.push(sub.conn.clone());
+                }
+                pushed
+            }
+            None => queue.push_publication(key, frame, published.offset, published.at, policy),
+        };
         if pushed.queued {
             out.delivered += 1;
         }

@@ -16,6 +16,7 @@ pub mod registry;
 mod subscribe;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -27,6 +28,7 @@ use crate::audit;
 use crate::broker::{Broker, BrokerEvents, Brokers, Delivered, NodeInfo, Publish, Published};
 use crate::config::{Config, NamespaceConfig};
 use crate::conn::format::Format;
+use crate::conn::outbound::Flushed;
 use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 use crate::history::{StoreError, StreamTop};
@@ -245,6 +247,19 @@ impl Hub {
     }
 }
 
+/// The metrics of what a delivering thread wrote itself (the sessions
+/// count the rest as they write it). The deliveries' latency is taken as
+/// the whole delivery's: each was written by the time it ended.
+fn count_direct_writes(m: &Metrics, f: &Flushed, started: Instant) {
+    m.socket_writes_total.inc_by(f.writes);
+    m.direct_writes_total.inc_by(f.writes);
+    m.messages_sent_total.inc_by(f.frames);
+    m.bytes_sent_total.inc_by(f.bytes);
+    m.publications_delivered_total.inc_by(f.deliveries);
+    m.delivery_latency
+        .observe_n(started.elapsed(), f.deliveries);
+}
+
 /// Counts the frames a publication was built in, by format.
 fn count_encodings(metrics: &Metrics, mut bits: u32) {
     while bits != 0 {
@@ -259,9 +274,17 @@ fn count_encodings(metrics: &Metrics, mut bits: u32) {
 impl BrokerEvents for Hub {
     fn deliver(&self, p: Arc<Publication>, policy: Option<&NamespaceConfig>) -> Delivered {
         let policy = policy.unwrap_or_else(|| self.policy(&p.channel));
-        match self.table.deliver(&p, policy) {
-            DeliverOutcome::Delivered(d) => {
+        let started = Instant::now();
+        // Under load, writers coalesce instead (see `crate::load`): a
+        // fan-out's own writes, one system call per subscriber, would
+        // leave no publications to share a write.
+        let direct = self.config.delivery.direct_writes && !self.load.busy();
+        match self.table.deliver(&p, policy, direct) {
+            DeliverOutcome::Delivered(d, flushed) => {
                 self.load.record(d.delivered as u64);
+                if flushed.writes > 0 {
+                    count_direct_writes(&self.metrics, &flushed, started);
+                }
                 if d.dropped > 0 {
                     self.metrics.buffer_overflow_total.inc_by(d.dropped);
                 }

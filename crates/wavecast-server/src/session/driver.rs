@@ -38,7 +38,7 @@ use super::auth::SessionAuth;
 use super::io::{Read, Readable, SocketIo};
 use super::{core, Handler, Session};
 use crate::audit;
-use crate::conn::outbound::CloseRequest;
+use crate::conn::outbound::{CloseRequest, DirectSocket};
 use crate::conn::Connection;
 use crate::limits::ConnectionSlot;
 use crate::moment::Moment;
@@ -127,6 +127,14 @@ struct Live<S, H> {
     _slot: ConnectionSlot,
 }
 
+impl<S, H> Drop for Live<S, H> {
+    /// However the task ends (even dropped mid-way), no direct write
+    /// reaches the socket once it is closed.
+    fn drop(&mut self) {
+        self.s.conn.outbound.detach_socket();
+    }
+}
+
 /// The future that runs a connection until it closes.
 pub fn run<S, H>(
     state: Arc<AppState>,
@@ -137,9 +145,13 @@ pub fn run<S, H>(
     endpoint: Arc<str>,
 ) -> impl Future<Output = ()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + DirectSocket,
     H: Handler,
 {
+    if let Some(fd) = io.direct_fd() {
+        // Detached when the session ends (see `finish` and `Live`'s drop).
+        conn.outbound.attach_socket(fd);
+    }
     let Admission {
         slot,
         admitted,
@@ -489,6 +501,8 @@ where
     H: Handler,
 {
     let (state, conn) = (&s.state, &s.conn);
+    // From here only this task writes the socket.
+    conn.outbound.detach_socket();
     h.on_close(s, cause.label());
     // New deliveries stop; what is queued stays for a flushing close.
     for ch in conn.outbound.channels() {
@@ -531,6 +545,11 @@ async fn close_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     state: &AppState,
     cause: EndCause,
 ) -> std::io::Result<()> {
+    // The rest of a frame a direct write sent in part goes first, whatever
+    // the close (direct writes have ended: see `finish`).
+    if let Some(rest) = conn.outbound.take_rest() {
+        io.write_raw(&rest).await?;
+    }
     match cause {
         EndCause::Server(req) => {
             if req.flush {

@@ -24,7 +24,7 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use wavecast_ws::{Decoder, Message, WsError};
 
-use crate::conn::outbound::Outgoing;
+use crate::conn::outbound::{DirectSocket, Outgoing};
 use crate::conn::Connection;
 use crate::metrics::Metrics;
 use crate::moment::Moment;
@@ -236,6 +236,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
         }
     }
 
+    /// The socket's descriptor, if the fan-out may write to it directly
+    /// (see [`crate::conn::outbound`]).
+    pub fn direct_fd(&self) -> Option<std::os::fd::RawFd>
+    where
+        S: DirectSocket,
+    {
+        self.stream.direct_fd()
+    }
+
     /// When the last write went out, if any did.
     pub fn last_write(&self) -> Option<Instant> {
         self.last_write.map(Moment::instant)
@@ -247,9 +256,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
     }
 
     /// Writes `frame` (a close frame) next: completes the frame a partial
-    /// write left unfinished, drops the rest of the batch, then writes.
+    /// write (this writer's, or a direct write's) left unfinished, drops
+    /// the rest of the batch, then writes.
     pub async fn write_now(&mut self, frame: &[u8]) -> std::io::Result<()> {
-        if self.written > 0 {
+        let begun = self.batch.front().is_some_and(|f| f.rest);
+        if self.written > 0 || begun {
             if let Some(f) = self.batch.front() {
                 let rest = f.bytes.slice(self.written..);
                 self.stream.write_all(&rest).await?;
@@ -259,6 +270,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SocketIo<S> {
         self.written = 0;
         self.stream.write_all(frame).await?;
         self.stream.flush().await
+    }
+
+    /// Writes `bytes` as they are (the rest of a frame another thread
+    /// began). The writer holds no popped frames when there is one.
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
     }
 
     /// Sends FIN.
