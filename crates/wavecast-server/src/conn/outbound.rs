@@ -17,11 +17,12 @@
 //! `dropped` frame before the next frame it receives on that channel (or as
 //! soon as the queue drains).
 //!
-//! While the writer is idle, the thread that fans a publication out may
-//! write it to the socket itself ([`direct`]): frames still leave in the
-//! order they were pushed, because a direct write only happens when
-//! nothing is queued and the writer holds no popped frames, and the writer
-//! pops nothing while a direct write is in flight.
+//! While the writer is idle, the thread that delivers a publication may
+//! write the queue to the socket itself ([`Outbound::push_or_claim`],
+//! [`Outbound::flush_direct`]). Frames still leave in the order they were
+//! pushed: a direct write takes the head of the queue only while the
+//! writer holds no popped frames, and the writer pops nothing while a
+//! direct write is in flight.
 
 mod direct;
 pub use direct::{DirectSocket, Flushed, Published};
@@ -116,7 +117,7 @@ struct State {
     /// nothing until it ends.
     direct: bool,
     /// The socket a publication may be written to directly (see
-    /// [`direct`]); `None` once the session detached it.
+    /// [`Outbound::flush_direct`]); `None` once the session detached it.
     socket: Option<std::os::fd::RawFd>,
 }
 
