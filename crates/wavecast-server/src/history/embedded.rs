@@ -81,6 +81,18 @@ pub struct EmbeddedStore {
     writes: Box<[Mutex<()>]>,
 }
 
+/// Idle logs an eviction tries, oldest first, before it reports the
+/// store full.
+const EVICTION_CANDIDATES: usize = 8;
+
+/// The stripe of [`EmbeddedStore::writes`] that orders `channel`'s writes.
+fn stripe(channel: &str) -> usize {
+    let h = channel.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (h % WRITE_STRIPES as u64) as usize
+}
+
 /// Stripes of [`EmbeddedStore::writes`].
 const WRITE_STRIPES: usize = 64;
 
@@ -189,10 +201,7 @@ impl EmbeddedStore {
 
     /// The write-order lock of `channel`'s log.
     fn write_order(&self, channel: &str) -> parking_lot::MutexGuard<'_, ()> {
-        let h = channel.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        self.writes[(h % WRITE_STRIPES as u64) as usize].lock()
+        self.writes[stripe(channel)].lock()
     }
 
     /// A failed write: fjall refuses every write after one that failed
@@ -321,23 +330,46 @@ impl EmbeddedStore {
     }
 
     /// Evicts the least recently used idle log with its history.
+    ///
+    /// It runs inside another channel's append, under that channel's
+    /// write order. The victim's own write order is taken too (an append,
+    /// retain or release of the victim may not run meanwhile, or it could
+    /// write an offset into a log being dropped), but never waited for:
+    /// a victim whose order is taken (by a writer, or by the caller when
+    /// both share a stripe) is passed over for the next oldest.
     fn evict_one(&self) -> Result<bool, StoreError> {
-        let victim = {
-            let logs = self.logs.lock();
-            logs.iter()
-                .filter(|(_, s)| s.idle)
-                .min_by_key(|(_, s)| s.touched)
-                .map(|(k, s)| (k.to_string(), *s))
-        };
-        let Some((channel, st)) = victim else {
-            return Ok(false);
-        };
-        let first = self.first_of(&channel, &st)?;
-        for o in first..=st.last {
-            self.pubs.remove(key(&channel, o)).map_err(io)?;
+        for channel in self.eviction_candidates() {
+            let Some(_order) = self.writes[stripe(&channel)].try_lock() else {
+                continue;
+            };
+            // Read again under the order: it may have been used meanwhile.
+            let st = self.logs.lock().get(channel.as_str()).copied();
+            let Some(st) = st.filter(|s| s.idle) else {
+                continue;
+            };
+            let first = self.first_of(&channel, &st)?;
+            for o in first..=st.last {
+                self.pubs.remove(key(&channel, o)).map_err(io)?;
+            }
+            self.drop_log(&channel, &st)?;
+            return Ok(true);
         }
-        self.drop_log(&channel, &st)?;
-        Ok(true)
+        Ok(false)
+    }
+
+    /// The [`EVICTION_CANDIDATES`] least recently used idle logs, oldest
+    /// first.
+    fn eviction_candidates(&self) -> Vec<String> {
+        let logs = self.logs.lock();
+        let mut oldest: Vec<(u64, &str)> = Vec::with_capacity(EVICTION_CANDIDATES + 1);
+        for (k, s) in logs.iter().filter(|(_, s)| s.idle) {
+            let at = oldest.partition_point(|(t, _)| *t <= s.touched);
+            if at < EVICTION_CANDIDATES {
+                oldest.insert(at, (s.touched, k.as_ref()));
+                oldest.truncate(EVICTION_CANDIDATES);
+            }
+        }
+        oldest.into_iter().map(|(_, k)| k.to_string()).collect()
     }
 
     fn publication(channel: &str, k: &[u8], v: &[u8]) -> Result<Publication, StoreError> {

@@ -284,3 +284,65 @@ fn a_release_racing_appends_never_resets_the_offsets() {
     drop(e);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `n` channel names whose write orders are different stripes.
+fn on_distinct_stripes(n: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in 0.. {
+        let c = format!("ch{i}");
+        if out.iter().all(|o| stripe(o) != stripe(&c)) {
+            out.push(c);
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// An eviction runs inside another channel's append. A log whose own
+/// append (retain, release) is in flight must not be dropped under it,
+/// or that append would hand out an offset of a log that is gone.
+#[test]
+fn eviction_passes_over_a_log_being_written() {
+    let dir = tmp("evict-order");
+    let r = Retention {
+        size: 10,
+        ttl: Duration::ZERO,
+    };
+    let names = on_distinct_stripes(4);
+    let (busy, other, new, last) = (&names[0], &names[1], &names[2], &names[3]);
+    let e = EmbeddedStore::open(&dir, None, 2).unwrap();
+    append(&e, busy, "1", 1, &r);
+    append(&e, other, "1", 2, &r);
+    {
+        // `busy` is the least recently used, but its append is in flight.
+        let _writing = e.write_order(busy);
+        assert_eq!(append(&e, new, "1", 3, &r), 1);
+    }
+    assert_eq!(
+        e.top(busy, &r, 4).unwrap().offset,
+        1,
+        "the log being written stays"
+    );
+    assert_eq!(
+        e.top(other, &r, 4).unwrap().offset,
+        0,
+        "the next oldest went"
+    );
+    {
+        let _a = e.write_order(busy);
+        let _b = e.write_order(new);
+        let p = Append {
+            channel: last,
+            event: "p",
+            data: b"1",
+            ts_ms: 5,
+            idempotency_key: None,
+        };
+        let full = e.append(p, &r);
+        assert!(matches!(full, Err(StoreError::Full(2))), "{full:?}");
+    }
+    drop(e);
+    let _ = std::fs::remove_dir_all(&dir);
+}
