@@ -9,6 +9,7 @@ use bytes::Bytes;
 use wavecast_protocol::Publication;
 
 use crate::config::NamespaceConfig;
+use crate::conn::Connection;
 use crate::history::{Retention, StoreError, StreamTop};
 
 /// What a delivery did on this node.
@@ -23,11 +24,53 @@ pub struct Delivered {
     pub encoded: u32,
 }
 
+/// Connections whose writers a delivery did not wake: the caller writes
+/// their queues itself ([`BrokerEvents::write_claimed`], see
+/// `crate::conn::outbound`) once it holds no lock.
+/// Dropped unwritten (an early return, a panic), it wakes their writers,
+/// so no frame is left without one.
+#[must_use = "claimed connections are not woken: write them"]
+#[derive(Default)]
+pub struct Claimed(pub Vec<Arc<Connection>>);
+
+impl Claimed {
+    /// Takes the connections out (the caller writes them).
+    pub fn take(&mut self) -> Vec<Arc<Connection>> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        for conn in self.0.drain(..) {
+            conn.outbound.wake_writer();
+        }
+    }
+}
+
 /// The callback every broker delivers through (implemented by the hub).
 pub trait BrokerEvents: Send + Sync {
     /// Delivers a publication to this node's subscribers. `policy` is the
-    /// channel's namespace when the caller already has it.
-    fn deliver(&self, p: Arc<Publication>, policy: Option<&NamespaceConfig>) -> Delivered;
+    /// channel's namespace when the caller already has it. Idle
+    /// subscribers may be written before it returns: call it holding no
+    /// lock (or use [`BrokerEvents::deliver_claiming`]).
+    fn deliver(&self, p: Arc<Publication>, policy: Option<&NamespaceConfig>) -> Delivered {
+        let (d, claimed) = self.deliver_claiming(p, policy);
+        self.write_claimed(claimed);
+        d
+    }
+
+    /// Like [`BrokerEvents::deliver`], but the writes to idle subscribers
+    /// are left to the caller, for one that holds a lock (a broker's
+    /// per-channel order) until it can call [`BrokerEvents::write_claimed`].
+    fn deliver_claiming(
+        &self,
+        p: Arc<Publication>,
+        policy: Option<&NamespaceConfig>,
+    ) -> (Delivered, Claimed);
+
+    /// Writes the queues of connections a delivery claimed.
+    fn write_claimed(&self, claimed: Claimed);
 
     /// The subscribers of `channel` on this node may have missed
     /// publications (the broker lost its connection, or saw a gap).

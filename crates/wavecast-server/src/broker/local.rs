@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use wavecast_protocol::time::now_millis;
 use wavecast_protocol::Publication;
 
-use super::api::{Broker, BrokerEvents, NodeInfo, Publish, Published};
+use super::api::{Broker, BrokerEvents, Claimed, NodeInfo, Publish, Published};
 use super::idempotency::IdempotencyCache;
 use crate::history::{Append, HistoryStore, Retention, StoreError, StreamTop};
 
@@ -64,16 +64,17 @@ impl LocalBroker {
             .map_err(|e| StoreError::Unavailable(format!("history read task failed: {e}")))?
     }
 
-    /// The synchronous part of a publish, under the channel's lock.
+    /// The synchronous part of a publish, under the channel's lock; the
+    /// direct writes it claimed are made by the caller, after the lock.
     fn append_and_deliver(
         &self,
         p: &Publish<'_>,
         events: &dyn BrokerEvents,
-    ) -> Result<(Published, u64), StoreError> {
+    ) -> Result<(Published, u64, Claimed), StoreError> {
         let _order = self.stripe(p.channel).lock();
         if let Some(key) = p.idempotency_key {
             if let Some(first) = self.idempotency.get(p.channel, key, Instant::now()) {
-                return Ok((first, 0));
+                return Ok((first, 0, Claimed::default()));
             }
         }
         let ts_ms = now_millis();
@@ -88,7 +89,7 @@ impl LocalBroker {
                     duplicate: true,
                 };
                 self.idempotency.put(p.channel, key, first, Instant::now());
-                return Ok((first, 0));
+                return Ok((first, 0, Claimed::default()));
             }
         }
         let (offset, seq) = match p.retention() {
@@ -111,7 +112,7 @@ impl LocalBroker {
             offset,
             ts_ms,
         });
-        let d = events.deliver(publication, Some(p.policy));
+        let (d, claimed) = events.deliver_claiming(publication, Some(p.policy));
         let out = Published {
             offset: (offset > 0).then_some(offset),
             delivered: Some(d.delivered),
@@ -122,7 +123,7 @@ impl LocalBroker {
         if let Some(key) = p.idempotency_key {
             self.idempotency.put(p.channel, key, out, Instant::now());
         }
-        Ok((out, seq))
+        Ok((out, seq, claimed))
     }
 }
 
@@ -132,7 +133,10 @@ impl Broker for LocalBroker {
         p: Publish<'_>,
         events: &dyn BrokerEvents,
     ) -> Result<Published, StoreError> {
-        let (out, seq) = self.append_and_deliver(&p, events)?;
+        let (out, seq, claimed) = self.append_and_deliver(&p, events)?;
+        // The channel's order lock is released: no lock is held across
+        // these socket writes.
+        events.write_claimed(claimed);
         if seq > 0 {
             if let Some(mut synced) = self.store.synced() {
                 let store = &self.store;

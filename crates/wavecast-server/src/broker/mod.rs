@@ -26,4 +26,4 @@ pub mod local;
 pub mod redis;
 
 pub use any::Brokers;
-pub use api::{Broker, BrokerEvents, Delivered, NodeInfo, Publish, Published};
+pub use api::{Broker, BrokerEvents, Claimed, Delivered, NodeInfo, Publish, Published};

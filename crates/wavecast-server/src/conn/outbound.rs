@@ -373,6 +373,11 @@ impl Outbound {
         out
     }
 
+    /// Wakes the writer (for frames a caller claimed but did not write).
+    pub fn wake_writer(&self) {
+        self.waker.wake();
+    }
+
     /// Takes the writer's waker (`None` when the writer is running or
     /// already woken): wake it once the frames are queued.
     pub fn take_waker(&self) -> Option<std::task::Waker> {

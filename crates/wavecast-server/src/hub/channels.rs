@@ -21,11 +21,12 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::Value;
 use wavecast_protocol::Publication;
 
-use crate::broker::Delivered;
+use crate::broker::{Claimed, Delivered};
 use crate::config::NamespaceConfig;
 use crate::conn::format::FrameCache;
 use crate::conn::outbound::{Flushed, Published};
 use crate::conn::Connection;
+use crate::metrics::LatencyHistogram;
 use crate::recovery::JoinBuffers;
 
 const SHARDS: usize = 64;
@@ -134,8 +135,9 @@ impl Default for ChannelTable {
 
 /// What a delivery found.
 pub enum DeliverOutcome {
-    /// Delivered, with what the delivering thread wrote itself.
-    Delivered(Delivered, Flushed),
+    /// Delivered, with the connections whose writers were not woken (the
+    /// caller writes them: [`flush_claimed`]).
+    Delivered(Delivered, Claimed),
     /// The offset was delivered here before.
     Duplicate,
     /// Offsets were skipped: the subscribers may have missed some.
@@ -190,7 +192,8 @@ impl ChannelTable {
     }
 
     /// Delivers `p` to this node's subscribers of its channel; with
-    /// `direct`, idle subscribers' sockets are written at once (see
+    /// `direct`, idle subscribers are not woken but returned, for the
+    /// caller to write once it holds no lock (see
     /// [`crate::conn::outbound`]).
     pub fn deliver(
         &self,
@@ -200,7 +203,7 @@ impl ChannelTable {
     ) -> DeliverOutcome {
         let shard = self.read(&p.channel);
         let Some((key, entry)) = shard.get_key_value(p.channel.as_str()) else {
-            return DeliverOutcome::Delivered(Delivered::default(), Flushed::default());
+            return DeliverOutcome::Delivered(Delivered::default(), Claimed::default());
         };
         if p.offset > 0 {
             let prev = entry.last.fetch_max(p.offset, Ordering::AcqRel);
@@ -214,24 +217,27 @@ impl ChannelTable {
         if entry.joining.load(Ordering::Acquire) > 0 {
             entry.joins.lock().push(p);
         }
-        let mut claimed = Vec::with_capacity(if direct { entry.subscribers.len() } else { 0 });
+        let mut claimed = Vec::new();
         let claims = direct.then_some(&mut claimed);
         let delivered = fan_out(key, entry, p, policy, claims);
-        drop(shard);
-        DeliverOutcome::Delivered(delivered, flush_claimed(&claimed))
+        DeliverOutcome::Delivered(delivered, Claimed(claimed))
     }
 }
 
-/// Writes the queues a fan-out claimed (see
-/// [`crate::conn::outbound::Outbound::push_or_claim`]), with no lock held.
-fn flush_claimed(claimed: &[Arc<Connection>]) -> Flushed {
+/// Writes the queues a delivery claimed (see
+/// [`crate::conn::outbound::Outbound::push_or_claim`]); call it with no
+/// lock held. Each connection's deliveries are observed in `latency`.
+pub fn flush_claimed(mut claimed: Claimed, latency: &LatencyHistogram) -> Flushed {
     let mut all = Flushed::default();
-    for conn in claimed {
+    for conn in claimed.take() {
         let f = conn
             .outbound
             .flush_direct(|ch, n| conn.format.dropped(ch, n));
         conn.socket_writes.fetch_add(f.writes, Ordering::Relaxed);
         conn.packets_sent.fetch_add(f.frames, Ordering::Relaxed);
+        if let Some(oldest) = f.oldest {
+            latency.observe_n(oldest.elapsed(), f.deliveries);
+        }
         all.add(&f);
     }
     all

@@ -16,7 +16,6 @@ pub mod registry;
 mod subscribe;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -25,16 +24,17 @@ use wavecast_protocol::to_client::fields;
 use wavecast_protocol::{CloseCode, Publication};
 
 use crate::audit;
-use crate::broker::{Broker, BrokerEvents, Brokers, Delivered, NodeInfo, Publish, Published};
+use crate::broker::{
+    Broker, BrokerEvents, Brokers, Claimed, Delivered, NodeInfo, Publish, Published,
+};
 use crate::config::{Config, NamespaceConfig};
 use crate::conn::format::Format;
-use crate::conn::outbound::Flushed;
 use crate::conn::subs::SubStats;
 use crate::conn::Connection;
 use crate::history::{StoreError, StreamTop};
 use crate::load::LoadGauge;
 use crate::metrics::Metrics;
-use channels::{ChannelTable, DeliverOutcome};
+use channels::{flush_claimed, ChannelTable, DeliverOutcome};
 use registry::Registry;
 
 /// Channels → subscribers, connection ids → connections, users →
@@ -247,19 +247,6 @@ impl Hub {
     }
 }
 
-/// The metrics of what a delivering thread wrote itself (the sessions
-/// count the rest as they write it). The deliveries' latency is taken as
-/// the whole delivery's: each was written by the time it ended.
-fn count_direct_writes(m: &Metrics, f: &Flushed, started: Instant) {
-    m.socket_writes_total.inc_by(f.writes);
-    m.direct_writes_total.inc_by(f.writes);
-    m.messages_sent_total.inc_by(f.frames);
-    m.bytes_sent_total.inc_by(f.bytes);
-    m.publications_delivered_total.inc_by(f.deliveries);
-    m.delivery_latency
-        .observe_n(started.elapsed(), f.deliveries);
-}
-
 /// Counts the frames a publication was built in, by format.
 fn count_encodings(metrics: &Metrics, mut bits: u32) {
     while bits != 0 {
@@ -272,31 +259,45 @@ fn count_encodings(metrics: &Metrics, mut bits: u32) {
 }
 
 impl BrokerEvents for Hub {
-    fn deliver(&self, p: Arc<Publication>, policy: Option<&NamespaceConfig>) -> Delivered {
+    fn deliver_claiming(
+        &self,
+        p: Arc<Publication>,
+        policy: Option<&NamespaceConfig>,
+    ) -> (Delivered, Claimed) {
         let policy = policy.unwrap_or_else(|| self.policy(&p.channel));
-        let started = Instant::now();
         // Under load, writers coalesce instead (see `crate::load`): a
-        // fan-out's own writes, one system call per subscriber, would
+        // delivery's own writes, one system call per subscriber, would
         // leave no publications to share a write.
         let direct = self.config.delivery.direct_writes && !self.load.busy();
         match self.table.deliver(&p, policy, direct) {
-            DeliverOutcome::Delivered(d, flushed) => {
+            DeliverOutcome::Delivered(d, claimed) => {
                 self.load.record(d.delivered as u64);
-                if flushed.writes > 0 {
-                    count_direct_writes(&self.metrics, &flushed, started);
-                }
                 if d.dropped > 0 {
                     self.metrics.buffer_overflow_total.inc_by(d.dropped);
                 }
                 count_encodings(&self.metrics, d.encoded);
-                d
+                (d, claimed)
             }
-            DeliverOutcome::Duplicate => Delivered::default(),
+            DeliverOutcome::Duplicate => Default::default(),
             DeliverOutcome::Gap => {
                 self.require_recovery(&p.channel, "a gap in the channel's offsets");
-                Delivered::default()
+                Default::default()
             }
         }
+    }
+
+    /// The sessions count what they write; these are counted here.
+    fn write_claimed(&self, claimed: Claimed) {
+        if claimed.0.is_empty() {
+            return;
+        }
+        let m = &self.metrics;
+        let f = flush_claimed(claimed, &m.delivery_latency);
+        m.socket_writes_total.inc_by(f.writes);
+        m.direct_writes_total.inc_by(f.writes);
+        m.messages_sent_total.inc_by(f.frames);
+        m.bytes_sent_total.inc_by(f.bytes);
+        m.publications_delivered_total.inc_by(f.deliveries);
     }
 
     /// Tells the local subscribers of `channel` that they may have missed

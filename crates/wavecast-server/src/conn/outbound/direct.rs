@@ -61,7 +61,10 @@ pub struct Flushed {
     /// Frames written whole, of which `deliveries` were publications.
     pub frames: u64,
     pub deliveries: u64,
+    /// Bytes written (a frame sent in part counts its part).
     pub bytes: u64,
+    /// When the oldest of those deliveries was accepted.
+    pub oldest: Option<Instant>,
 }
 
 impl Flushed {
@@ -71,6 +74,10 @@ impl Flushed {
         self.frames += other.frames;
         self.deliveries += other.deliveries;
         self.bytes += other.bytes;
+        self.oldest = match (self.oldest, other.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -167,7 +174,7 @@ impl Outbound {
                 published_at: f.published_at,
                 history: false,
                 // (a rest sent not at all is still a rest)
-                rest: f.rest || std::mem::take(&mut rest),
+                rest: std::mem::take(&mut rest) || f.rest,
                 offset: f.offset,
             });
         }
@@ -205,13 +212,17 @@ fn completed(batch: &mut VecDeque<Outgoing>, mut sent: usize) -> (Flushed, bool)
             if sent == 0 {
                 return (done, false);
             }
+            done.bytes += sent as u64;
             f.bytes = f.bytes.slice(sent..);
             return (done, true);
         }
         sent -= f.bytes.len();
         done.frames += 1;
         done.bytes += f.bytes.len() as u64;
-        done.deliveries += u64::from(f.published_at.is_some());
+        if let Some(at) = f.published_at {
+            done.deliveries += 1;
+            done.oldest = Some(done.oldest.map_or(at, |o| o.min(at)));
+        }
         batch.pop_front();
     }
     (done, false)
@@ -286,13 +297,14 @@ mod tests {
         let (q, ch) = queue(mine.as_raw_fd());
         let (out, flushed) = push(&q, &ch, b"hello");
         assert!(out.queued && out.claimed, "{out:?}");
-        let want = Flushed {
-            writes: 1,
-            frames: 1,
-            deliveries: 1,
-            bytes: 5,
-        };
-        assert_eq!(flushed, want);
+        let counts = (
+            flushed.writes,
+            flushed.frames,
+            flushed.deliveries,
+            flushed.bytes,
+        );
+        assert_eq!(counts, (1, 1, 1, 5));
+        assert!(flushed.oldest.is_some());
         assert_eq!(q.depth(), (0, 0));
         let mut got = [0u8; 5];
         peer.read_exact(&mut got).unwrap();
