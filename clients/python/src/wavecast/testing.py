@@ -103,18 +103,21 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        # The thread feeds this start's queue: a killed predecessor's
+        # reader may still be draining its pipe, and its end-of-stream must
+        # not reach the new process's queue.
+        threading.Thread(target=self._drain, args=(self.proc, self._lines), daemon=True).start()
         deadline = time.monotonic() + timeout
         self.port = self._await_listening(deadline)
         self._await_ready(deadline)
 
-    def _drain(self, proc: subprocess.Popen[bytes]) -> None:
+    def _drain(self, proc: subprocess.Popen[bytes], lines: queue.Queue[str | None]) -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.log.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
+            lines.put(line)
+        lines.put(None)
 
     def _await_listening(self, deadline: float) -> int:
         while True:
