@@ -3,13 +3,17 @@
 //! path every broker uses ([`BrokerEvents`]).
 //!
 //! A publication's path: [`Hub::publish`] → the broker assigns its offset
-//! and records history → the broker calls [`BrokerEvents::deliver`] (here)
-//! → [`channels::ChannelTable::deliver`] pushes one shared frame per format
-//! into each subscriber's queue. Joins with recovery buffer live
+//! and records history → the broker calls
+//! [`BrokerEvents::deliver_claiming`] (here) →
+//! [`channels::ChannelTable::deliver`] pushes one shared frame per format
+//! into each subscriber's queue, and lists the idle writers it did not
+//! wake → once the broker holds no lock, [`BrokerEvents::write_claimed`]
+//! has their queues written directly. Joins with recovery buffer live
 //! publications while they read history (`subscribe`).
 //!
 //! The hub imports no session code: it knows connections only through
-//! [`crate::conn::Connection`], and never touches a socket.
+//! [`crate::conn::Connection`], and never touches a socket itself (a
+//! direct write goes through the connection's queue).
 
 pub mod channels;
 pub mod registry;
